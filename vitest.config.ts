@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config"
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Tests spawn real tracers that ptrace-stop their own worker; keep files apart.
+    fileParallelism: false,
+    pool: "forks"
+  }
+})
