@@ -1,0 +1,108 @@
+/**
+ * The tagged errors of effect-bcd.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * The deadline of a trace passed. `phase` says whether it ran out while the
+ * trace waited for the process-wide lock (and its cooldown), or while the
+ * tracer ran. The messages are those of Backtrace's Go package.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TraceTimeoutError extends Data.TaggedError("TraceTimeoutError")<{
+  readonly phase: "lock" | "execution"
+}> {
+  override get message(): string {
+    return this.phase === "lock" ? "Tracer lock acquisition timed out" : "Tracer execution timed out"
+  }
+}
+
+/**
+ * The tracer could not start, or it exited with a non-zero code or a signal.
+ * Carries the tracer's path, how it ended, and the tail of its stderr.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TracerRunError extends Data.TaggedError("TracerRunError")<{
+  readonly path: string
+  readonly reason: string
+  readonly exitCode?: number
+  readonly signal?: string
+  readonly stderr: string
+  readonly hint?: string
+}> {
+  override get message(): string {
+    const how = this.signal !== undefined
+      ? `killed by ${this.signal}`
+      : this.exitCode !== undefined
+      ? `exited with code ${this.exitCode}`
+      : this.reason
+    const tail = this.stderr.trim() === "" ? "" : `: ${this.stderr.trim().split("\n").slice(-3).join(" | ")}`
+    const hint = this.hint === undefined ? "" : ` (${this.hint})`
+    return `Tracer ${this.path} ${how}${tail}${hint}`
+  }
+}
+
+/**
+ * A snapshot could not be uploaded. The file at `path` is left in place.
+ * `status` is the HTTP status when the server answered.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SnapshotUploadError extends Data.TaggedError("SnapshotUploadError")<{
+  readonly path: string
+  readonly reason: string
+  readonly status?: number
+}> {
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` (HTTP ${this.status})`
+    return `Failed to upload snapshot ${this.path}${status}: ${this.reason}`
+  }
+}
+
+/**
+ * The configuration is invalid: a missing tracer binary, an unwritable
+ * folder, an empty endpoint or token, an empty signal set, and so on.
+ * `field` names the option at fault.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
+  readonly field: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Invalid tracer configuration (${this.field}): ${this.reason}`
+  }
+}
+
+/**
+ * Every error `Tracer.trace` can fail with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TraceError = TraceTimeoutError | TracerRunError | SnapshotUploadError
+
+/**
+ * A tracer outlived its deadline and could not be killed. Raised as a defect
+ * when `TracerConfig.panicOnKillFailure` is set (Go's `PanicOnKillFailure`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TracerKillError extends Data.TaggedError("TracerKillError")<{
+  readonly path: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `Failed to kill tracer ${this.path} upon timeout: ${this.reason}`
+  }
+}

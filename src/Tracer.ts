@@ -1,0 +1,211 @@
+/**
+ * The Tracer service: snapshots of this process by an out-of-process tracer,
+ * one at a time, under a deadline and a cooldown.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.gen(function*() {
+ *   yield* Tracer.trace(new Error("boom"))
+ * }).pipe(Effect.catchAllDefect(Tracer.recover))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/tracer.js"
+import type { BaseOptions } from "./internal/request.js"
+import type { TraceError } from "./TraceError.js"
+import type { TraceResult, TracerBackend } from "./TracerBackend.js"
+import type * as TraceOptions from "./TraceOptions.js"
+
+/**
+ * The base set of options every later trace starts from (Go's `Options()`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options = BaseOptions
+
+/**
+ * A tracer bound to one backend.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tracer {
+  /** The backend this tracer runs. */
+  readonly backend: TracerBackend
+  /** Runs the tracer against this process. */
+  readonly trace: (error?: unknown, options?: TraceOptions.TraceOptions) => Effect.Effect<TraceResult, TraceError>
+  /** Adds an attribute to every later trace. */
+  readonly addKV: (key: string, value: string) => Effect.Effect<void>
+  /** Adds a classifier to every later trace. */
+  readonly addClassifier: (name: string) => Effect.Effect<void>
+  /** Adds raw tracer arguments to every later trace. */
+  readonly addOptions: (...args: ReadonlyArray<string>) => Effect.Effect<void>
+  /** The base set of options. */
+  readonly options: Effect.Effect<Options>
+  /** Empties the base set of options. */
+  readonly clearOptions: Effect.Effect<void>
+  /** Waits until background uploads have finished. */
+  readonly awaitPending: Effect.Effect<void>
+}
+
+/**
+ * The Tracer service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Tracer: Context.Tag<Tracer, Tracer> = Context.GenericTag<Tracer>("effect-bcd/Tracer")
+
+/**
+ * Builds a Tracer for `backend`. Closing the scope waits, within
+ * `TracerConfig.drainTimeout`, for background uploads.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (backend: TracerBackend): Effect.Effect<Tracer, never, Scope.Scope> => internal.make(backend)
+
+/**
+ * Provides a Tracer for `backend`.
+ *
+ * @example
+ * ```ts
+ * import * as Command from "@effect/platform/Command"
+ * import { Tracer, TraceOptions } from "effect-bcd"
+ *
+ * const TracerLive = Tracer.layer({
+ *   name: "gcore",
+ *   defaultTraceOptions: TraceOptions.defaults,
+ *   command: (req) => Command.make("gcore", "-o", "/tmp/core", String(req.pid))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (backend: TracerBackend): Layer.Layer<Tracer> => Layer.scoped(Tracer, make(backend))
+
+/**
+ * Runs the tracer against this process. With an error, its message becomes
+ * the `error` attribute and (with `errorClassification`) its `_tag` or class
+ * a classifier.
+ *
+ * @example
+ * ```ts
+ * Effect.gen(function*() {
+ *   const result = yield* Tracer.trace(new Error("disk full"), { timeout: "30 seconds" })
+ *   console.log(Option.getOrElse(result.snapshot, () => result.stdout))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const trace = (
+  error?: unknown,
+  options?: TraceOptions.TraceOptions
+): Effect.Effect<TraceResult, TraceError, Tracer> => Effect.flatMap(Tracer, (t) => t.trace(error, options))
+
+/**
+ * Options for {@link recoverWith}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecoverOptions extends TraceOptions.TraceOptions {
+  /** After tracing, die again with the original defect. */
+  readonly repanic?: boolean
+}
+
+/**
+ * Traces a defect, then swallows it (Go's `Recover` without repanic). A trace
+ * that fails is logged, never raised.
+ *
+ * @example
+ * ```ts
+ * program.pipe(Effect.catchAllDefect(Tracer.recover))
+ * ```
+ *
+ * @since 0.1.0
+ * @category recovery
+ */
+export const recover = (defect: unknown): Effect.Effect<void, never, Tracer> => recoverWith({})(defect)
+
+/**
+ * Traces a defect with `options`; with `repanic`, dies again with the
+ * original defect afterwards.
+ *
+ * @example
+ * ```ts
+ * program.pipe(Effect.catchAllDefect(Tracer.recoverWith({ repanic: true, callerOnly: true })))
+ * ```
+ *
+ * @since 0.1.0
+ * @category recovery
+ */
+export const recoverWith = ({ repanic = false, ...options }: RecoverOptions) =>
+(defect: unknown): Effect.Effect<void, never, Tracer> =>
+  trace(defect, options).pipe(
+    Effect.ignore,
+    Effect.zipRight(repanic ? Effect.die(defect) : Effect.void)
+  )
+
+/**
+ * Adds an attribute to every later trace (Go's `AddKV` on the base set).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const addKV = (key: string, value: string): Effect.Effect<void, never, Tracer> =>
+  Effect.flatMap(Tracer, (t) => t.addKV(key, value))
+
+/**
+ * Adds a classifier to every later trace.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const addClassifier = (name: string): Effect.Effect<void, never, Tracer> =>
+  Effect.flatMap(Tracer, (t) => t.addClassifier(name))
+
+/**
+ * Adds raw tracer arguments to every later trace.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const addOptions = (...args: ReadonlyArray<string>): Effect.Effect<void, never, Tracer> =>
+  Effect.flatMap(Tracer, (t) => t.addOptions(...args))
+
+/**
+ * The base set of options.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const options: Effect.Effect<Options, never, Tracer> = Effect.flatMap(Tracer, (t) => t.options)
+
+/**
+ * Empties the base set of options.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const clearOptions: Effect.Effect<void, never, Tracer> = Effect.flatMap(Tracer, (t) => t.clearOptions)
+
+/**
+ * Waits until background uploads (with `synchronousPut: false`) have finished.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const awaitPending: Effect.Effect<void, never, Tracer> = Effect.flatMap(Tracer, (t) => t.awaitPending)

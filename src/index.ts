@@ -1,0 +1,17 @@
+/**
+ * effect-bcd: snapshots of this Node.js process by an out-of-process tracer
+ * (Backtrace's ptrace, or gdb) on errors, defects and signals.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Tracer from "./Tracer.js"
+/** @since 0.1.0 */
+export * as TracerConfig from "./TracerConfig.js"
+/** @since 0.1.0 */
+export * as TraceOptions from "./TraceOptions.js"
+/** @since 0.1.0 */
+export * as TracerBackend from "./TracerBackend.js"
+/** @since 0.1.0 */
+export * as TraceError from "./TraceError.js"

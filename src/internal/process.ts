@@ -1,0 +1,270 @@
+/**
+ * Running one tracer: output to files (never pipes, see DESIGN.md pitfall 1),
+ * its own process group, an external watchdog, and SIGTERM-then-SIGKILL of
+ * the whole group when the run is interrupted.
+ *
+ * @internal
+ */
+import type * as Command from "@effect/platform/Command"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
+import * as Option from "effect/Option"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { TracerRunError } from "../TraceError.js"
+import type { Stdio } from "../TracerBackend.js"
+import { findExecutable } from "./executable.js"
+import type { Watchdog } from "./watchdog.js"
+
+/** A command, read off a `Command`, ready to spawn. */
+export interface Spec {
+  readonly command: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd: string | undefined
+  readonly env: NodeJS.ProcessEnv
+  readonly stdin: string | undefined
+  readonly stderr: string | undefined
+}
+
+/** How a tracer ended. */
+export interface Finished {
+  readonly path: string
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+  readonly durationMs: number
+  /** The watchdog killed it at the deadline. */
+  readonly deadlinePassed: boolean
+}
+
+/** What a run needs besides its command. */
+export interface RunOptions {
+  readonly deadline: Option.Option<Duration.Duration>
+  readonly grace: Duration.Duration
+  readonly watchdog: Watchdog
+  /** Called when the tracer's group cannot be killed. */
+  readonly onKillFailure: (reason: string) => void
+  /** Sends a signal to a process group; replaceable to test kill failures. */
+  readonly kill?: (pgid: number, signal: NodeJS.Signals) => void
+}
+
+const ARG_MAX_BYTES = 128 * 1024 - 1
+const STDERR_TAIL_BYTES = 4096
+
+/** Makes a string safe as one argv entry: no NUL byte, under the kernel's 128 KiB limit. */
+export const safeArg = (arg: string): string => {
+  const clean = arg.includes("\0") ? arg.replaceAll("\0", "\\0") : arg
+  if (clean.length * 3 <= ARG_MAX_BYTES) return clean
+  const bytes = Buffer.from(clean, "utf8")
+  return bytes.length <= ARG_MAX_BYTES ? clean : bytes.subarray(0, ARG_MAX_BYTES - 3).toString("utf8") + "..."
+}
+
+/** Reads the program, args, working directory and env off a `Command`. */
+export const fromCommand = (command: Command.Command, stdio: Stdio = {}): Either.Either<Spec, string> => {
+  if (command._tag !== "StandardCommand") return Either.left("piped commands are not supported; give one command")
+  const extra = Object.fromEntries(HashMap.toEntries(command.env))
+  return Either.right({
+    command: command.command,
+    args: command.args.map(safeArg),
+    cwd: Option.getOrUndefined(command.cwd),
+    env: command.extendEnv ? { ...process.env, ...extra } : extra,
+    stdin: stdio.stdin,
+    stderr: stdio.stderr
+  })
+}
+
+interface Files {
+  closed: boolean
+  readonly dir: string
+  readonly stdin: number | "ignore"
+  readonly stdout: number
+  readonly stderr: number
+  readonly stderrFile: string
+  readonly stderrStart: number
+}
+
+const openFiles = (spec: Spec, program: string) =>
+  Effect.try({
+    try: (): Files => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
+      const opened: Array<number> = []
+      try {
+        const open = (file: string, flags: string) => {
+          const fd = fs.openSync(file, flags, 0o600)
+          opened.push(fd)
+          return fd
+        }
+        const stdin = spec.stdin === undefined ? "ignore" as const : open(spec.stdin, "r")
+        const stdout = open(path.join(dir, "stdout"), "w")
+        const stderrFile = spec.stderr ?? path.join(dir, "stderr")
+        const stderr = open(stderrFile, "a")
+        return { closed: false, dir, stdin, stdout, stderr, stderrFile, stderrStart: fs.fstatSync(stderr).size }
+      } catch (error) {
+        opened.forEach((fd) => fs.closeSync(fd))
+        fs.rmSync(dir, { recursive: true, force: true })
+        throw error
+      }
+    },
+    catch: (error) =>
+      new TracerRunError({ path: program, reason: `could not open its stdio files: ${String(error)}`, stderr: "" })
+  })
+
+/** Closes the parent's copies once; a second close could hit a reused descriptor. */
+const closeFds = (files: Files) => {
+  if (files.closed) return
+  files.closed = true
+  for (const fd of [files.stdin, files.stdout, files.stderr]) {
+    if (typeof fd === "number") {
+      try {
+        fs.closeSync(fd)
+      } catch {
+        // already closed
+      }
+    }
+  }
+}
+
+const readTail = (file: string, from: number): string => {
+  try {
+    const fd = fs.openSync(file, "r")
+    try {
+      const size = fs.fstatSync(fd).size
+      const start = Math.max(from, size - STDERR_TAIL_BYTES)
+      const buffer = Buffer.alloc(Math.max(size - start, 0))
+      fs.readSync(fd, buffer, 0, buffer.length, start)
+      return buffer.toString("utf8")
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return ""
+  }
+}
+
+const exited = (child: ChildProcess) => child.exitCode !== null || child.signalCode !== null
+
+/** Resolves with whether the child exited within `ms`. Uses no interruption, so it is safe in a finalizer. */
+const awaitExit = (child: ChildProcess, ms: number) =>
+  Effect.async<boolean>((resume) => {
+    if (exited(child)) return resume(Effect.succeed(true))
+    const onExit = () => {
+      clearTimeout(timer)
+      resume(Effect.succeed(true))
+    }
+    const timer = setTimeout(() => {
+      child.off("exit", onExit)
+      resume(Effect.succeed(exited(child)))
+    }, ms)
+    child.once("exit", onExit)
+  })
+
+const defaultKill = (pgid: number, signal: NodeJS.Signals) => process.kill(-pgid, signal)
+
+/** SIGTERM to the whole group, then SIGKILL after `grace`; reports a group that will not die. */
+const killGroup = (child: ChildProcess, options: RunOptions) =>
+  Effect.gen(function*() {
+    const pgid = child.pid
+    if (pgid === undefined || exited(child)) return
+    const kill = options.kill ?? defaultKill
+    const send = (signal: NodeJS.Signals): string | undefined => {
+      try {
+        kill(pgid, signal)
+        return undefined
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === "ESRCH" ? undefined : String(error)
+      }
+    }
+    const graceMs = Duration.toMillis(options.grace)
+    const termError = send("SIGTERM")
+    const leaderGone = yield* awaitExit(child, graceMs)
+    // Always SIGKILL the group: stragglers (gdb under gcore's shell) must not stay attached.
+    const killError = send("SIGKILL")
+    if (leaderGone || (yield* awaitExit(child, graceMs))) return
+    options.onKillFailure(
+      `process group ${pgid} survived SIGTERM and SIGKILL` +
+        (killError ?? termError ? `: ${killError ?? termError}` : "")
+    )
+  })
+
+/**
+ * Spawns the tracer and waits for it. Interrupting the returned effect kills
+ * the tracer's process group before the interruption completes.
+ */
+export const run = (spec: Spec, options: RunOptions): Effect.Effect<Finished, TracerRunError> =>
+  Effect.suspend(() => {
+    const program = findExecutable(spec.command, spec.env.PATH, spec.cwd)
+    if (program === undefined) {
+      return Effect.fail(
+        new TracerRunError({ path: spec.command, reason: "could not start: not found or not executable", stderr: "" })
+      )
+    }
+    if (spec.cwd !== undefined && !fs.existsSync(spec.cwd)) {
+      return Effect.fail(
+        new TracerRunError({ path: program, reason: `could not start: no directory ${spec.cwd}`, stderr: "" })
+      )
+    }
+    const argv = Option.match(options.deadline, {
+      onNone: () => [program, ...spec.args],
+      onSome: (deadline) => options.watchdog.wrap([program, ...spec.args], deadline, options.grace)
+    })
+    return Effect.acquireUseRelease(
+      openFiles(spec, program),
+      (files) => spawnAndWait(program, argv, spec, files, options),
+      (files) =>
+        Effect.sync(() => {
+          closeFds(files)
+          fs.rmSync(files.dir, { recursive: true, force: true })
+        })
+    )
+  })
+
+const spawnAndWait = (
+  program: string,
+  argv: ReadonlyArray<string>,
+  spec: Spec,
+  files: Files,
+  options: RunOptions
+) =>
+  Effect.async<Finished, TracerRunError>((resume) => {
+    const started = Date.now()
+    let child: ChildProcess
+    try {
+      child = spawn(argv[0]!, argv.slice(1), {
+        cwd: spec.cwd,
+        env: spec.env,
+        detached: true,
+        stdio: [files.stdin, files.stdout, files.stderr]
+      })
+    } catch (error) {
+      resume(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${String(error)}`, stderr: "" })))
+      return
+    }
+    closeFds(files)
+    let done = false
+    const finish: typeof resume = (effect) => {
+      if (!done) {
+        done = true
+        resume(effect)
+      }
+    }
+    child.once("error", (error) => {
+      finish(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${error.message}`, stderr: "" })))
+    })
+    child.once("exit", (code, signal) => {
+      finish(Effect.sync(() => ({
+        path: program,
+        code,
+        signal,
+        stdout: fs.readFileSync(path.join(files.dir, "stdout"), "utf8"),
+        stderr: readTail(files.stderrFile, files.stderrStart),
+        durationMs: Date.now() - started,
+        deadlinePassed: Option.isSome(options.deadline) && options.watchdog.fired(code, signal)
+      })))
+    })
+    return killGroup(child, options)
+  })
