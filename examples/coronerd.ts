@@ -1,0 +1,213 @@
+/**
+ * A small coronerd-compatible submission server, for tests, examples and the
+ * demo. It listens on 127.0.0.1 (a random port by default) and accepts
+ *
+ * - `POST /post?token=<token>` (coronerd's on-prem form), and
+ * - `POST /<universe>/<token>/<format>` (the `submit.backtrace.io` form),
+ *
+ * checks the token (401 when wrong), stores each accepted body in memory
+ * (and, with `dir`, on disk as `<sha256>.btt`), and answers 200 with
+ * coronerd's `{"response":"ok","_rxid":…}`. It can be told to misbehave for
+ * the next requests: answer a status (500, 429 with `Retry-After`, …), answer
+ * slowly, or close the connection without answering.
+ *
+ * Run it on its own with `npx tsx examples/coronerd.ts [port] [token]`.
+ *
+ * @example
+ * ```ts
+ * const server = await Coronerd.start({ token: "secret" })
+ * server.failNext(1, 500)                   // first request gets a 500
+ * // ... upload to server.endpoint with token "secret" ...
+ * server.received[0]?.sha256                // what arrived
+ * await server.close()
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+
+/**
+ * Options for {@link start}.
+ *
+ * @since 0.1.0
+ */
+export interface Options {
+  /** The accepted token. Default `"test-token"`. */
+  readonly token?: string
+  /** Also write each accepted body to `<dir>/<sha256>.btt`. */
+  readonly dir?: string
+  /** The port; default 0 (a random free port). */
+  readonly port?: number
+}
+
+/**
+ * One accepted upload.
+ *
+ * @since 0.1.0
+ */
+export interface Received {
+  /** The request path, without the query (`/post`, or `/<universe>/<token>/<format>`). */
+  readonly path: string
+  readonly contentType: string | undefined
+  readonly body: Buffer
+  /** Hex SHA-256 of the body. */
+  readonly sha256: string
+}
+
+/**
+ * What to do with one request instead of accepting it.
+ *
+ * @since 0.1.0
+ */
+export type Behaviour =
+  | { readonly _tag: "Status"; readonly status: number; readonly headers?: Readonly<Record<string, string>> }
+  | { readonly _tag: "Slow"; readonly delayMs: number }
+  | { readonly _tag: "Close" }
+
+/**
+ * A running server.
+ *
+ * @since 0.1.0
+ */
+export interface Coronerd {
+  /** `http://127.0.0.1:<port>`: an endpoint for `Backtrace.endpointUrl`. */
+  readonly endpoint: string
+  readonly port: number
+  readonly token: string
+  /** Accepted uploads, in order of arrival. */
+  readonly received: ReadonlyArray<Received>
+  /** Every request seen, accepted or not (with the method and path, never the query). */
+  readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly answered: number | "closed" }>
+  /** The next `n` requests get `status` (default 500), with optional headers. */
+  readonly failNext: (n: number, status?: number, headers?: Readonly<Record<string, string>>) => void
+  /** The next `n` requests are answered (200) only after `delayMs`. */
+  readonly slowNext: (n: number, delayMs: number) => void
+  /** The next `n` requests have their connection closed without an answer. */
+  readonly closeNext: (n: number) => void
+  /** Queues behaviours for the next requests, one each. */
+  readonly script: (...behaviours: ReadonlyArray<Behaviour>) => void
+  /** Forgets what was received and any queued behaviour. */
+  readonly reset: () => void
+  /** Stops listening and drops open connections. */
+  readonly close: () => Promise<void>
+}
+
+const tokenOf = (url: URL): string | null => {
+  if (url.pathname === "/post") return url.searchParams.get("token")
+  const parts = url.pathname.split("/").filter((p) => p !== "")
+  return parts.length === 3 ? decodeURIComponent(parts[1]!) : null
+}
+
+/**
+ * Starts a server on 127.0.0.1.
+ *
+ * @since 0.1.0
+ */
+export const start = (options: Options = {}): Promise<Coronerd> => {
+  const token = options.token ?? "test-token"
+  const received: Array<Received> = []
+  const requests: Array<{ method: string; path: string; answered: number | "closed" }> = []
+  let queue: Array<Behaviour> = []
+  if (options.dir !== undefined) fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 })
+
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1")
+    const entry: { method: string; path: string; answered: number | "closed" } = {
+      method: req.method ?? "",
+      path: url.pathname,
+      answered: 0
+    }
+    requests.push(entry)
+    const behaviour = queue.shift()
+    if (behaviour?._tag === "Close") {
+      entry.answered = "closed"
+      req.socket.destroy()
+      return
+    }
+    const chunks: Array<Buffer> = []
+    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    req.on("error", () => undefined)
+    req.on("end", () => {
+      const answer = (status: number, body: object, headers: Readonly<Record<string, string>> = {}) => {
+        entry.answered = status
+        res.writeHead(status, { "content-type": "application/json", ...headers })
+        res.end(JSON.stringify(body))
+      }
+      if (req.method !== "POST") return answer(405, { error: "method not allowed" })
+      const given = tokenOf(url)
+      if (given === null && url.pathname !== "/post") return answer(404, { error: "not found" })
+      if (given !== token) return answer(401, { error: "invalid token" })
+      if (behaviour?._tag === "Status") return answer(behaviour.status, { error: "scripted" }, behaviour.headers)
+      const accept = () => {
+        const body = Buffer.concat(chunks)
+        const sha256 = createHash("sha256").update(body).digest("hex")
+        received.push({ path: url.pathname, contentType: req.headers["content-type"], body, sha256 })
+        if (options.dir !== undefined) fs.writeFileSync(path.join(options.dir, `${sha256}.btt`), body, { mode: 0o600 })
+        answer(200, { response: "ok", _rxid: sha256.slice(0, 16) })
+      }
+      if (behaviour?._tag === "Slow") setTimeout(accept, behaviour.delayMs)
+      else accept()
+    })
+  })
+
+  return new Promise((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(options.port ?? 0, "127.0.0.1", () => {
+      const port = (server.address() as AddressInfo).port
+      resolve({
+        endpoint: `http://127.0.0.1:${port}`,
+        port,
+        token,
+        received,
+        requests,
+        failNext: (n, status = 500, headers) => {
+          for (let i = 0; i < n; i++) queue.push({ _tag: "Status", status, ...(headers ? { headers } : {}) })
+        },
+        slowNext: (n, delayMs) => {
+          for (let i = 0; i < n; i++) queue.push({ _tag: "Slow", delayMs })
+        },
+        closeNext: (n) => {
+          for (let i = 0; i < n; i++) queue.push({ _tag: "Close" })
+        },
+        script: (...behaviours) => {
+          queue.push(...behaviours)
+        },
+        reset: () => {
+          received.length = 0
+          requests.length = 0
+          queue = []
+        },
+        close: () =>
+          new Promise<void>((done) => {
+            server.closeAllConnections()
+            server.close(() => done())
+          })
+      })
+    })
+  })
+}
+
+/**
+ * {@link start} as a scoped Effect: the server closes with the scope.
+ *
+ * @since 0.1.0
+ */
+export const make = (options: Options = {}): Effect.Effect<Coronerd, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(() => start(options)),
+    (server) => Effect.promise(() => server.close())
+  )
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const [port, token] = process.argv.slice(2)
+  start({ ...(port ? { port: Number(port) } : {}), ...(token ? { token } : {}) }).then((server) => {
+    console.log(`coronerd-compatible server on ${server.endpoint} (POST /post?token=…)`)
+  })
+}

@@ -1,0 +1,223 @@
+/**
+ * Streaming a snapshot file to a server with `@effect/platform`'s
+ * `HttpClient`: one POST per attempt, the body streamed from disk (never read
+ * whole), only a 200 counts, transient failures retried on a `Schedule`
+ * (honouring `Retry-After`), the file removed only after a 200.
+ *
+ * The URL holds the upload token. It never reaches a log line, an error, or
+ * a span: logs show {@link redactUrl}, errors carry only the path, the status
+ * and a reason scrubbed of the URL's secrets, and the HTTP client's tracing
+ * (which records `url.full`) is disabled for these requests.
+ *
+ * @internal
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as LogLevel from "effect/LogLevel"
+import * as Schedule from "effect/Schedule"
+import { SnapshotUploadError } from "../TraceError.js"
+import { log } from "./log.js"
+
+/** How to upload one file. */
+export interface UploadOptions {
+  /** The full URL, token included. Never logged; see {@link redactUrl}. */
+  readonly url: URL
+  /** The deadline of one attempt (request, body and answer). */
+  readonly timeout: Duration.Duration
+  /** When to retry a transient failure (connection error, 408, 429, 5xx, timeout). */
+  readonly retry: Schedule.Schedule<unknown, unknown>
+  /** Remove the file after a 200 (and only then). */
+  readonly unlink: boolean
+  /** Default `application/octet-stream`. */
+  readonly contentType?: string
+  /** The name log lines are annotated with. Default `upload`. */
+  readonly name?: string
+  /** The longest `Retry-After` that is honoured. Default 60 s. */
+  readonly maxRetryAfter?: Duration.Duration
+}
+
+/** Exponential from 250 ms (×2, jittered), at most 4 retries, within 30 s of delays. */
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("250 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(4)),
+  Schedule.upTo("30 seconds")
+)
+
+/** The per-attempt default: 60 s. */
+export const defaultTimeout: Duration.Duration = Duration.seconds(60)
+
+/** The URL with every secret removed: scheme, host and port, `/post` or `/…`, `?…`. */
+export const redactUrl = (url: URL): string =>
+  `${url.protocol}//${url.host}${url.pathname === "/post" || url.pathname === "/" ? url.pathname : "/…"}` +
+  (url.search === "" ? "" : "?…")
+
+const secretsOf = (url: URL): ReadonlyArray<string> => {
+  const secrets = new Set<string>([url.href, url.search.slice(1)])
+  for (const [, value] of url.searchParams) {
+    secrets.add(value)
+    secrets.add(encodeURIComponent(value))
+  }
+  if (url.pathname !== "/post" && url.pathname !== "/") {
+    secrets.add(url.pathname)
+    for (const segment of url.pathname.split("/")) {
+      if (segment.length >= 8) {
+        secrets.add(segment)
+        secrets.add(decodeURIComponentSafe(segment))
+      }
+    }
+  }
+  if (url.password !== "") secrets.add(url.password)
+  return [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
+}
+
+const decodeURIComponentSafe = (s: string): string => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** Removes the URL's secrets (token, submission path, password) from `text`. */
+export const scrub = (url: URL, text: string): string =>
+  secretsOf(url).reduce((acc, secret) => acc.split(secret).join("<redacted>"), text)
+
+/** One failed attempt. `transient` failures are retried. */
+class Attempt {
+  constructor(
+    readonly reason: string,
+    readonly transient: boolean,
+    readonly status?: number,
+    readonly retryAfter?: Duration.Duration
+  ) {}
+}
+
+const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
+
+/** `Retry-After` as seconds or an HTTP date, bounded by `max`. */
+export const parseRetryAfter = (
+  value: string | undefined,
+  max: Duration.Duration,
+  now: number = Date.now()
+): Duration.Duration | undefined => {
+  if (value === undefined || value.trim() === "") return undefined
+  const trimmed = value.trim()
+  const millis = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now
+  if (!Number.isFinite(millis)) return undefined
+  return Duration.min(Duration.millis(Math.max(0, millis)), max)
+}
+
+const bodySnippet = (url: URL, response: HttpClientResponse.HttpClientResponse) =>
+  response.text.pipe(
+    Effect.map((text) => {
+      const clean = scrub(url, text).replace(/\s+/g, " ").trim()
+      return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean
+    }),
+    Effect.orElseSucceed(() => "")
+  )
+
+const attempt = (
+  client: HttpClient.HttpClient,
+  path: string,
+  options: UploadOptions,
+  maxRetryAfter: Duration.Duration
+): Effect.Effect<void, Attempt, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const request = yield* HttpClientRequest.post(options.url).pipe(
+      HttpClientRequest.bodyFile(path, { contentType: options.contentType ?? "application/octet-stream" }),
+      Effect.mapError((error) => new Attempt(`cannot read the file: ${error.message}`, false))
+    )
+    const response = yield* client.execute(request).pipe(
+      Effect.mapError((error) =>
+        new Attempt(
+          error._tag === "RequestError"
+            ? `request failed (${error.reason})${causeText(options.url, error.cause)}`
+            : `bad answer (${error.reason})`,
+          error._tag === "RequestError" && error.reason === "Transport"
+        )
+      )
+    )
+    const snippet = yield* bodySnippet(options.url, response)
+    if (response.status === 200) return
+    const retryAfter = parseRetryAfter(response.headers["retry-after"], maxRetryAfter)
+    return yield* Effect.fail(
+      new Attempt(
+        `server answered ${response.status}${snippet === "" ? "" : `: ${snippet}`}`,
+        isTransientStatus(response.status),
+        response.status,
+        retryAfter
+      )
+    )
+  }).pipe(
+    Effect.timeoutFail({
+      duration: options.timeout,
+      onTimeout: () => new Attempt(`no answer within ${Duration.format(options.timeout)}`, true)
+    })
+  )
+
+/** A transport error's own cause, as text without the URL's secrets. */
+const causeText = (target: URL, cause: unknown): string => {
+  if (cause === undefined || cause === null) return ""
+  const inner = (cause as { cause?: unknown }).cause
+  const text = [cause, inner]
+    .filter((c): c is Error => c instanceof Error)
+    .map((c) => ((c as NodeJS.ErrnoException).code ? `${(c as NodeJS.ErrnoException).code}: ` : "") + c.message)
+    .join("; ")
+  return text === "" ? "" : `: ${scrub(target, text)}`
+}
+
+/** The user's schedule, applied to transient failures only, waiting at least `Retry-After`. */
+const retrySchedule = (retry: Schedule.Schedule<unknown, unknown>) =>
+  Schedule.zipRight(retry, Schedule.identity<Attempt>()).pipe(
+    Schedule.whileInput((a: Attempt) => a.transient),
+    Schedule.modifyDelay((last, delay) =>
+      last.retryAfter !== undefined && Duration.greaterThan(last.retryAfter, delay) ? last.retryAfter : delay
+    )
+  )
+
+/**
+ * Uploads the file at `path` to `options.url` as a streamed POST body. Fails
+ * with `SnapshotUploadError` (the file left in place) unless the server
+ * answers 200 within the retries.
+ */
+export const uploadFile = (
+  path: string,
+  options: UploadOptions
+): Effect.Effect<void, SnapshotUploadError, HttpClient.HttpClient | FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const name = options.name ?? "upload"
+    const say = (level: LogLevel.LogLevel, message: string) => log(level, name, message)
+    const client = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
+    const fs = yield* FileSystem.FileSystem
+    const maxRetryAfter = options.maxRetryAfter ?? Duration.seconds(60)
+    const target = redactUrl(options.url)
+    let attempts = 0
+    const started = Date.now()
+    yield* say(LogLevel.Debug, `Uploading ${path} to ${target}`)
+    yield* Effect.suspend(() => {
+      attempts++
+      return attempt(client, path, options, maxRetryAfter)
+    }).pipe(
+      Effect.tapError((a) =>
+        say(a.transient ? LogLevel.Warning : LogLevel.Debug, `Upload attempt ${attempts} of ${path} failed: ${a.reason}`)
+      ),
+      Effect.retry(retrySchedule(options.retry)),
+      Effect.mapError((a) =>
+        new SnapshotUploadError({
+          path,
+          reason: `${a.reason} (${attempts} attempt${attempts === 1 ? "" : "s"} to ${target})`,
+          ...(a.status === undefined ? {} : { status: a.status })
+        })
+      )
+    )
+    yield* say(LogLevel.Debug, `Uploaded ${path} to ${target} in ${Date.now() - started} ms (${attempts} attempts)`)
+    if (options.unlink) {
+      yield* fs.remove(path).pipe(
+        Effect.catchAll((error) => say(LogLevel.Warning, `Uploaded ${path}, but could not remove it: ${error.message}`))
+      )
+    }
+  })
