@@ -11,7 +11,7 @@
 import type * as Command from "@effect/platform/Command"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type { SnapshotUploadError } from "./TraceError.js"
+import type { SnapshotUploadError, TracerRunError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
 
 /**
@@ -95,10 +95,18 @@ export interface TracerBackend {
   readonly name: string
   /** The options used when a trace gives none. */
   readonly defaultTraceOptions: TraceOptions.Resolved
-  /** Builds the tracer's command line for one request. */
-  readonly command: (request: TraceRequest) => Command.Command
+  /**
+   * Builds the tracer's command line for one request. A backend that must
+   * prepare something first (a file, a folder) returns an `Effect`.
+   */
+  readonly command: (request: TraceRequest) => Command.Command | Effect.Effect<Command.Command, TracerRunError>
   /** Reads the snapshot's path from the tracer's stdout. */
   readonly snapshot?: (stdout: string, request: TraceRequest) => Option.Option<string>
+  /**
+   * Runs after a tracer exited successfully, outside the lock and before the
+   * upload: post-processes the snapshot (for example names JIT frames).
+   */
+  readonly finalize?: (result: TraceResult) => Effect.Effect<TraceResult, TracerRunError>
   /** Uploads a finished trace. Present means uploads are on. */
   readonly put?: (result: TraceResult) => Effect.Effect<void, SnapshotUploadError>
   /** Files for the tracer's stdin and stderr. */

@@ -15,3 +15,7 @@ export * as TraceOptions from "./TraceOptions.js"
 export * as TracerBackend from "./TracerBackend.js"
 /** @since 0.1.0 */
 export * as TraceError from "./TraceError.js"
+/** @since 0.1.0 */
+export * as Gdb from "./Gdb.js"
+/** @since 0.1.0 */
+export { GdbLive } from "./Gdb.js"

@@ -108,13 +108,15 @@ export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.
         const config = yield* TracerConfig
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
         const request = yield* makeRequest(yield* Ref.get(base), resolved, Option.fromNullable(error))
-        const spec = Process.fromCommand(backend.command(request), backend.stdio)
+        const command = backend.command(request)
+        const spec = Process.fromCommand(Effect.isEffect(command) ? yield* command : command, backend.stdio)
         if (Either.isLeft(spec)) {
           return yield* new TracerRunError({ path: backend.name, reason: spec.left, stderr: "" })
         }
         yield* say(LogLevel.Debug, `Starting tracer ${spec.right.command} (${spec.right.args.length} args)`)
         const finished = yield* runLocked(backend, spec.right, resolved.timeout, config, options)
-        const result = toResult(backend, request, finished)
+        const raw = toResult(backend, request, finished)
+        const result = backend.finalize === undefined ? raw : yield* backend.finalize(raw)
         yield* say(LogLevel.Debug, `Tracer finished in ${finished.durationMs} ms`)
         if (backend.put === undefined) return result
         const upload = backend.put(result).pipe(

@@ -1,0 +1,128 @@
+/**
+ * The gdb command line, as argv: never a shell string, and no user data in
+ * it besides paths that were validated when the layer was built. The error
+ * message, stack and attributes go into the snapshot's header, which the
+ * backend writes itself (see gdbHeader.ts).
+ *
+ * @internal
+ */
+import * as Option from "effect/Option"
+
+/** What the installed gdb can do, probed once when the layer is built. */
+export interface Capabilities {
+  /** `[major, minor]`, e.g. `[13, 1]`. */
+  readonly version: readonly [number, number]
+  /** gdb was built with Python (needed to find a thread by its LWP). */
+  readonly python: boolean
+}
+
+/** Everything one gdb run needs. */
+export interface Plan {
+  readonly pid: number
+  readonly tid: Option.Option<number>
+  readonly faulted: boolean
+  readonly callerOnly: boolean
+  /** `bt full` instead of `bt`. */
+  readonly full: boolean
+  /** The snapshot file gdb appends to (it already holds the header). */
+  readonly snapshot: string
+  /** Where `generate-core-file` writes, when a core is wanted. */
+  readonly core: Option.Option<string>
+  /** Extra raw gdb arguments (`Tracer.addOptions`), appended last. */
+  readonly args: ReadonlyArray<string>
+}
+
+/** The marker gdb prints after everything else: its absence means gdb was stopped early. */
+export const END_MARKER = "==== end of gdb output ===="
+
+/** The gdb convenience variable the Python helper stores the thread's number in. */
+const THREAD_VAR = "$bcd_thread"
+
+const section = (title: string) => ["-ex", `echo \\n==== ${title} ====\\n`]
+
+const ex = (...commands: ReadonlyArray<string>) => commands.flatMap((c) => ["-ex", c])
+
+/**
+ * How the thread with LWP `tid` is addressed in gdb commands: with Python,
+ * a convenience variable set by looking it up; without, thread 1 when it is
+ * the main thread (gdb numbers the attached thread group leader 1); else none.
+ */
+export const threadSelector = (
+  caps: Capabilities,
+  pid: number,
+  tid: number
+): { readonly setup: ReadonlyArray<string>; readonly id: string } | undefined => {
+  if (caps.python) {
+    const lookup = `python ts = [t for t in gdb.selected_inferior().threads() if t.ptid[1] == ${tid}]; ` +
+      `gdb.set_convenience_variable("${THREAD_VAR.slice(1)}", ts[0].num) if ts ` +
+      `else gdb.write("effect-bcd: no thread with LWP ${tid}\\n")`
+    return { setup: ex(`set ${THREAD_VAR} = 0`, lookup), id: THREAD_VAR }
+  }
+  return tid === pid ? { setup: [], id: "1" } : undefined
+}
+
+const loggingOn = (caps: Capabilities) => caps.version[0] >= 12 ? "set logging enabled on" : "set logging on"
+const loggingOff = (caps: Capabilities) => caps.version[0] >= 12 ? "set logging enabled off" : "set logging off"
+
+/** The argv after the gdb program itself. */
+export const gdbArgs = (caps: Capabilities, plan: Plan): ReadonlyArray<string> => {
+  const bt = plan.full ? "bt full" : "bt"
+  const selector = Option.match(plan.tid, {
+    onNone: () => undefined,
+    onSome: (tid) => threadSelector(caps, plan.pid, tid)
+  })
+  const threads = plan.callerOnly && selector !== undefined
+    ? [...section(`backtrace: calling thread (LWP ${Option.getOrThrow(plan.tid)})`), ...ex(`thread apply ${selector.id} ${bt}`)]
+    : [...section("backtrace: all threads"), ...ex(`thread apply all ${bt}`)]
+  return [
+    "-nx",
+    "-batch",
+    // No downloads while this process is stopped; gdb 12+ knows the setting.
+    ...(caps.version[0] >= 12 ? ["-iex", "set debuginfod enabled off"] : []),
+    "-p",
+    String(plan.pid),
+    ...ex(
+      "set width 0",
+      "set height 0",
+      "set pagination off",
+      "set confirm off",
+      `set logging file ${plan.snapshot}`,
+      "set logging overwrite off",
+      "set logging redirect on",
+      loggingOn(caps)
+    ),
+    ...(selector?.setup ?? []),
+    ...(plan.faulted && selector !== undefined ? ex(`thread ${selector.id}`) : []),
+    ...section("info threads"),
+    ...ex("info threads"),
+    ...threads,
+    ...Option.match(plan.core, {
+      onNone: () => [],
+      onSome: (core) => [...section("core file"), ...ex(`generate-core-file ${core}`)]
+    }),
+    "-ex",
+    `echo \\n${END_MARKER}\\n`,
+    ...ex(loggingOff(caps), "detach"),
+    ...plan.args
+  ]
+}
+
+/** Reads the version and Python support off the probe's output. */
+export const parseProbe = (stdout: string): Capabilities | undefined => {
+  const match = /^GNU gdb .*?(\d+)\.(\d+)/m.exec(stdout)
+  if (match === null) return undefined
+  return { version: [Number(match[1]), Number(match[2])], python: stdout.includes(PYTHON_MARKER) }
+}
+
+/** Printed by the probe when gdb has Python. */
+export const PYTHON_MARKER = "effect-bcd:python-ok"
+
+/** The argv of the probe: the version, and whether Python runs. */
+export const probeArgs: ReadonlyArray<string> = [
+  "-nx",
+  "-batch",
+  "-ex",
+  "show version",
+  "-ex",
+  `python print("${PYTHON_MARKER}")`
+]
