@@ -1,0 +1,254 @@
+/**
+ * The gdb backend against real gdb attached to a real Node process: this test
+ * worker itself (the Tracer traces its own process), and a child program
+ * started with `--perf-basic-prof` for JIT frame names.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import { execFileSync, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Coronerd from "../examples/coronerd.js"
+import { Gdb, Tracer, TracerConfig } from "../src/index.js"
+import { END_MARKER } from "../src/internal/gdbCommand.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+
+const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), `effect-bcd-gdb-${prefix}-`))
+
+/** No cooldown between the traces of this file. */
+const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
+
+const provide = (options: Gdb.Options) => Effect.provide(Layer.merge(Gdb.layer(options), noCooldown))
+
+/** Thread headings of a snapshot: `Thread N (… (LWP x) …): [labels]`, with their frames. */
+const threads = (text: string) => {
+  const out: Array<{ heading: string; lwp: number; labels: string; frames: string }> = []
+  const blocks = text.split("\n\n")
+  for (const block of blocks) {
+    const [heading, ...frames] = block.replace(/^\n+/, "").split("\n")
+    const m = /^Thread \d+ \(.*\(LWP (\d+)\).*\):(?: \[(.*)\])?$/.exec(heading ?? "")
+    if (m !== null) out.push({ heading: heading!, lwp: Number(m[1]), labels: m[2] ?? "", frames: frames.join("\n") })
+  }
+  return out
+}
+
+/** Makes sure libuv's threadpool has started (its threads appear on first use). */
+const useThreadpool = Effect.promise(() => fs.promises.readFile(fileURLToPath(import.meta.url)))
+
+describe("Gdb backend (real gdb attached to this test process)", () => {
+  it.live("writes one 0600 snapshot naming the main thread and libuv's threads", () => {
+    const dir = path.join(tmp("snap"), "out")
+    return Effect.gen(function*() {
+      yield* useThreadpool
+      const started = Date.now()
+      const result = yield* Tracer.trace(new Error("disk full"), {
+        attributes: { request: "GET /x" },
+        classifications: ["io"]
+      })
+      const elapsed = Date.now() - started
+      const file = Option.getOrThrow(result.snapshot)
+      expect(path.dirname(file)).toBe(dir)
+      expect(path.basename(file)).toMatch(new RegExp(`^gdbtest\\.${process.pid}\\.\\d{8}T\\d{6}\\.\\d{3}Z\\.txt$`))
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+      expect(fs.readdirSync(dir)).toEqual([path.basename(file)])
+
+      const text = fs.readFileSync(file, "utf8")
+      // The header.
+      expect(text).toMatch(new RegExp(`^pid: +${process.pid}$`, "m"))
+      expect(text).toMatch(/^error: +disk full$/m)
+      expect(text).toMatch(/^classifiers: +Error, io$/m)
+      expect(text).toMatch(/^ {2}request: GET \/x$/m)
+      expect(text).toMatch(/^stack:\n {2}Error: disk full\n {6}at /m)
+      // gdb's part, complete.
+      expect(text).toContain("==== info threads ====")
+      expect(text).toContain(END_MARKER)
+      const all = threads(text)
+      const main = all.filter((t) => t.labels.includes("main thread"))
+      expect(main).toHaveLength(1)
+      expect(main[0]!.lwp).toBe(process.pid)
+      expect(main[0]!.labels).toContain("faulted")
+      expect(main[0]!.frames).toMatch(/\buv_run\b/)
+      const pool = all.filter((t) => t.labels.includes("libuv threadpool"))
+      expect(pool.length).toBeGreaterThanOrEqual(1)
+      for (const t of pool) expect(t.frames).toMatch(/\bworker \(/)
+      // Every thread of the process was backtraced.
+      const lwps = fs.readdirSync(`/proc/${process.pid}/task`).map(Number)
+      expect(all.length).toBeGreaterThanOrEqual(Math.min(...[lwps.length - 2, 4]))
+      console.log(`gdb snapshot: ${all.length} threads, ${text.length} bytes, trace ${elapsed} ms`)
+    }).pipe(provide({ outputDir: dir, program: "gdbtest" }))
+  })
+
+  it.live("callerOnly backtraces the calling thread alone", () => {
+    const dir = tmp("caller")
+    return Effect.gen(function*() {
+      const result = yield* Tracer.trace(new Error("only me"), { callerOnly: true, faulted: false })
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      const all = threads(text)
+      expect(all).toHaveLength(1)
+      expect(all[0]!.lwp).toBe(Option.getOrThrow(result.request.tid))
+      expect(all[0]!.labels).toBe("main thread, caller")
+      expect(text).toMatch(/^caller only: +yes$/m)
+      expect(text).toContain(END_MARKER)
+    }).pipe(provide({ outputDir: dir }))
+  })
+
+  it.live("core: true writes a core file that gdb -c can read", () => {
+    const dir = tmp("core")
+    return Effect.gen(function*() {
+      const result = yield* Tracer.trace(undefined, { callerOnly: true })
+      const file = Option.getOrThrow(result.snapshot)
+      const core = file.replace(/\.txt$/, ".core")
+      try {
+        expect(fs.statSync(core).isFile()).toBe(true)
+        const text = fs.readFileSync(file, "utf8")
+        expect(text).toContain(`core file:   ${core}`)
+        expect(text).toContain(`Saved corefile ${core}`)
+        const read = execFileSync("gdb", ["-batch", "-nx", "-c", core, process.execPath, "-ex", "info threads"], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+        expect(read).toContain(`LWP ${process.pid}`)
+        expect(read).toMatch(/^\* 1 +Thread /m)
+      } finally {
+        fs.rmSync(core, { force: true })
+      }
+    }).pipe(provide({ outputDir: dir, core: true }))
+  })
+
+  it.live("full: true prints each frame's locals", () => {
+    const dir = tmp("full")
+    return Effect.gen(function*() {
+      const result = yield* Tracer.trace(undefined, { callerOnly: true })
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      // `bt full` lists locals (or says there are none) under frames.
+      expect(text).toMatch(/^ {8}\S+ = |No locals\.|No symbol table info available\./m)
+    }).pipe(provide({ outputDir: dir, full: true }))
+  })
+})
+
+describe("Gdb layer checks its options when built", () => {
+  const build = (options: Gdb.Options) => Effect.exit(Effect.scoped(Layer.build(Gdb.layer(options))))
+  const configError = (exit: Exit.Exit<unknown, unknown>) => {
+    expect(Exit.isFailure(exit)).toBe(true)
+    const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+    expect(error).toMatchObject({ _tag: "TracerConfigError" })
+    return error as { readonly field: string; readonly message: string }
+  }
+
+  it.live("a missing gdb is a TracerConfigError on gdbPath", () =>
+    Effect.gen(function*() {
+      const byName = configError(yield* build({ gdbPath: "no-such-gdb-effect-bcd", outputDir: tmp("cfg") }))
+      expect(byName.field).toBe("gdbPath")
+      expect(byName.message).toContain("no-such-gdb-effect-bcd")
+      const byPath = configError(yield* build({ gdbPath: "/nonexistent/bin/gdb", outputDir: tmp("cfg") }))
+      expect(byPath.field).toBe("gdbPath")
+    }))
+
+  it.live("a program that is not gdb is a TracerConfigError on gdbPath", () =>
+    Effect.gen(function*() {
+      const error = configError(yield* build({ gdbPath: "true", outputDir: tmp("cfg") }))
+      expect(error.field).toBe("gdbPath")
+      expect(error.message).toContain("does not answer like gdb")
+    }))
+
+  it.live("an unwritable outputDir is a TracerConfigError on outputDir", () =>
+    Effect.gen(function*() {
+      const file = path.join(tmp("cfg"), "a-file")
+      fs.writeFileSync(file, "")
+      const under = configError(yield* build({ outputDir: path.join(file, "snapshots") }))
+      expect(under.field).toBe("outputDir")
+      const quote = configError(yield* build({ outputDir: path.join(tmp("cfg"), "it's") }))
+      expect(quote.field).toBe("outputDir")
+    }))
+
+  it.live("a missing outputDir is created 0700", () =>
+    Effect.gen(function*() {
+      const dir = path.join(tmp("cfg"), "a", "b")
+      const exit = yield* build({ outputDir: dir })
+      expect(Exit.isSuccess(exit)).toBe(true)
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
+    }))
+
+  it.live("a put URL that is not http(s) is a TracerConfigError that does not show it", () =>
+    Effect.gen(function*() {
+      const error = configError(
+        yield* build({ outputDir: tmp("cfg"), put: { url: Redacted.make("ftp://host/post?token=s3cr3t-token") } })
+      )
+      expect(error.field).toBe("put.url")
+      expect(error.message).not.toContain("s3cr3t")
+    }))
+})
+
+describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
+  it.live("uploads the snapshot, then removes it with unlink", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: "tok-123456" })
+      const dir = tmp("put")
+      const url = Redacted.make(`${server.endpoint}/post?token=tok-123456`)
+      const result = yield* Tracer.trace(new Error("upload me"), { callerOnly: true }).pipe(
+        provide({ outputDir: dir, put: { url, unlink: true } })
+      )
+      const file = Option.getOrThrow(result.snapshot)
+      expect(server.received).toHaveLength(1)
+      const body = server.received[0]!.body.toString("utf8")
+      expect(body).toMatch(/^effect-bcd snapshot \(gdb\)/)
+      expect(body).toContain("error:       upload me")
+      expect(body).toContain(END_MARKER)
+      expect(server.received[0]!.contentType).toContain("text/plain")
+      expect(fs.existsSync(file)).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("a server answering 500 fails the trace and keeps the snapshot", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: "tok-123456" })
+      server.failNext(10, 500)
+      const dir = tmp("put500")
+      const url = `${server.endpoint}/post?token=tok-123456`
+      const error = yield* Tracer.trace(new Error("keep me"), { callerOnly: true }).pipe(
+        provide({ outputDir: dir, put: { url, unlink: true, retry: Schedule.recurs(0) } }),
+        Effect.flip
+      )
+      expect(error._tag).toBe("SnapshotUploadError")
+      expect(error.message).not.toContain("tok-123456")
+      const files = fs.readdirSync(dir)
+      expect(files).toHaveLength(1)
+      expect(fs.readFileSync(path.join(dir, files[0]!), "utf8")).toContain("error:       keep me")
+    }).pipe(Effect.scoped))
+})
+
+describe("Gdb names JIT frames from the perf map (child started with --perf-basic-prof)", () => {
+  it.live("a busy JS function shows up by name", () =>
+    Effect.gen(function*() {
+      const dir = tmp("jit")
+      const fixture = path.join(here, "fixtures", "gdb-jit.ts")
+      const child = spawn(process.execPath, ["--perf-basic-prof", "--import", "tsx", fixture, dir], {
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+      const code = yield* Effect.async<number | null>((resume) => {
+        child.once("exit", (c) => resume(Effect.succeed(c)))
+        return Effect.sync(() => child.kill("SIGKILL"))
+      }).pipe(Effect.timeout("50 seconds"))
+      fs.rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
+      expect({ code, stderr }).toMatchObject({ code: 0 })
+      const snapshot = JSON.parse(stdout.trim().split("\n").pop()!) as string
+      const text = fs.readFileSync(snapshot, "utf8")
+      const main = threads(text).find((t) => t.labels.includes("main thread"))!
+      // The spinning function, named from the perf map, on the main thread's stack.
+      expect(main.frames).toMatch(/^#\d+ +0x[0-9a-f]+ in JS:[*~^]?(?:spinUntil|hot) .*gdb-jit\.ts/m)
+    }))
+})
