@@ -1,0 +1,246 @@
+/**
+ * The gdb backend's pure parts: argv rendering, probe parsing, the header,
+ * thread roles, and the perf-map rewrite (on files written here).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { TraceRequest } from "../src/TracerBackend.js"
+import { type Capabilities, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
+import { resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
+import * as Header from "../src/internal/gdbHeader.js"
+import { sanitizeProgram, timestamp } from "../src/internal/gdb.js"
+
+const gdb13: Capabilities = { version: [13, 1], python: true }
+const gdb13NoPython: Capabilities = { version: [13, 1], python: false }
+const gdb10: Capabilities = { version: [10, 1], python: true }
+
+const plan = (overrides: Partial<Plan> = {}): Plan => ({
+  pid: 100,
+  tid: Option.some(100),
+  faulted: true,
+  callerOnly: false,
+  full: false,
+  snapshot: "/out/app.100.t.txt",
+  core: Option.none(),
+  args: [],
+  ...overrides
+})
+
+/** The gdb commands (`-ex` values), in order. */
+const commands = (argv: ReadonlyArray<string>) => argv.flatMap((a, i) => (argv[i - 1] === "-ex" ? [a] : []))
+
+describe("gdbArgs", () => {
+  it("attaches in batch mode without init files, logging to the snapshot, detaching last", () => {
+    const argv = gdbArgs(gdb13, plan())
+    expect(argv.slice(0, 2)).toEqual(["-nx", "-batch"])
+    expect(argv).toContain("-p")
+    expect(argv[argv.indexOf("-p") + 1]).toBe("100")
+    const cmds = commands(argv)
+    expect(cmds).toContain("set logging file /out/app.100.t.txt")
+    expect(cmds).toContain("set logging overwrite off")
+    expect(cmds).toContain("set logging redirect on")
+    expect(cmds.indexOf("set logging enabled on")).toBeLessThan(cmds.indexOf("info threads"))
+    expect(cmds).toContain("thread apply all bt")
+    expect(cmds.at(-1)).toBe("detach")
+    expect(argv[argv.indexOf("-iex") + 1]).toBe("set debuginfod enabled off")
+  })
+
+  it.each([
+    ["full", plan({ full: true }), gdb13, "thread apply all bt full"],
+    ["callerOnly with Python", plan({ callerOnly: true, tid: Option.some(123) }), gdb13, "thread apply $bcd_thread bt"],
+    ["callerOnly, main thread, no Python", plan({ callerOnly: true }), gdb13NoPython, "thread apply 1 bt"],
+    ["callerOnly, other thread, no Python", plan({ callerOnly: true, tid: Option.some(123) }), gdb13NoPython, "thread apply all bt"],
+    ["callerOnly, tid unknown", plan({ callerOnly: true, tid: Option.none() }), gdb13, "thread apply all bt"]
+  ] as const)("%s -> %s", (_name, p, caps, expected) => {
+    const cmds = commands(gdbArgs(caps, p))
+    expect(cmds).toContain(expected)
+    expect(cmds.filter((c) => c.startsWith("thread apply"))).toHaveLength(1)
+  })
+
+  it("finds a thread by LWP with Python, and selects the faulted one before info threads", () => {
+    const cmds = commands(gdbArgs(gdb13, plan({ tid: Option.some(123) })))
+    const lookup = cmds.find((c) => c.startsWith("python "))!
+    expect(lookup).toContain("t.ptid[1] == 123")
+    expect(cmds.indexOf("thread $bcd_thread")).toBeGreaterThan(cmds.indexOf(lookup))
+    expect(cmds.indexOf("thread $bcd_thread")).toBeLessThan(cmds.indexOf("info threads"))
+    expect(commands(gdbArgs(gdb13, plan({ tid: Option.some(123), faulted: false })))).not.toContain("thread $bcd_thread")
+  })
+
+  it("writes a core file when asked, after the backtraces", () => {
+    const cmds = commands(gdbArgs(gdb13, plan({ core: Option.some("/out/app.100.t.core") })))
+    expect(cmds.indexOf("generate-core-file /out/app.100.t.core")).toBeGreaterThan(cmds.indexOf("thread apply all bt"))
+  })
+
+  it("uses gdb 10's logging syntax and no debuginfod setting on old gdb", () => {
+    const argv = gdbArgs(gdb10, plan())
+    expect(commands(argv)).toContain("set logging on")
+    expect(commands(argv)).toContain("set logging off")
+    expect(argv).not.toContain("-iex")
+  })
+
+  it("appends extra arguments last and puts no newline in any argument", () => {
+    const argv = gdbArgs(gdb13, plan({ args: ["-ex", "info sharedlibrary"] }))
+    expect(argv.slice(-2)).toEqual(["-ex", "info sharedlibrary"])
+    for (const arg of argv) expect(arg).not.toMatch(/[\n\r\0]/)
+  })
+})
+
+describe("parseProbe", () => {
+  it.each([
+    ["GNU gdb (Debian 13.1-3) 13.1\nCopyright …\neffect-bcd:python-ok\n", { version: [13, 1], python: true }],
+    ["GNU gdb (Ubuntu 12.1-0ubuntu1~22.04.2) 12.1\n", { version: [12, 1], python: false }],
+    ["GNU gdb (GDB) 15.2\neffect-bcd:python-ok", { version: [15, 2], python: true }],
+    ["true\n", undefined],
+    ["", undefined]
+  ] as const)("%j", (stdout, expected) => {
+    expect(parseProbe(stdout)).toEqual(expected)
+  })
+})
+
+const request = (overrides: Partial<TraceRequest> = {}): TraceRequest => ({
+  pid: 42,
+  tid: Option.some(43),
+  faulted: true,
+  callerOnly: false,
+  fiberId: 7,
+  error: Option.none(),
+  cause: Option.none(),
+  classifiers: [],
+  attributes: [],
+  args: [],
+  ...overrides
+})
+
+const info: Header.HeaderInfo = {
+  time: new Date("2026-11-26T04:19:39.123Z"),
+  program: "app",
+  core: Option.none(),
+  callerOnlyFallback: Option.none()
+}
+
+describe("header", () => {
+  it("names the process, thread, fiber, error, classifiers and attributes", () => {
+    const error = new Error("disk full")
+    const text = Header.render(
+      request({
+        error: Option.some("disk full"),
+        cause: Option.some(error),
+        classifiers: ["Error", "io"],
+        attributes: [["error", "disk full"], ["user", "ann"]]
+      }),
+      { ...info, core: Option.some("/out/app.42.t.core") }
+    )
+    expect(text).toMatch(/^effect-bcd snapshot \(gdb\)\n/)
+    expect(text).toContain("time:        2026-11-26T04:19:39.123Z")
+    expect(text).toContain("pid:         42")
+    expect(text).toContain("faulted tid: 43")
+    expect(text).toContain("fiber:       #7")
+    expect(text).toContain("error:       disk full")
+    expect(text).toContain("classifiers: Error, io")
+    expect(text).toContain("attributes:\n  error: disk full\n  user: ann\n")
+    expect(text).toContain("core file:   /out/app.42.t.core")
+    expect(text).toContain(`stack:\n  Error: disk full\n      at `)
+  })
+
+  it("escapes control characters and indents continuation lines", () => {
+    const text = Header.render(
+      request({ error: Option.some("a\u0000b\u001b[31m\nsecond line"), attributes: [["k\n", "v\u0007"]] }),
+      info
+    )
+    expect(text).toContain("error:       a\\x00b\\x1b[31m\n  second line")
+    expect(text).toContain("  k\n  : v\\x07")
+    expect(text).not.toMatch(/[\u0000\u0007\u001b]/)
+  })
+
+  it("renders Cause.pretty for a Cause and for a defect without a stack", () => {
+    const fromCause = Header.render(request({ cause: Option.some(Cause.fail("bad input")) }), info)
+    expect(fromCause).toMatch(/^cause:\n {2}Error: bad input/m)
+    const fromString = Header.render(request({ cause: Option.some("thrown string") }), info)
+    expect(fromString).toMatch(/^cause:\n {2}Error: thrown string/m)
+    const none = Header.render(request(), info)
+    expect(none).not.toMatch(/^(stack|cause):/m)
+  })
+
+  it("says why callerOnly shows every thread when it does", () => {
+    const text = Header.render(request({ callerOnly: true }), {
+      ...info,
+      callerOnlyFallback: Option.some("this gdb has no Python")
+    })
+    expect(text).toContain("caller only: requested; this gdb has no Python")
+  })
+})
+
+describe("names", () => {
+  it("keeps a program name to safe characters", () => {
+    expect(sanitizeProgram("server")).toBe("server")
+    expect(sanitizeProgram("my app.v2/../x")).toBe("my_app_v2_x")
+    expect(sanitizeProgram("...")).toBe("node")
+  })
+
+  it("stamps time sortably without colons", () => {
+    expect(timestamp(new Date("2026-11-26T04:19:39.123Z"))).toBe("20261126T041939.123Z")
+  })
+})
+
+describe("thread roles", () => {
+  it.each([
+    [1, "#2  0x1 in uv_run (loop=0x0) at core.c:447", "main thread"],
+    [2, "#5  0x1 in uv_cond_wait ()\n#6  0x2 in worker (arg=0x0) at ../deps/uv/src/threadpool.c:76", "libuv threadpool"],
+    [2, "#6  0x1 in node::(anonymous namespace)::PlatformWorkerThread(void*) ()", "V8 platform worker"],
+    [2, "#3  0x1 in node::WorkerThreadsTaskRunner::DelayedTaskScheduler::Start()::{lambda(void*)#1}::_FUN(void*) ()", "V8 delayed-task scheduler"],
+    [2, "#8  0x1 in node::inspector::(anonymous namespace)::StartIoThreadMain(void*) ()", "inspector I/O"],
+    [2, "#4  0x1 in node::worker::Worker::Run() ()", "worker_threads Worker"],
+    [2, "#0  0x1 in some_native_addon_thread ()", undefined]
+  ] as const)("LWP %i -> %s", (lwp, frames, role) => {
+    expect(threadRole(lwp, 1, frames)).toBe(role)
+  })
+})
+
+describe("perf map rewrite", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-gdbparts-"))
+  const snapshot = path.join(dir, "s.txt")
+  const map = path.join(dir, "perf-1.map")
+  const original = [
+    "header",
+    "  Id   Target Id                               Frame ",
+    "* 1    Thread 0x7f (LWP 1) \"node\" 0x00007f0000001010 in ?? ()",
+    "",
+    "Thread 2 (Thread 0x7e (LWP 2) \"node\"):",
+    "#0  0x0000000000000002 in ?? ()",
+    "#1  0x1 in uv_cond_wait ()",
+    "#2  0x2 in worker (arg=0x0) at threadpool.c:76",
+    "",
+    "Thread 1 (Thread 0x7f (LWP 1) \"node\"):",
+    "#0  0x00007f0000001010 in ?? ()",
+    "#1  0x00007f0000002000 in ?? ()",
+    "#2  0x3 in uv_run ()",
+    "",
+    "==== end ===="
+  ].join("\n") + "\n"
+
+  it("names ?? frames from the map (a later entry wins), labels threads, keeps the rest", async () => {
+    fs.writeFileSync(snapshot, original, { mode: 0o600 })
+    fs.writeFileSync(
+      map,
+      ["7f0000001000 100 JS:~old file.js:1:1", "7f0000001000 20 JS:*hot file.js:2:3", "7f0000003000 10 JS:far", ""].join("\n")
+    )
+    const addresses = await unnamedAddresses(snapshot)
+    expect(addresses).toEqual([2, 0x7f0000001010, 0x7f0000002000])
+    const names = await resolvePerfMap(map, addresses)
+    expect([...names]).toEqual([[0x7f0000001010, "JS:*hot file.js:2:3"]])
+    const summary = await rewrite(snapshot, { pid: 1, tid: 1, faulted: true }, names)
+    expect(summary).toEqual({ jitFrames: 2, threads: 2 })
+    const text = fs.readFileSync(snapshot, "utf8")
+    expect(text).toContain("* 1    Thread 0x7f (LWP 1) \"node\" 0x00007f0000001010 in JS:*hot file.js:2:3 ()")
+    expect(text).toContain("Thread 2 (Thread 0x7e (LWP 2) \"node\"): [libuv threadpool]\n#0  0x0000000000000002 in ?? ()\n")
+    expect(text).toContain("Thread 1 (Thread 0x7f (LWP 1) \"node\"): [main thread, faulted]\n#0  0x00007f0000001010 in JS:*hot")
+    expect(text).toContain("#1  0x00007f0000002000 in ?? ()")
+    expect(text.split("\n")).toHaveLength(original.split("\n").length)
+    expect(fs.statSync(snapshot).mode & 0o777).toBe(0o600)
+    expect(fs.readdirSync(dir).sort()).toEqual(["perf-1.map", "s.txt"])
+  })
+})
