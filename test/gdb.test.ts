@@ -3,7 +3,7 @@
  * worker itself (the Tracer traces its own process), and a child program
  * started with `--perf-basic-prof` for JIT frame names.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -23,7 +23,13 @@ import { END_MARKER } from "../src/internal/gdbCommand.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-const tmp = (prefix: string) => fs.mkdtempSync(path.join(os.tmpdir(), `effect-bcd-gdb-${prefix}-`))
+const made: Array<string> = []
+const tmp = (prefix: string) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `effect-bcd-gdb-${prefix}-`))
+  made.push(dir)
+  return dir
+}
+afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
 
 /** No cooldown between the traces of this file. */
 const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
@@ -111,6 +117,7 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
       const core = file.replace(/\.txt$/, ".core")
       try {
         expect(fs.statSync(core).isFile()).toBe(true)
+        expect(fs.statSync(core).mode & 0o777).toBe(0o600)
         const text = fs.readFileSync(file, "utf8")
         expect(text).toContain(`core file:   ${core}`)
         expect(text).toContain(`Saved corefile ${core}`)
@@ -207,6 +214,32 @@ describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
       expect(body).toContain(END_MARKER)
       expect(server.received[0]!.contentType).toContain("text/plain")
       expect(fs.existsSync(file)).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("uploads the core file after the snapshot", () =>
+    Effect.gen(function*() {
+      // Keep the core small: no anonymous memory in it (gdb honours coredump_filter).
+      const filter = "/proc/self/coredump_filter"
+      const saved = fs.readFileSync(filter, "utf8").trim()
+      yield* Effect.acquireRelease(
+        Effect.sync(() => fs.writeFileSync(filter, "0")),
+        () => Effect.sync(() => fs.writeFileSync(filter, saved))
+      )
+      const server = yield* Coronerd.make({ token: "tok-123456" })
+      const dir = tmp("putcore")
+      const url = `${server.endpoint}/post?token=tok-123456`
+      yield* Tracer.trace(new Error("with core"), { callerOnly: true }).pipe(
+        provide({ outputDir: dir, core: true, put: { url } })
+      )
+      expect(server.received.map((r) => r.contentType)).toEqual([
+        "text/plain; charset=utf-8",
+        "application/octet-stream"
+      ])
+      const files = fs.readdirSync(dir).sort()
+      expect(files.map((f) => path.extname(f))).toEqual([".core", ".txt"])
+      const core = fs.readFileSync(path.join(dir, files[0]!))
+      expect(core.subarray(0, 4).toString("latin1")).toBe("\x7fELF")
+      expect(server.received[1]!.body.equals(core)).toBe(true)
     }).pipe(Effect.scoped))
 
   it.live("a server answering 500 fails the trace and keeps the snapshot", () =>

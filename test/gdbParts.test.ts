@@ -242,5 +242,6 @@ describe("perf map rewrite", () => {
     expect(text.split("\n")).toHaveLength(original.split("\n").length)
     expect(fs.statSync(snapshot).mode & 0o777).toBe(0o600)
     expect(fs.readdirSync(dir).sort()).toEqual(["perf-1.map", "s.txt"])
+    fs.rmSync(dir, { recursive: true, force: true })
   })
 })

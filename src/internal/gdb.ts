@@ -71,6 +71,16 @@ const createSnapshot = (
       throw error
     }
     try {
+      if (Option.isSome(paths.core)) {
+        // gdb keeps the mode of a file it overwrites: the core is 0600 like the snapshot.
+        try {
+          fs.closeSync(fs.openSync(paths.core.value, "wx", 0o600))
+        } catch (error) {
+          fs.unlinkSync(paths.snapshot)
+          if ((error as NodeJS.ErrnoException).code === "EEXIST" && attempt < 1000) continue
+          throw error
+        }
+      }
       fs.writeSync(fd, header(paths.core))
     } finally {
       fs.closeSync(fd)
@@ -147,6 +157,10 @@ export const fromSettings = (settings: Settings): TracerBackend => {
     if (created === undefined) return Effect.succeed(result)
     const { pid, tid, faulted } = result.request
     return Effect.tryPromise(async () => {
+      // A core gdb could not write stays empty (gdb's error is in the snapshot): nothing to keep.
+      if (Option.isSome(created.core) && fs.statSync(created.core.value, { throwIfNoEntry: false })?.size === 0) {
+        fs.unlinkSync(created.core.value)
+      }
       const map = perfMapPath(pid)
       const names = fs.existsSync(map) ? await resolvePerfMap(map, await unnamedAddresses(created.snapshot)) : new Map()
       return rewrite(created.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)

@@ -51,7 +51,7 @@ export const makePut = (options: PutOptions): Effect.Effect<Upload, TracerConfig
     return (_result, paths) =>
       Effect.gen(function*() {
         yield* uploadFile(paths.snapshot, { ...base, contentType: "text/plain; charset=utf-8" })
-        if (Option.isSome(paths.core) && (options.core ?? true) && fs.existsSync(paths.core.value)) {
+        if (Option.isSome(paths.core) && (options.core ?? true) && (fs.statSync(paths.core.value, { throwIfNoEntry: false })?.size ?? 0) > 0) {
           yield* uploadFile(paths.core.value, { ...base, contentType: "application/octet-stream" })
         }
       }).pipe(Effect.provide(clients))
