@@ -265,7 +265,16 @@ describe("Gdb names JIT frames from the perf map (child started with --perf-basi
     Effect.gen(function*() {
       const dir = tmp("jit")
       const fixture = path.join(here, "fixtures", "gdb-jit.ts")
-      const child = spawn(process.execPath, ["--perf-basic-prof", "--import", "tsx", fixture, dir], {
+      const child = spawn(process.execPath, [
+        "--perf-basic-prof",
+        // --perf-basic-prof also logs code events: keep that log out of the working directory.
+        `--logfile=${path.join(dir, "v8.log")}`,
+        "--no-logfile-per-isolate",
+        "--import",
+        "tsx",
+        fixture,
+        dir
+      ], {
         stdio: ["ignore", "pipe", "pipe"]
       })
       let stdout = ""
