@@ -30,7 +30,7 @@ import type * as TraceOptions from "./TraceOptions.js"
  * @since 0.1.0
  * @category models
  */
-export type Options = BaseOptions
+export interface Options extends BaseOptions {}
 
 /**
  * A tracer bound to one backend.
