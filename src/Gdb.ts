@@ -92,8 +92,19 @@ export interface Options {
   readonly classifiers?: ReadonlyArray<string>
   /** `bt full`: each frame's local variables too. Default false. */
   readonly full?: boolean
-  /** Also write a core file, `<snapshot name>.core`, with `generate-core-file`. Default false. */
+  /**
+   * Also write a core file, `<snapshot name>.core` (0600), with gdb's
+   * `generate-core-file`. Default false.
+   */
   readonly core?: boolean
+  /**
+   * The largest core file to write, in bytes. gdb writes every anonymous
+   * mapping, reserved WebAssembly memory included (8-10 GiB each, as zeros),
+   * so the size is estimated from `/proc/<pid>/maps` first; a core that would
+   * be larger, or would not fit in `outputDir`, is skipped and the snapshot's
+   * header says why. Default 4 GiB.
+   */
+  readonly maxCoreSize?: number
   /** Upload each snapshot. Absent means no uploads. */
   readonly put?: PutOptions
   /**

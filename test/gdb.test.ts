@@ -133,6 +133,19 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
     }).pipe(provide({ outputDir: dir, core: true }))
   })
 
+  it.live("a core larger than maxCoreSize is skipped, and the header says why", () => {
+    const dir = tmp("coremax")
+    return Effect.gen(function*() {
+      const result = yield* Tracer.trace(undefined, { callerOnly: true })
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      expect(text).toMatch(/^core file: +skipped: it would take about [\d.]+ GiB .* more than maxCoreSize/m)
+      expect(text).not.toContain("generate-core-file")
+      expect(text).not.toContain("Saved corefile")
+      expect(text).toContain(END_MARKER)
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith(".core"))).toEqual([])
+    }).pipe(provide({ outputDir: dir, core: true, maxCoreSize: 1024 }))
+  })
+
   it.live("full: true prints each frame's locals", () => {
     const dir = tmp("full")
     return Effect.gen(function*() {

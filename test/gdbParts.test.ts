@@ -11,6 +11,7 @@ import * as path from "node:path"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { type Capabilities, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
 import { resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
+import { anonymousBytes, estimateCoreSize, skipReason } from "../src/internal/gdbCore.js"
 import * as Header from "../src/internal/gdbHeader.js"
 import { sanitizeProgram, timestamp } from "../src/internal/gdb.js"
 
@@ -119,6 +120,7 @@ const info: Header.HeaderInfo = {
   time: new Date("2026-11-26T04:19:39.123Z"),
   program: "app",
   core: Option.none(),
+  coreSkipped: Option.none(),
   callerOnlyFallback: Option.none()
 }
 
@@ -243,5 +245,31 @@ describe("perf map rewrite", () => {
     expect(fs.statSync(snapshot).mode & 0o777).toBe(0o600)
     expect(fs.readdirSync(dir).sort()).toEqual(["perf-1.map", "s.txt"])
     fs.rmSync(dir, { recursive: true, force: true })
+  })
+})
+
+describe("core size guard", () => {
+  const maps = [
+    "00400000-00452000 r-xp 00000000 08:02 173521      /usr/bin/node",
+    "01c00000-01e00000 rw-p 00000000 00:00 0           [heap]",
+    "7f0000000000-7f0280000000 ---p 00000000 00:00 0 ",
+    "7fff00000000-7fff00100000 rw-p 00000000 00:00 0           [stack]",
+    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0   [vsyscall]"
+  ].join("\n")
+
+  it("sums the anonymous mappings, reserved ones included", () => {
+    expect(anonymousBytes(maps)).toBe(0x200000 + 0x280000000 + 0x100000)
+  })
+
+  it("skips a core above the limit or above the free space, with the reason", () => {
+    expect(skipReason(1e9, 1e12, 4 * 2 ** 30)).toBeUndefined()
+    expect(skipReason(10 * 2 ** 30, 1e12, 4 * 2 ** 30)).toContain("more than maxCoreSize (4.0 GiB)")
+    expect(skipReason(2 * 2 ** 30, 2 ** 30, 4 * 2 ** 30)).toContain("1.0 GiB free")
+    expect(skipReason(undefined, 0, 0)).toBeUndefined()
+  })
+
+  it("matches this process's maps", () => {
+    const estimate = estimateCoreSize(process.pid)
+    expect(estimate).toBeGreaterThan(0)
   })
 })

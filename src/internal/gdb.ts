@@ -18,9 +18,13 @@ import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.
 import * as TraceOptions from "../TraceOptions.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
 import { rewrite, resolvePerfMap, unnamedAddresses } from "./gdbFinalize.js"
+import { estimateCoreSize, freeBytes, skipReason } from "./gdbCore.js"
 import * as Header from "./gdbHeader.js"
 import { prepareOutputDir, probeGdb } from "./gdbProbe.js"
 import { log } from "./log.js"
+
+/** The default `maxCoreSize`: 4 GiB. */
+export const DEFAULT_MAX_CORE_SIZE = 4 * 2 ** 30
 
 /** The backend's name in logs. */
 export const NAME = "gdb"
@@ -97,6 +101,7 @@ export interface Settings {
   readonly program: string
   readonly full: boolean
   readonly core: boolean
+  readonly maxCoreSize: number
   readonly defaultTraceOptions: TraceOptions.Resolved
   readonly put: Option.Option<Upload>
 }
@@ -119,13 +124,19 @@ export const fromSettings = (settings: Settings): TracerBackend => {
       try: () => {
         const time = new Date()
         const fallback = callerOnlyFallback(settings.capabilities, request)
+        const coreSkipped = settings.core
+          ? Option.fromNullable(
+            skipReason(estimateCoreSize(request.pid), freeBytes(settings.outputDir), settings.maxCoreSize)
+          )
+          : Option.none()
         const created = createSnapshot(
           settings.outputDir,
           settings.program,
           request,
           time,
-          settings.core,
-          (core) => Header.render(request, { time, program: settings.program, core, callerOnlyFallback: fallback })
+          settings.core && Option.isNone(coreSkipped),
+          (core) =>
+            Header.render(request, { time, program: settings.program, core, coreSkipped, callerOnlyFallback: fallback })
         )
         paths.set(request, created)
         return Command.make(
@@ -220,6 +231,7 @@ export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfi
       program: options.program === undefined ? defaultProgram() : sanitizeProgram(options.program),
       full: options.full ?? false,
       core: options.core ?? false,
+      maxCoreSize: options.maxCoreSize ?? DEFAULT_MAX_CORE_SIZE,
       defaultTraceOptions: defaultTraceOptions(options),
       put
     })

@@ -13,6 +13,8 @@ export interface HeaderInfo {
   readonly time: Date
   readonly program: string
   readonly core: Option.Option<string>
+  /** Why no core file is written although one was asked for. */
+  readonly coreSkipped: Option.Option<string>
   /** Why a `callerOnly` trace shows every thread, when it does. */
   readonly callerOnlyFallback: Option.Option<string>
 }
@@ -74,6 +76,7 @@ export const render = (request: TraceRequest, info: HeaderInfo): string => {
       ? [field("attributes", "(none)")]
       : ["attributes:", ...request.attributes.map(([k, v]) => `  ${clean(k)}: ${clean(v, "    ")}`)]),
     ...Option.match(info.core, { onNone: () => [], onSome: (core) => [field("core file", core)] }),
+    ...Option.match(info.coreSkipped, { onNone: () => [], onSome: (why) => [field("core file", `skipped: ${why}`)] }),
     ...errorDetails(request.cause),
     "",
     "gdb's output follows. If nothing follows, gdb never ran (the lock wait timed out) or was stopped before",
