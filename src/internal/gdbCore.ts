@@ -11,12 +11,18 @@
  */
 import * as fs from "node:fs"
 
-/** The sum of the anonymous mappings (inode 0, not `[vsyscall]`/`[vvar]`) in a `/proc/<pid>/maps` text. */
-export const anonymousBytes = (maps: string): number => {
+/**
+ * The sum of the anonymous mappings (inode 0, not `[vsyscall]`/`[vvar]`) in a
+ * `/proc/<pid>/maps` text that gdb dumps under `coredump_filter` (bit 0:
+ * private, bit 1: shared; both by default).
+ */
+export const anonymousBytes = (maps: string, coredumpFilter = 0x33): number => {
   let total = 0
   for (const line of maps.split("\n")) {
     const fields = line.trim().split(/\s+/)
     if (fields.length < 5 || fields[4] !== "0") continue
+    const shared = fields[1]?.[3] === "s"
+    if ((coredumpFilter & (shared ? 0x2 : 0x1)) === 0) continue
     const name = fields.slice(5).join(" ")
     if (name === "[vsyscall]" || name === "[vvar]" || name === "[vvar_vclock]") continue
     const [start, end] = fields[0]!.split("-").map((x) => parseInt(x, 16))
@@ -28,7 +34,8 @@ export const anonymousBytes = (maps: string): number => {
 /** The estimated size of a gdb core of `pid`, or undefined when its maps cannot be read. */
 export const estimateCoreSize = (pid: number): number | undefined => {
   try {
-    return anonymousBytes(fs.readFileSync(`/proc/${pid}/maps`, "utf8"))
+    const filter = parseInt(fs.readFileSync(`/proc/${pid}/coredump_filter`, "utf8").trim(), 16)
+    return anonymousBytes(fs.readFileSync(`/proc/${pid}/maps`, "utf8"), Number.isNaN(filter) ? 0x33 : filter)
   } catch {
     return undefined
   }
