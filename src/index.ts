@@ -15,3 +15,12 @@ export * as TraceOptions from "./TraceOptions.js"
 export * as TracerBackend from "./TracerBackend.js"
 /** @since 0.1.0 */
 export * as TraceError from "./TraceError.js"
+/** @since 0.1.0 */
+export * as Backtrace from "./Backtrace.js"
+/**
+ * The Backtrace backend with its defaults and the Node platform services:
+ * `program.pipe(Effect.provide(BacktraceLive))`.
+ *
+ * @since 0.1.0
+ */
+export { BacktraceLive } from "./Backtrace.js"
