@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
@@ -253,7 +253,7 @@ export const putDir = (dir: string): Effect.Effect<PutDirSummary, SnapshotUpload
  *   outputDir: "/var/lib/myapp/snapshots",
  *   attributes: { version: "1.2.3" },
  *   put: { endpoint: "https://backtrace.example.com:6098", token: Redacted.make(token), unlink: true }
- * }).pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(FetchHttpClient.layer))
+ * }).pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(NodeHttpClient.layer))
  * ```
  *
  * @since 0.1.0
@@ -302,7 +302,7 @@ export const config: Config.Config<Options> = internalConfig.config
  * @example
  * ```ts
  * // BCD_OUTPUT_DIR=/var/lib/myapp/snapshots BCD_ENDPOINT=backtrace.example.com BCD_TOKEN=… node app.js
- * program.pipe(Effect.provide(Backtrace.layerConfig().pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(FetchHttpClient.layer))))
+ * program.pipe(Effect.provide(Backtrace.layerConfig().pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(NodeHttpClient.layer))))
  * ```
  *
  * @since 0.1.0
@@ -315,14 +315,15 @@ export const layerConfig = (
 
 /**
  * The Node platform services the layers need: `NodeFileSystem` and the
- * fetch-based `HttpClient` (lighter to import than `NodeHttpClient`).
+ * `node:http`-based `NodeHttpClient`. (Node 20's `fetch` buffers a streamed
+ * request body whole, so the fetch client would hold a snapshot in memory.)
  *
  * @since 0.1.0
  * @category layers
  */
 export const platformLayer: Layer.Layer<HttpClient.HttpClient | FileSystem.FileSystem> = Layer.merge(
   NodeFileSystem.layer,
-  FetchHttpClient.layer
+  NodeHttpClient.layer
 )
 
 /**

@@ -2,7 +2,7 @@
  * The streaming uploader against a real coronerd-compatible HTTP server on
  * 127.0.0.1 (examples/coronerd.ts).
  */
-import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -22,7 +22,7 @@ import { type UploadOptions, uploadFile } from "../src/internal/upload.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 
 const TOKEN = "tok/EN+s3cr3t&x=y"
-const Platform = Layer.merge(NodeFileSystem.layer, FetchHttpClient.layer)
+const Platform = Layer.merge(NodeFileSystem.layer, NodeHttpClient.layer)
 const fastRetry = (retries: number) => Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(retries)))
 
 const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-upload-"))
