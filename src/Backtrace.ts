@@ -22,10 +22,8 @@
  *
  * @since 0.1.0
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -37,7 +35,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as internal from "./internal/backtrace.js"
 import { validate } from "./internal/backtraceOptions.js"
-import { makeUploader, uploadWith } from "./internal/backtraceUpload.js"
+import { loadUpload, makeUploader, uploadWith } from "./internal/backtraceUpload.js"
 import * as internalConfig from "./internal/backtraceConfig.js"
 import * as endpoint from "./internal/endpoint.js"
 import { SnapshotUploadError, type TracerConfigError } from "./TraceError.js"
@@ -265,8 +263,12 @@ export const layer = (
   Layer.scopedContext(Effect.gen(function*() {
     const { put, settings } = yield* validate(options)
     const context = yield* Effect.context<HttpClient.HttpClient | FileSystem.FileSystem>()
-    const uploader = makeUploader(put, context)
-    const onTrace = Option.map(Option.filter(put, (p) => p.onTrace), (p) => uploadWith(p, context))
+    const loaded = Option.isSome(put) ? Option.some([put.value, yield* loadUpload] as const) : Option.none()
+    const uploader = makeUploader(loaded, context)
+    const onTrace = Option.map(
+      Option.filter(loaded, ([p]) => p.onTrace),
+      ([p, upload]) => uploadWith(upload, p, context)
+    )
     const backend = internal.backend(settings, onTrace, (result) =>
       Effect.fail(
         new SnapshotUploadError({
@@ -321,9 +323,15 @@ export const layerConfig = (
  * @since 0.1.0
  * @category layers
  */
-export const platformLayer: Layer.Layer<HttpClient.HttpClient | FileSystem.FileSystem> = Layer.merge(
-  NodeFileSystem.layer,
-  NodeHttpClient.layer
+export const platformLayer: Layer.Layer<HttpClient.HttpClient | FileSystem.FileSystem> = Layer.unwrapEffect(
+  Effect.promise(async () => {
+    // Loaded when the layer is built, so that importing effect-bcd stays cheap.
+    const [NodeFileSystem, NodeHttpClient] = await Promise.all([
+      import("@effect/platform-node/NodeFileSystem"),
+      import("@effect/platform-node/NodeHttpClient")
+    ])
+    return Layer.merge(NodeFileSystem.layer, NodeHttpClient.layer)
+  })
 )
 
 /**

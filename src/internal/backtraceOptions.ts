@@ -18,7 +18,7 @@ import * as TraceOptions from "../TraceOptions.js"
 import { DEFAULT_SIGNALS, DEFAULT_TRACER_PATH, type Settings } from "./backtrace.js"
 import { endpointUrl } from "./endpoint.js"
 import { findExecutable } from "./executable.js"
-import { defaultRetry, defaultTimeout } from "./upload.js"
+import { defaultRetry, defaultTimeout } from "./uploadPolicy.js"
 
 /** Validated put options. The URL (it holds the token) stays out of sight. */
 export interface PutSettings {

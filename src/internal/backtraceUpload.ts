@@ -15,7 +15,10 @@ import * as path from "node:path"
 import type { PutDirSummary, Uploader } from "../Backtrace.js"
 import { SnapshotUploadError, TracerConfigError } from "../TraceError.js"
 import type { PutSettings } from "./backtraceOptions.js"
-import { uploadFile } from "./upload.js"
+import type * as Upload from "./upload.js"
+
+/** The HTTP side, loaded when a layer with uploads is built, not when the library is imported. */
+export const loadUpload: Effect.Effect<typeof Upload> = Effect.promise(() => import("./upload.js"))
 
 /** The `*.btt` files below `dir` (recursively, symlinks not followed), and what was passed over. */
 export const findSnapshots = (dir: string) =>
@@ -48,11 +51,12 @@ const notConfigured = new TracerConfigError({
 
 /** Uploads one snapshot with validated put settings and the platform services. */
 export const uploadWith = (
+  upload: typeof Upload,
   settings: PutSettings,
   context: Context.Context<HttpClient.HttpClient | FileSystem.FileSystem>
 ) =>
 (file: string): Effect.Effect<void, SnapshotUploadError> =>
-  uploadFile(path.resolve(file), {
+  upload.uploadFile(path.resolve(file), {
     url: settings.url,
     timeout: settings.timeout,
     retry: settings.retry,
@@ -62,16 +66,16 @@ export const uploadWith = (
 
 /** The uploader service over validated put settings and the platform services. */
 export const makeUploader = (
-  put: Option.Option<PutSettings>,
+  put: Option.Option<readonly [PutSettings, typeof Upload]>,
   context: Context.Context<HttpClient.HttpClient | FileSystem.FileSystem>
 ): Uploader => {
-  const upload = (settings: PutSettings) => uploadWith(settings, context)
+  const upload = ([settings, module]: readonly [PutSettings, typeof Upload]) => uploadWith(module, settings, context)
 
-  const putDir = (settings: PutSettings) => (dir: string): Effect.Effect<PutDirSummary, SnapshotUploadError> =>
+  const putDir = (loaded: readonly [PutSettings, typeof Upload]) => (dir: string): Effect.Effect<PutDirSummary, SnapshotUploadError> =>
     Effect.gen(function*() {
       const { files, skipped } = yield* findSnapshots(path.resolve(dir))
-      const outcomes = yield* Effect.forEach(files, (file) => Effect.either(upload(settings)(file)), {
-        concurrency: settings.concurrency
+      const outcomes = yield* Effect.forEach(files, (file) => Effect.either(upload(loaded)(file)), {
+        concurrency: loaded[0].concurrency
       })
       const uploaded: Array<string> = []
       const failed: Array<PutDirSummary["failed"][number]> = []
@@ -87,9 +91,9 @@ export const makeUploader = (
       put: () => Effect.fail(notConfigured),
       putDir: () => Effect.fail(notConfigured)
     }),
-    onSome: (settings) => ({
-      put: upload(settings),
-      putDir: putDir(settings)
+    onSome: (loaded) => ({
+      put: upload(loaded),
+      putDir: putDir(loaded)
     })
   })
 }
