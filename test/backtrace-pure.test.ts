@@ -94,6 +94,7 @@ describe("Backtrace.endpointUrl", () => {
     ["HTTPS://Host.Example.COM", "tok", "https://host.example.com:6098/post?token=tok"],
     ["host", "a b&c=d/e?f#g+h%", "https://host:6098/post?token=a+b%26c%3Dd%2Fe%3Ff%23g%2Bh%25"],
     ["host#frag", "tok", "https://host:6098/post?token=tok"],
+    ["https://host/post?format=minidump", "tok", "https://host:6098/post?format=minidump&token=tok"],
     // already holding the token: unchanged, the token argument ignored
     ["https://host:6098/post?token=inurl", "other", "https://host:6098/post?token=inurl"],
     ["https://host/post?token=inurl&format=minidump", undefined, "https://host/post?token=inurl&format=minidump"],

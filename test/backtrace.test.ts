@@ -9,6 +9,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -113,6 +115,45 @@ describe("Backtrace.layer", () => {
       }).pipe(Effect.provide(layer))
     }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
+  it.live("with synchronousPut: false the upload runs in the background and awaitPending waits for it", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      server.slowNext(1, 500)
+      const outputDir = tmp()
+      yield* Effect.gen(function*() {
+        const result = yield* Tracer.trace()
+        expect(server.received).toHaveLength(0)
+        yield* Tracer.awaitPending
+        expect(server.received.map((r) => r.sha256)).toEqual([sha256(Option.getOrThrow(result.snapshot))])
+      }).pipe(Effect.provide(live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN } })))
+    }).pipe(Effect.scoped, Effect.provide(TracerConfig.layer({ rateLimit: "0 millis", synchronousPut: false }))))
+
+  it.live("the token is in no log line while a trace's upload fails and succeeds (Debug)", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const capture = Logger.make((options) => {
+        lines.push(Logger.logfmtLogger.log(options))
+      })
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const layer = live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN, retry: fastRetry } })
+      yield* Effect.gen(function*() {
+        server.failNext(1, 503)
+        yield* Tracer.trace(new Error(`not the token`))
+        server.failNext(10, 500)
+        const error = yield* Effect.flip(Tracer.trace())
+        expect(error._tag).toBe("SnapshotUploadError")
+      }).pipe(
+        Effect.provide(layer),
+        Logger.withMinimumLogLevel(LogLevel.Debug),
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+        Effect.provide(TracerConfig.layer({ rateLimit: "0 millis", logLevel: LogLevel.Debug }))
+      )
+      expect(lines.some((l) => l.includes("Uploaded"))).toBe(true)
+      expect(lines.some((l) => l.includes("Failed to upload snapshot"))).toBe(true)
+      for (const line of lines) expect(line).not.toContain(TOKEN)
+    }).pipe(Effect.scoped))
+
   it.live("with onTrace: false a trace uploads nothing, and Backtrace.put uploads on demand", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
@@ -169,6 +210,19 @@ describe("Backtrace.layer", () => {
       expect(fs.existsSync(files[0]!)).toBe(true)
       for (const f of files.slice(1)) expect(fs.existsSync(f)).toBe(false)
       expect(fs.existsSync(path.join(dir, "notes.txt"))).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("putDir on a missing directory fails with SnapshotUploadError naming it", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const dir = path.join(tmp(), "missing")
+      const error = yield* Effect.flip(Backtrace.putDir(dir).pipe(Effect.provide(live({
+        tracerPath: FAKE_PTRACE,
+        outputDir: tmp(),
+        put: { endpoint: server.endpoint, token: TOKEN }
+      }))))
+      expect(error._tag).toBe("SnapshotUploadError")
+      if (error._tag === "SnapshotUploadError") expect(error.message).toContain(`${dir}: cannot list the directory: ENOENT`)
     }).pipe(Effect.scoped))
 
   it.live("putDir with concurrency uploads everything once", () =>

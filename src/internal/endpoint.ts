@@ -42,7 +42,7 @@ const segments = (pathname: string) => pathname.split("/").filter((s) => s !== "
  *
  * - `host`, `host:port`, `[v6]`, `[v6]:port`, bare `::1`, with or without
  *   `http://`/`https://`: https by default, port 6098 by default, path
- *   `/post`, query `token=<token>` (URL-encoded);
+ *   `/post`, query `token=<token>` (URL-encoded) after any other parameters;
  * - a URL whose query already holds `token`, or a `submit.backtrace.io` style
  *   `/<universe>/<token>/<format>` path: used as it is (https by default); a
  *   `token` given as well is then ignored.
@@ -85,7 +85,6 @@ export const endpointUrl = (
   if (value.includes("\0")) return fail("put.token", "the token contains a NUL byte")
   if (!hasExplicitPort(parts.authority)) url.port = String(DEFAULT_PORT)
   url.pathname = "/post"
-  url.search = ""
   url.searchParams.set("token", value)
   return Either.right(url)
 }
