@@ -55,8 +55,9 @@ class Attempt {
 
 const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
 
+/** The start of the server's answer, scrubbed; a large answer (over 64 KiB) is not read. */
 const bodySnippet = (url: URL, response: HttpClientResponse.HttpClientResponse) =>
-  response.text.pipe(
+  Number(response.headers["content-length"] ?? 0) > 64 * 1024 ? Effect.succeed("") : response.text.pipe(
     Effect.map((text) => {
       const clean = scrub(url, text).replace(/\s+/g, " ").trim()
       return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean
