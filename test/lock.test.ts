@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer } from "effect"
+import { Effect, Exit, Fiber, Layer } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Tracer from "../src/Tracer.js"
@@ -97,22 +97,5 @@ describe("one deadline over the lock wait and the run", () => {
       const error = yield* Effect.flip(tracer.trace(undefined, { timeout: "900 millis" }))
       expect(error).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
       yield* Fiber.join(holder)
-    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
-})
-
-describe("timeouts", () => {
-  it.live("absent uses the backend default, a Duration is used as given, \"none\" means no deadline", () =>
-    Effect.gen(function*() {
-      const backend = shBackend("sleep 0.7")
-      const tracer = yield* Tracer.make({
-        ...backend,
-        defaultTraceOptions: { ...backend.defaultTraceOptions, timeout: Duration.millis(300) }
-      })
-      const byDefault = yield* Effect.flip(tracer.trace())
-      expect(byDefault).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
-      const explicit = yield* Effect.exit(tracer.trace(undefined, { timeout: "5 seconds" }))
-      expect(Exit.isSuccess(explicit)).toBe(true)
-      const none = yield* Effect.exit(tracer.trace(undefined, { timeout: "none" }))
-      expect(Exit.isSuccess(none)).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 })
