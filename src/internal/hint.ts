@@ -15,7 +15,8 @@ export const hintFor = (stderr: string, facts: PtraceFacts): string | undefined 
   const [cause] = refusals(facts)
   if (cause !== undefined) return `ptrace was refused: ${cause}`
   return facts.tracerCapSysPtrace
-    ? "ptrace was refused although the tracer has CAP_SYS_PTRACE: a seccomp profile or an LSM (AppArmor, SELinux) may forbid ptrace"
+    ? "ptrace was refused although a tracer started by this process inherits CAP_SYS_PTRACE: check that it runs as" +
+      " this user and keeps the capability, and that no seccomp profile or LSM (AppArmor, SELinux) forbids ptrace"
     : "ptrace was refused: without CAP_SYS_PTRACE the tracer must run as this process's user and the process must be" +
       " dumpable; in a container add the capability (docker run --cap-add=SYS_PTRACE)"
 }
