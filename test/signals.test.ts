@@ -16,11 +16,12 @@ describe("Tracer.register", () => {
       ["SIGTERM", ["SIGTERM"]]
     ] as const
   ) {
-    it.live(`${signal} (${signals ? "custom" : "default"} set): traces a SignalError, then the child dies of ${signal}`, () =>
+    // The custom set goes through Tracer.registerLayer.
+    it.live(`${signal} (${signals ? "custom set, registerLayer" : "default set"}): traces a SignalError, then the child dies of ${signal}`, () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
         const marker = path.join(dir, "marker")
-        const child = yield* fixture("signals", { marker, resend: true, count: COUNT, ...(signals ? { signals } : {}) }, {
+        const child = yield* fixture("signals", { marker, resend: true, count: COUNT, ...(signals ? { signals, layer: true } : {}) }, {
           cwd: dir
         })
         yield* child.line((l) => l.ready === true)
@@ -95,6 +96,21 @@ describe("Tracer.register", () => {
       const closed = yield* child.line((l) => l.closed === true)
       // Our listener went with the trace (default handling restored); the program's stays.
       expect(closed.after).toEqual({ SIGABRT: 0, SIGUSR2: 1, SIGTERM: 0 })
+      expect(yield* child.exit).toEqual({ code: 0, signal: null })
+    }).pipe(Effect.scoped))
+
+  it.live("the listeners do not keep a finished program alive", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const child = yield* fixture("signals", {
+        marker: path.join(dir, "marker"),
+        resend: true,
+        hold: "forever",
+        count: COUNT
+      }, { cwd: dir })
+      const ready = yield* child.line((l) => l.ready === true)
+      expect(ready.during).toEqual({ SIGABRT: 1, SIGUSR2: 0, SIGTERM: 0 })
+      // Node ends a program with nothing left to do even though it listens to signals.
       expect(yield* child.exit).toEqual({ code: 0, signal: null })
     }).pipe(Effect.scoped))
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { rejectionsMode } from "../src/internal/uncaught.js"
 import { fixture, readMarker, tempDir } from "./utils/child.js"
 
 /**
@@ -15,11 +16,11 @@ const withoutArrow = (stderr: string): string => {
   return lines.slice(caret + 1).join("\n").trimStart()
 }
 
-const run = (setup: object) =>
+const run = (setup: object, nodeArgs: ReadonlyArray<string> = []) =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const marker = path.join(dir, "marker")
-    const child = yield* fixture("uncaught", { marker, ...setup }, { cwd: dir })
+    const child = yield* fixture("uncaught", { marker, ...setup }, { cwd: dir, nodeArgs })
     const ready = yield* child.line((l) => l.ready === true)
     const exit = yield* child.exit
     return { child, ready, exit, marker, traces: readMarker(marker) }
@@ -46,6 +47,36 @@ describe("Tracer.handleUncaught", () => {
         expect(withoutArrow(traced.child.stderr())).toMatch(kind === "rejection-string" ? /^UnhandledPromiseRejection: / : /^Error: boom\n/)
       }).pipe(Effect.scoped))
   }
+
+  it.live("--unhandled-rejections=strict: one trace (not one per event Node emits), Node's message, exit code 1", () =>
+    Effect.gen(function*() {
+      const traced = yield* run({ kind: "rejection", traced: true }, ["--unhandled-rejections=strict"])
+      const control = yield* run({ kind: "rejection", traced: false }, ["--unhandled-rejections=strict"])
+      expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
+      expect(traced.exit).toEqual({ code: 1, signal: null })
+      expect(control.exit).toEqual({ code: 1, signal: null })
+      expect(withoutArrow(traced.child.stderr())).toBe(withoutArrow(control.child.stderr()))
+    }).pipe(Effect.scoped))
+
+  it("reads the --unhandled-rejections mode from the command line, else NODE_OPTIONS", () => {
+    expect(rejectionsMode([], "")).toBe("throw")
+    expect(rejectionsMode(["--unhandled-rejections=warn"], "")).toBe("warn")
+    expect(rejectionsMode(["--unhandled-rejections", "strict"], "--unhandled-rejections=warn")).toBe("strict")
+    expect(rejectionsMode(["--import", "tsx"], "--max-old-space-size=64  --unhandled-rejections=none")).toBe("none")
+  })
+
+  it.live("--unhandled-rejections=warn: Node warns and goes on, and the next rejection is traced too", () =>
+    Effect.gen(function*() {
+      const setup = { kind: "rejection", againMs: 1200 }
+      const traced = yield* run({ ...setup, traced: true }, ["--unhandled-rejections=warn"])
+      const control = yield* run({ ...setup, traced: false }, ["--unhandled-rejections=warn"])
+      expect(control.exit).toEqual({ code: 0, signal: null })
+      expect(traced.exit).toEqual({ code: 0, signal: null })
+      expect(traced.traces.map((t) => t.error)).toEqual(["boom", "boom"])
+      const warnings = (stderr: string) => stderr.match(/UnhandledPromiseRejectionWarning: Error: boom/g)?.length ?? 0
+      expect(warnings(control.child.stderr())).toBe(2)
+      expect(warnings(traced.child.stderr())).toBe(2)
+    }).pipe(Effect.scoped))
 
   it.live("with a listener of the program's own: traces, and the program carries on", () =>
     Effect.gen(function*() {

@@ -58,16 +58,35 @@ interface SignalState {
   readonly registrations: Map<NodeJS.Signals, Array<Registration>>
   /** Per signal, the one listener installed on `process`. */
   readonly listeners: Map<NodeJS.Signals, (signal: NodeJS.Signals) => void>
-  /** Signals whose trace is running: a repeat delivery meanwhile is dropped. */
-  readonly inFlight: Set<NodeJS.Signals>
+  /**
+   * Signals whose trace is running, each with whether it was delivered again
+   * meanwhile: repeats are coalesced into one more trace afterwards, as Go's
+   * buffered signal channel does.
+   */
+  readonly inFlight: Map<NodeJS.Signals, boolean>
 }
 
 /** Process-wide, shared by every copy of this library. */
 export const state: SignalState = globalValue(Symbol.for("effect-bcd/internal/signals"), () => ({
   registrations: new Map(),
   listeners: new Map(),
-  inFlight: new Set()
+  inFlight: new Map()
 }))
+
+const dispatch = (signal: NodeJS.Signals) => {
+  if (state.inFlight.has(signal)) {
+    state.inFlight.set(signal, true)
+    return
+  }
+  state.registrations.get(signal)?.at(-1)?.onSignal(signal)
+}
+
+/** Ends `signal`'s trace; a delivery meanwhile starts the next, if we still listen. */
+const settle = (signal: NodeJS.Signals) => {
+  const again = state.inFlight.get(signal) === true
+  state.inFlight.delete(signal)
+  if (again && state.listeners.has(signal)) dispatch(signal)
+}
 
 const install = (signal: NodeJS.Signals, registration: Registration) => {
   const stack = state.registrations.get(signal)
@@ -76,10 +95,7 @@ const install = (signal: NodeJS.Signals, registration: Registration) => {
     return
   }
   state.registrations.set(signal, [registration])
-  const listener = (received: NodeJS.Signals) => {
-    if (state.inFlight.has(received)) return
-    state.registrations.get(received)?.at(-1)?.onSignal(received)
-  }
+  const listener = (received: NodeJS.Signals) => dispatch(received)
   state.listeners.set(signal, listener)
   process.on(signal, listener)
 }
@@ -138,17 +154,19 @@ export const register = (
       Effect.gen(function*() {
         const config = yield* TracerConfig
         yield* say(LogLevel.Debug, `Received ${signal}; executing tracer`)
-        // A failed trace is already logged by the tracer; the signal's fate is the same.
-        yield* Effect.ignore(tracer.trace(new SignalError({ signal })))
+        // A failed trace is already logged by the tracer; whatever happened, the signal's fate is the same.
+        yield* Effect.ignore(tracer.trace(new SignalError({ signal }))).pipe(
+          Effect.catchAllDefect((defect) => say(LogLevel.Error, `Tracing ${signal} failed: ${String(defect)}`))
+        )
         if (!config.resendSignal) return
         yield* drainPending(tracer)
         yield* say(LogLevel.Debug, `Resending ${signal} to the default handler`)
         yield* Effect.sync(() => resend(signal))
-      }).pipe(Effect.ensuring(Effect.sync(() => state.inFlight.delete(signal))))
+      }).pipe(Effect.ensuring(Effect.sync(() => settle(signal))))
 
     const registration: Registration = {
       onSignal: (signal) => {
-        state.inFlight.add(signal)
+        state.inFlight.set(signal, false)
         const fiber = Runtime.runFork(runtime)(handle(signal))
         running.add(fiber)
         fiber.addObserver(() => running.delete(fiber))

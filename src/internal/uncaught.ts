@@ -66,6 +66,25 @@ const addListeners = () => {
   if (!process.listeners("unhandledRejection").includes(onRejection)) process.on("unhandledRejection", onRejection)
 }
 
+/**
+ * Node's `--unhandled-rejections` mode, from the command line or else
+ * NODE_OPTIONS (last one wins); Node 20's default is "throw".
+ */
+export const rejectionsMode = (
+  execArgv: ReadonlyArray<string> = process.execArgv,
+  nodeOptions: string = process.env.NODE_OPTIONS ?? ""
+): string => {
+  const find = (args: ReadonlyArray<string>) => {
+    let mode: string | undefined
+    args.forEach((arg, i) => {
+      if (arg.startsWith("--unhandled-rejections=")) mode = arg.slice("--unhandled-rejections=".length)
+      else if (arg === "--unhandled-rejections" && args[i + 1] !== undefined) mode = args[i + 1]
+    })
+    return mode
+  }
+  return find(execArgv) ?? find(nodeOptions.split(/\s+/).filter((a) => a !== "")) ?? "throw"
+}
+
 /** Throws `error` again from a fresh task, with our listeners gone: Node prints it and exits 1. */
 const rethrow = (error: unknown) => {
   state.rethrown = true
@@ -110,8 +129,14 @@ export const handleUncaught = (tracer: Tracer): Effect.Effect<void, never, Scope
     const registration: Registration = {
       onException: (error) =>
         traceThen("Uncaught exception", error, others("uncaughtException", onException) === 0, () => rethrow(error)),
+      // In "warn" mode Node warns even though we listen: its behaviour is already done.
       onRejection: (reason) =>
-        traceThen("Unhandled rejection", reason, others("unhandledRejection", onRejection) === 0, () => rereject(reason))
+        traceThen(
+          "Unhandled rejection",
+          reason,
+          others("unhandledRejection", onRejection) === 0 && rejectionsMode() !== "warn",
+          () => rereject(reason)
+        )
     }
 
     yield* Effect.acquireRelease(

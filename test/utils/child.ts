@@ -39,11 +39,11 @@ export const tempDir = Effect.acquireRelease(
 export const fixture = (
   name: string,
   setup: object,
-  options: { readonly cwd: string; readonly imports?: ReadonlyArray<string> }
+  options: { readonly cwd: string; readonly imports?: ReadonlyArray<string>; readonly nodeArgs?: ReadonlyArray<string> }
 ): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const args = ["--import", tsx, ...(options.imports ?? []).flatMap((i) => ["--import", i]), path.join(fixtures, `${name}.ts`)]
+      const args = [...(options.nodeArgs ?? []), "--import", tsx, ...(options.imports ?? []).flatMap((i) => ["--import", i]), path.join(fixtures, `${name}.ts`)]
       const child = spawn(process.execPath, args, {
         cwd: options.cwd,
         env: { ...process.env, BCD_FIXTURE: JSON.stringify(setup) },
