@@ -36,8 +36,9 @@ describe("Tracer.handleUncaught", () => {
   ) {
     it.live(`${kind}: one trace, then Node's own message and exit code 1`, () =>
       Effect.gen(function*() {
-        const traced = yield* run({ kind, traced: true })
-        const control = yield* run({ kind, traced: false })
+        const [traced, control] = yield* Effect.all([run({ kind, traced: true }), run({ kind, traced: false })], {
+          concurrency: 2
+        })
         expect(control.exit).toEqual({ code: 1, signal: null })
         expect(control.traces).toEqual([])
         expect(traced.ready.listeners).toBe(1)
@@ -50,8 +51,10 @@ describe("Tracer.handleUncaught", () => {
 
   it.live("--unhandled-rejections=strict: one trace (not one per event Node emits), Node's message, exit code 1", () =>
     Effect.gen(function*() {
-      const traced = yield* run({ kind: "rejection", traced: true }, ["--unhandled-rejections=strict"])
-      const control = yield* run({ kind: "rejection", traced: false }, ["--unhandled-rejections=strict"])
+      const [traced, control] = yield* Effect.all([
+        run({ kind: "rejection", traced: true }, ["--unhandled-rejections=strict"]),
+        run({ kind: "rejection", traced: false }, ["--unhandled-rejections=strict"])
+      ], { concurrency: 2 })
       expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
       expect(traced.exit).toEqual({ code: 1, signal: null })
       expect(control.exit).toEqual({ code: 1, signal: null })
@@ -68,8 +71,10 @@ describe("Tracer.handleUncaught", () => {
   it.live("--unhandled-rejections=warn: Node warns and goes on, and the next rejection is traced too", () =>
     Effect.gen(function*() {
       const setup = { kind: "rejection", againMs: 1200 }
-      const traced = yield* run({ ...setup, traced: true }, ["--unhandled-rejections=warn"])
-      const control = yield* run({ ...setup, traced: false }, ["--unhandled-rejections=warn"])
+      const [traced, control] = yield* Effect.all([
+        run({ ...setup, traced: true }, ["--unhandled-rejections=warn"]),
+        run({ ...setup, traced: false }, ["--unhandled-rejections=warn"])
+      ], { concurrency: 2 })
       expect(control.exit).toEqual({ code: 0, signal: null })
       expect(traced.exit).toEqual({ code: 0, signal: null })
       expect(traced.traces.map((t) => t.error)).toEqual(["boom", "boom"])
