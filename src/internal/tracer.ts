@@ -25,9 +25,10 @@ import * as Process from "./process.js"
 import { emptyBase, makeRequest } from "./request.js"
 import * as Watchdog from "./watchdog.js"
 
-/** Internal knobs for tests: replace how signals reach a process group. */
+/** Internal knobs for tests: how signals reach a process group, and the external watchdog. */
 export interface MakeOptions {
   readonly kill?: (pgid: number, signal: NodeJS.Signals) => void
+  readonly watchdog?: Watchdog.Watchdog
 }
 
 /** Runs the spec under the lock, the cooldown and one deadline over both. */
@@ -49,7 +50,7 @@ const runLocked = (
       return Process.run(spec, {
         deadline: remaining,
         grace: Duration.decode(config.killGrace),
-        watchdog: Watchdog.detect(),
+        watchdog: options.watchdog ?? Watchdog.detect(),
         onKillFailure: (reason) => {
           killFailure = reason
         },
