@@ -1,7 +1,7 @@
 /**
  * Go's `examples/main.go` flow with the Backtrace backend: an output path,
  * attributes, uploads configured, leftovers from an earlier run uploaded with
- * `putDir`, then traces of a typed error and of a defect.
+ * `putDir`, signals registered, then traces of a typed error and of a defect.
  *
  * It runs anywhere: the tracer is the fake ptrace from `test/fixtures` (set
  * `BCD_TRACER_PATH=/opt/backtrace/bin/ptrace` to use the real one) and the
@@ -51,6 +51,10 @@ const main = Effect.gen(function*() {
     const leftovers = yield* Backtrace.putDir(outputDir)
     yield* Effect.log(`putDir: ${leftovers.uploaded.length} uploaded, ${leftovers.failed.length} failed`)
 
+    // bcd.Register(tracer): trace on the backend's signals (SIGABRT, SIGFPE, SIGSEGV, SIGILL, SIGBUS)
+    // while this scope is open.
+    yield* Tracer.register()
+
     yield* Tracer.addKV("stage", "running")
 
     // bcd.Trace(tracer, err, opts): a typed error, its tag becomes a classifier.
@@ -62,7 +66,7 @@ const main = Effect.gen(function*() {
 
     // bcd.Recover(tracer, false, nil): a defect is traced, then swallowed.
     yield* Effect.die(new Error("unexpected state")).pipe(Effect.catchAllDefect(Tracer.recover))
-  }).pipe(Effect.provide(BacktraceLayer))
+  }).pipe(Effect.scoped, Effect.provide(BacktraceLayer))
 
   yield* Effect.log(`the server received ${server.received.length} snapshots`)
   for (const r of server.received) yield* Effect.log(`  ${r.sha256.slice(0, 16)}  ${r.body.length} bytes`)
