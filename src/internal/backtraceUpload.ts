@@ -44,10 +44,11 @@ export const findSnapshots = (dir: string) =>
       })
   })
 
-const notConfigured = new TracerConfigError({
-  field: "put",
-  reason: "uploads are not configured; give Backtrace.layer a `put` option (endpoint and token)"
-})
+const notConfigured = () =>
+  new TracerConfigError({
+    field: "put",
+    reason: "uploads are not configured; give Backtrace.layer a `put` option (endpoint and token)"
+  })
 
 /** Uploads one snapshot with validated put settings and the platform services. */
 export const uploadWith = (
@@ -88,8 +89,8 @@ export const makeUploader = (
 
   return Option.match(put, {
     onNone: () => ({
-      put: () => Effect.fail(notConfigured),
-      putDir: () => Effect.fail(notConfigured)
+      put: () => Effect.fail(notConfigured()),
+      putDir: () => Effect.fail(notConfigured())
     }),
     onSome: (loaded) => ({
       put: upload(loaded),
