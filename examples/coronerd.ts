@@ -45,6 +45,8 @@ export interface Options {
   readonly dir?: string
   /** The port; default 0 (a random free port). */
   readonly port?: number
+  /** Keep each body in memory (`Received.body`). Default true; false keeps only its size and hash. */
+  readonly keepBodies?: boolean
 }
 
 /**
@@ -56,7 +58,10 @@ export interface Received {
   /** The request path, without the query (`/post`, or `/<universe>/<token>/<format>`). */
   readonly path: string
   readonly contentType: string | undefined
+  /** The body; empty when started with `keepBodies: false`. */
   readonly body: Buffer
+  /** The body's length in bytes. */
+  readonly size: number
   /** Hex SHA-256 of the body. */
   readonly sha256: string
 }
@@ -112,6 +117,7 @@ const tokenOf = (url: URL): string | null => {
  */
 export const start = (options: Options = {}): Promise<Coronerd> => {
   const token = options.token ?? "test-token"
+  const keepBodies = options.keepBodies ?? true
   const received: Array<Received> = []
   const requests: Array<{ method: string; path: string; answered: number | "closed" }> = []
   let queue: Array<Behaviour> = []
@@ -132,7 +138,13 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
       return
     }
     const chunks: Array<Buffer> = []
-    req.on("data", (chunk: Buffer) => chunks.push(chunk))
+    const hash = createHash("sha256")
+    let size = 0
+    req.on("data", (chunk: Buffer) => {
+      hash.update(chunk)
+      size += chunk.length
+      if (keepBodies || options.dir !== undefined) chunks.push(chunk)
+    })
     req.on("error", () => undefined)
     req.on("end", () => {
       const answer = (status: number, body: object, headers: Readonly<Record<string, string>> = {}) => {
@@ -147,8 +159,14 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
       if (behaviour?._tag === "Status") return answer(behaviour.status, { error: "scripted" }, behaviour.headers)
       const accept = () => {
         const body = Buffer.concat(chunks)
-        const sha256 = createHash("sha256").update(body).digest("hex")
-        received.push({ path: url.pathname, contentType: req.headers["content-type"], body, sha256 })
+        const sha256 = hash.digest("hex")
+        received.push({
+          path: url.pathname,
+          contentType: req.headers["content-type"],
+          body: keepBodies ? body : Buffer.alloc(0),
+          size,
+          sha256
+        })
         if (options.dir !== undefined) fs.writeFileSync(path.join(options.dir, `${sha256}.btt`), body, { mode: 0o600 })
         answer(200, { response: "ok", _rxid: sha256.slice(0, 16) })
       }
@@ -207,7 +225,7 @@ export const make = (options: Options = {}): Effect.Effect<Coronerd, never, Scop
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const [port, token] = process.argv.slice(2)
-  start({ ...(port ? { port: Number(port) } : {}), ...(token ? { token } : {}) }).then((server) => {
+  start({ keepBodies: false, ...(port ? { port: Number(port) } : {}), ...(token ? { token } : {}) }).then((server) => {
     console.log(`coronerd-compatible server on ${server.endpoint} (POST /post?token=…)`)
   })
 }

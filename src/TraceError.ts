@@ -106,3 +106,41 @@ export class TracerKillError extends Data.TaggedError("TracerKillError")<{
     return `Failed to kill tracer ${this.path} upon timeout: ${this.reason}`
   }
 }
+
+/**
+ * The error a signal's trace is run with (Go's `signalError`): its message is
+ * the signal's name, and it classifies as `SignalError`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SignalError extends Data.TaggedError("SignalError")<{
+  readonly signal: NodeJS.Signals
+}> {
+  override get message(): string {
+    return this.signal
+  }
+}
+
+/**
+ * `Tracer.enableTracing` could not allow tracers to attach: the platform is
+ * not Linux, the optional FFI dependency (`koffi`) is missing, or `prctl`
+ * failed. The message names the alternative (`sysctl`, `CAP_SYS_PTRACE`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class EnableTracingError extends Data.TaggedError("EnableTracingError")<{
+  readonly reason: "unsupported-platform" | "ffi-unavailable" | "prctl-failed"
+  readonly detail: string
+}> {
+  override get message(): string {
+    const what = this.reason === "unsupported-platform"
+      ? "prctl(PR_SET_PTRACER) exists on Linux only"
+      : this.reason === "ffi-unavailable"
+      ? "it needs the optional dependency koffi to call prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY) (npm install koffi)"
+      : "prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY) failed"
+    return `Cannot enable tracing: ${what}: ${this.detail}. Alternatively allow ptrace system-wide with` +
+      ` 'sysctl -w kernel.yama.ptrace_scope=0', or give the tracer CAP_SYS_PTRACE`
+  }
+}

@@ -23,6 +23,10 @@ import type { BaseOptions } from "./internal/request.js"
 import type { TraceError } from "./TraceError.js"
 import type { TraceResult, TracerBackend } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import * as permissions from "./internal/permissions.js"
+import * as signalsInternal from "./internal/signals.js"
+import * as uncaughtInternal from "./internal/uncaught.js"
+import type { EnableTracingError, TracerConfigError } from "./TraceError.js"
 
 /**
  * The base set of options every later trace starts from (Go's `Options()`).
@@ -209,3 +213,103 @@ export const clearOptions: Effect.Effect<void, never, Tracer> = Effect.flatMap(T
  * @category accessors
  */
 export const awaitPending: Effect.Effect<void, never, Tracer> = Effect.flatMap(Tracer, (t) => t.awaitPending)
+
+/**
+ * What {@link checkPermissions} reports: the Yama `ptrace_scope`,
+ * `CAP_SYS_PTRACE`, the tracer binary, and whether (and why) a trace would be
+ * refused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Permissions extends permissions.Permissions {}
+
+/**
+ * Traces each of `signals` while the scope is open (Go's `Register`; closing
+ * the scope is `Unregister`). Each trace's error is a `SignalError` whose
+ * message is the signal's name. With `TracerConfig.resendSignal` (the
+ * default), the signal's default handling is then restored and the signal
+ * sent again, so the process ends as it would have without the library.
+ *
+ * The default set is the backend's (`SIGABRT`, `SIGFPE`, `SIGSEGV`, `SIGILL`,
+ * `SIGBUS` when it has none). An empty set, `SIGKILL`, `SIGSTOP` and `SIGUSR1`
+ * (Node's inspector) fail with `TracerConfigError`. Registering again adds no
+ * second trace per signal: the most recent registration handles it.
+ *
+ * @example
+ * ```ts
+ * Effect.scoped(Effect.gen(function*() {
+ *   yield* Tracer.register(["SIGABRT", "SIGTERM"])
+ *   yield* server
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category signals
+ */
+export const register = (
+  signals?: ReadonlyArray<NodeJS.Signals>
+): Effect.Effect<void, TracerConfigError, Tracer | Scope.Scope> =>
+  Effect.flatMap(Tracer, (t) => signalsInternal.register(t, signals))
+
+/**
+ * {@link register} as a layer, for programs built from layers.
+ *
+ * @example
+ * ```ts
+ * const MainLive = Tracer.registerLayer().pipe(Layer.provideMerge(TracerLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category signals
+ */
+export const registerLayer = (signals?: ReadonlyArray<NodeJS.Signals>): Layer.Layer<never, TracerConfigError, Tracer> =>
+  Layer.scopedDiscard(register(signals))
+
+/**
+ * Traces each `uncaughtException` and `unhandledRejection` while the scope is
+ * open, once per event. Then, unless the program has listeners of its own,
+ * Node's own behaviour follows: background uploads get
+ * `TracerConfig.drainTimeout` to finish, and Node prints the error and exits
+ * with code 1 (or applies its `--unhandled-rejections` mode).
+ *
+ * @example
+ * ```ts
+ * Effect.scoped(Effect.zipRight(Tracer.handleUncaught, program))
+ * ```
+ *
+ * @since 0.1.0
+ * @category signals
+ */
+export const handleUncaught: Effect.Effect<void, never, Tracer | Scope.Scope> = Effect.flatMap(
+  Tracer,
+  uncaughtInternal.handleUncaught
+)
+
+/**
+ * Go's `EnableTracing`: on Linux, `prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`,
+ * so that a tracer (a child of this process) may attach under Yama
+ * `ptrace_scope` 1. Where Yama is absent nothing restricts attaching and this
+ * succeeds. Needs the optional dependency `koffi`; without it, it fails with
+ * an `EnableTracingError` that names the `sysctl` alternative.
+ *
+ * @since 0.1.0
+ * @category permissions
+ */
+export const enableTracing: Effect.Effect<void, EnableTracingError> = permissions.enableTracing
+
+/**
+ * A pre-flight check: the Yama `ptrace_scope`, `CAP_SYS_PTRACE`, whether the
+ * backend's tracer binary exists and is executable, and whether a trace
+ * would be refused, and why.
+ *
+ * @example
+ * ```ts
+ * const report = yield* Tracer.checkPermissions
+ * if (report.refused) yield* Effect.logWarning(report.reasons.join("; "))
+ * ```
+ *
+ * @since 0.1.0
+ * @category permissions
+ */
+export const checkPermissions: Effect.Effect<Permissions, never, Tracer> = Effect.flatMap(Tracer, permissions.check)

@@ -95,11 +95,14 @@ export interface TracerBackend {
   readonly name: string
   /** The options used when a trace gives none. */
   readonly defaultTraceOptions: TraceOptions.Resolved
+  /** Builds the tracer's command line for one request. */
+  readonly command: (request: TraceRequest) => Command.Command
   /**
-   * Builds the tracer's command line for one request. A backend that must
-   * prepare something first (a file, a folder) returns an `Effect`.
+   * Runs with the lock held, just before the tracer starts: creates what the
+   * command refers to (the gdb backend writes the snapshot's header here).
+   * Its failure is the trace's.
    */
-  readonly command: (request: TraceRequest) => Command.Command | Effect.Effect<Command.Command, TracerRunError>
+  readonly prepare?: (request: TraceRequest) => Effect.Effect<void, TracerRunError>
   /** Reads the snapshot's path from the tracer's stdout. */
   readonly snapshot?: (stdout: string, request: TraceRequest) => Option.Option<string>
   /**

@@ -16,6 +16,19 @@ export * as TracerBackend from "./TracerBackend.js"
 /** @since 0.1.0 */
 export * as TraceError from "./TraceError.js"
 /** @since 0.1.0 */
-export * as Gdb from "./Gdb.js"
+export * as Backtrace from "./Backtrace.js"
+/**
+ * The Backtrace backend with its defaults and the Node platform services:
+ * `program.pipe(Effect.provide(BacktraceLive))`.
+ *
+ * @since 0.1.0
+ */
+export { BacktraceLive } from "./Backtrace.js"
 /** @since 0.1.0 */
+export * as Gdb from "./Gdb.js"
+/**
+ * The gdb backend with its defaults: `program.pipe(Effect.provide(GdbLive))`.
+ *
+ * @since 0.1.0
+ */
 export { GdbLive } from "./Gdb.js"

@@ -146,6 +146,22 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
     }).pipe(provide({ outputDir: dir, core: true, maxCoreSize: 1024 }))
   })
 
+  it.live("a trace that times out waiting for the lock leaves no file", () => {
+    const dir = tmp("locktimeout")
+    return Effect.gen(function*() {
+      const [first, second] = yield* Effect.all([
+        Effect.either(Tracer.trace(new Error("first"))),
+        // Starts while the first holds the lock (gdb runs for more than 100 ms).
+        Effect.either(Effect.zipRight(Effect.sleep("20 millis"), Tracer.trace(new Error("second"), { timeout: "100 millis" })))
+      ], { concurrency: 2 })
+      expect(first._tag).toBe("Right")
+      expect(second).toMatchObject({ _tag: "Left", left: { _tag: "TraceTimeoutError", phase: "lock" } })
+      const files = fs.readdirSync(dir)
+      expect(files).toHaveLength(1)
+      expect(fs.readFileSync(path.join(dir, files[0]!), "utf8")).toContain("error:       first")
+    }).pipe(provide({ outputDir: dir }))
+  })
+
   it.live("full: true prints each frame's locals", () => {
     const dir = tmp("full")
     return Effect.gen(function*() {

@@ -54,43 +54,42 @@ export const timestamp = (date: Date): string => date.toISOString().replace(/[-:
 /** V8's perf map for `pid` (`--perf-basic-prof`). */
 export const perfMapPath = (pid: number): string => `/tmp/perf-${pid}.map`
 
-/** Creates `<dir>/<program>.<pid>.<timestamp>.txt` (0600, exclusively) holding `header`. */
-const createSnapshot = (
-  dir: string,
-  program: string,
-  request: TraceRequest,
-  time: Date,
-  core: boolean,
-  header: (core: Option.Option<string>) => string
-): Paths => {
-  const stem = `${program}.${request.pid}.${timestamp(time)}`
-  for (let attempt = 0;; attempt++) {
-    const base = path.join(dir, attempt === 0 ? stem : `${stem}-${attempt}`)
-    const paths: Paths = { snapshot: `${base}.txt`, core: core ? Option.some(`${base}.core`) : Option.none() }
-    let fd: number
-    try {
-      fd = fs.openSync(paths.snapshot, "wx", 0o600)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EEXIST" && attempt < 1000) continue
-      throw error
-    }
-    try {
-      if (Option.isSome(paths.core)) {
-        // gdb keeps the mode of a file it overwrites: the core is 0600 like the snapshot.
-        try {
-          fs.closeSync(fs.openSync(paths.core.value, "wx", 0o600))
-        } catch (error) {
-          fs.unlinkSync(paths.snapshot)
-          if ((error as NodeJS.ErrnoException).code === "EEXIST" && attempt < 1000) continue
-          throw error
-        }
+let lastStem = ""
+let sameStem = 0
+
+/** `<dir>/<program>.<pid>.<timestamp>`, with `-<n>` when this process used that name already. */
+const uniqueBase = (dir: string, program: string, pid: number, time: Date): string => {
+  const stem = `${program}.${pid}.${timestamp(time)}`
+  sameStem = stem === lastStem ? sameStem + 1 : 0
+  lastStem = stem
+  return path.join(dir, sameStem === 0 ? stem : `${stem}-${sameStem}`)
+}
+
+/**
+ * Creates the snapshot (0600, exclusively: an existing file is never
+ * overwritten) holding `header`, and the empty core file gdb will fill: gdb
+ * keeps the mode of a file it overwrites, so the core is 0600 too.
+ */
+const createFiles = (paths: Paths, header: string): void => {
+  const fd = fs.openSync(paths.snapshot, "wx", 0o600)
+  try {
+    if (Option.isSome(paths.core)) {
+      try {
+        fs.closeSync(fs.openSync(paths.core.value, "wx", 0o600))
+      } catch (error) {
+        fs.unlinkSync(paths.snapshot)
+        throw error
       }
-      fs.writeSync(fd, header(paths.core))
-    } finally {
-      fs.closeSync(fd)
     }
-    return paths
+    fs.writeSync(fd, header)
+  } finally {
+    fs.closeSync(fd)
   }
+}
+
+/** One trace's plan: its files and its header. */
+interface Planned extends Paths {
+  readonly header: string
 }
 
 /** The resolved settings of one gdb backend. */
@@ -117,41 +116,46 @@ const callerOnlyFallback = (caps: Capabilities, request: TraceRequest): Option.O
 
 /** Builds a backend from validated settings. */
 export const fromSettings = (settings: Settings): TracerBackend => {
-  const paths = new WeakMap<TraceRequest, Paths>()
+  const paths = new WeakMap<TraceRequest, Planned>()
 
-  const command = (request: TraceRequest) =>
+  // Pure but for the clock and /proc reads: Tracer.checkPermissions calls it too.
+  const command = (request: TraceRequest) => {
+    const time = new Date()
+    const coreSkipped = settings.core
+      ? Option.fromNullable(skipReason(estimateCoreSize(request.pid), freeBytes(settings.outputDir), settings.maxCoreSize))
+      : Option.none()
+    const base = uniqueBase(settings.outputDir, settings.program, request.pid, time)
+    const core = settings.core && Option.isNone(coreSkipped) ? Option.some(`${base}.core`) : Option.none()
+    const header = Header.render(request, {
+      time,
+      program: settings.program,
+      core,
+      coreSkipped,
+      callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
+    })
+    const planned: Planned = { snapshot: `${base}.txt`, core, header }
+    paths.set(request, planned)
+    return Command.make(
+      settings.gdbPath,
+      ...gdbArgs(settings.capabilities, {
+        pid: request.pid,
+        tid: request.tid,
+        faulted: request.faulted,
+        callerOnly: request.callerOnly,
+        full: settings.full,
+        snapshot: planned.snapshot,
+        core: planned.core,
+        args: request.args
+      })
+    )
+  }
+
+  // With the lock held, right before gdb starts: a trace that times out waiting leaves no file.
+  const prepare = (request: TraceRequest) =>
     Effect.try({
       try: () => {
-        const time = new Date()
-        const fallback = callerOnlyFallback(settings.capabilities, request)
-        const coreSkipped = settings.core
-          ? Option.fromNullable(
-            skipReason(estimateCoreSize(request.pid), freeBytes(settings.outputDir), settings.maxCoreSize)
-          )
-          : Option.none()
-        const created = createSnapshot(
-          settings.outputDir,
-          settings.program,
-          request,
-          time,
-          settings.core && Option.isNone(coreSkipped),
-          (core) =>
-            Header.render(request, { time, program: settings.program, core, coreSkipped, callerOnlyFallback: fallback })
-        )
-        paths.set(request, created)
-        return Command.make(
-          settings.gdbPath,
-          ...gdbArgs(settings.capabilities, {
-            pid: request.pid,
-            tid: request.tid,
-            faulted: request.faulted,
-            callerOnly: request.callerOnly,
-            full: settings.full,
-            snapshot: created.snapshot,
-            core: created.core,
-            args: request.args
-          })
-        )
+        const planned = paths.get(request)
+        if (planned !== undefined) createFiles(planned, planned.header)
       },
       catch: (error) =>
         new TracerRunError({
@@ -190,6 +194,7 @@ export const fromSettings = (settings: Settings): TracerBackend => {
     name: NAME,
     defaultTraceOptions: settings.defaultTraceOptions,
     command,
+    prepare,
     snapshot: (_stdout, request) => Option.map(Option.fromNullable(paths.get(request)), (p) => p.snapshot),
     finalize,
     ...Option.match(settings.put, {

@@ -79,8 +79,7 @@ export const render = (request: TraceRequest, info: HeaderInfo): string => {
     ...Option.match(info.coreSkipped, { onNone: () => [], onSome: (why) => [field("core file", `skipped: ${why}`)] }),
     ...errorDetails(request.cause),
     "",
-    "gdb's output follows. If nothing follows, gdb never ran (the lock wait timed out) or was stopped before",
-    "it wrote anything; without the end marker at the bottom, gdb was stopped part way."
+    "gdb's output follows; without the end marker at the bottom, gdb was stopped part way."
   ]
   return lines.join("\n") + "\n"
 }

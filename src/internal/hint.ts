@@ -1,28 +1,26 @@
 /**
- * Naming the likely cause when the kernel refused a tracer's ptrace.
+ * Naming the likely cause, and its fix, when the kernel refused a tracer's
+ * ptrace (DESIGN.md pitfall 8).
  *
  * @internal
  */
-import * as fs from "node:fs"
+import { ptraceFacts, type PtraceFacts, refusals } from "./permissions.js"
 
-const REFUSED = /ptrace|Operation not permitted|EPERM|not permitted to attach|could not attach/i
+/** What gdb, Backtrace's ptrace and friends print when an attach fails with EPERM. */
+const REFUSED = /operation not permitted|\bEPERM\b|could not attach|not permitted to attach|ptrace_scope/i
 
-/** The Yama `ptrace_scope`, or undefined where Yama is absent. */
-export const yamaScope = (): number | undefined => {
-  try {
-    return Number(fs.readFileSync("/proc/sys/kernel/yama/ptrace_scope", "utf8").trim())
-  } catch {
-    return undefined
-  }
+/** The hint for `stderr` given `facts`, or undefined when the attach was not refused. Pure. */
+export const hintFor = (stderr: string, facts: PtraceFacts): string | undefined => {
+  if (!REFUSED.test(stderr)) return undefined
+  const [cause] = refusals(facts)
+  if (cause !== undefined) return `ptrace was refused: ${cause}`
+  return facts.tracerCapSysPtrace
+    ? "ptrace was refused although a tracer started by this process inherits CAP_SYS_PTRACE: check that it runs as" +
+      " this user and keeps the capability, and that no seccomp profile or LSM (AppArmor, SELinux) forbids ptrace"
+    : "ptrace was refused: without CAP_SYS_PTRACE the tracer must run as this process's user and the process must be" +
+      " dumpable; in a container add the capability (docker run --cap-add=SYS_PTRACE)"
 }
 
 /** A sentence naming the cause and the fix, when `stderr` says ptrace was refused. */
-export const ptraceHint = (stderr: string): string | undefined => {
-  if (!REFUSED.test(stderr)) return undefined
-  const scope = yamaScope()
-  if (scope !== undefined && scope >= 1) {
-    return `ptrace was refused: Yama ptrace_scope is ${scope}; call Tracer.enableTracing` +
-      ` or run 'sysctl kernel.yama.ptrace_scope=0'${scope >= 2 ? " (scope 2 or 3 needs CAP_SYS_PTRACE or a reboot)" : ""}`
-  }
-  return "ptrace was refused: in a container, add the SYS_PTRACE capability (docker run --cap-add=SYS_PTRACE)"
-}
+export const ptraceHint = (stderr: string): string | undefined =>
+  REFUSED.test(stderr) ? hintFor(stderr, ptraceFacts()) : undefined

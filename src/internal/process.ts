@@ -55,6 +55,7 @@ export interface RunOptions {
 
 const ARG_MAX_BYTES = 128 * 1024 - 1
 const STDERR_TAIL_BYTES = 4096
+const STDOUT_MAX_BYTES = 64 * 1024 * 1024
 
 /** Makes a string safe as one argv entry: no NUL byte, under the kernel's 128 KiB limit. */
 export const safeArg = (arg: string): string => {
@@ -143,6 +144,19 @@ const readTail = (file: string, from: number): string => {
     }
   } catch {
     return ""
+  }
+}
+
+/** The tracer's stdout, at most 64 MiB of it: a runaway tracer must not exhaust this process's memory. */
+const readStdout = (file: string): string => {
+  const fd = fs.openSync(file, "r")
+  try {
+    const size = Math.min(fs.fstatSync(fd).size, STDOUT_MAX_BYTES)
+    const buffer = Buffer.alloc(size)
+    fs.readSync(fd, buffer, 0, size, 0)
+    return buffer.toString("utf8")
+  } finally {
+    fs.closeSync(fd)
   }
 }
 
@@ -256,15 +270,18 @@ const spawnAndWait = (
       finish(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${error.message}`, stderr: "" })))
     })
     child.once("exit", (code, signal) => {
-      finish(Effect.sync(() => ({
-        path: program,
-        code,
-        signal,
-        stdout: fs.readFileSync(path.join(files.dir, "stdout"), "utf8"),
-        stderr: readTail(files.stderrFile, files.stderrStart),
-        durationMs: Date.now() - started,
-        deadlinePassed: Option.isSome(options.deadline) && options.watchdog.fired(code, signal)
-      })))
+      finish(Effect.try({
+        try: () => ({
+          path: program,
+          code,
+          signal,
+          stdout: readStdout(path.join(files.dir, "stdout")),
+          stderr: readTail(files.stderrFile, files.stderrStart),
+          durationMs: Date.now() - started,
+          deadlinePassed: Option.isSome(options.deadline) && options.watchdog.fired(code, signal)
+        }),
+        catch: (error) => new TracerRunError({ path: program, reason: `could not read its output: ${String(error)}`, stderr: "" })
+      }))
     })
     return killGroup(child, options)
   })

@@ -25,14 +25,16 @@ import * as Process from "./process.js"
 import { emptyBase, makeRequest } from "./request.js"
 import * as Watchdog from "./watchdog.js"
 
-/** Internal knobs for tests: replace how signals reach a process group. */
+/** Internal knobs for tests: how signals reach a process group, and the external watchdog. */
 export interface MakeOptions {
   readonly kill?: (pgid: number, signal: NodeJS.Signals) => void
+  readonly watchdog?: Watchdog.Watchdog
 }
 
 /** Runs the spec under the lock, the cooldown and one deadline over both. */
 const runLocked = (
   backend: TracerBackend,
+  request: TraceRequest,
   spec: Process.Spec,
   timeout: TraceOptions.Timeout,
   config: Settings,
@@ -45,11 +47,14 @@ const runLocked = (
     let killFailure: string | undefined
     const run = Effect.suspend(() => {
       phase = "execution"
+      return backend.prepare === undefined ? spawn : Effect.zipRight(backend.prepare(request), spawn)
+    })
+    const spawn = Effect.suspend(() => {
       const remaining = Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - (Date.now() - startedAt))))
       return Process.run(spec, {
         deadline: remaining,
         grace: Duration.decode(config.killGrace),
-        watchdog: Watchdog.detect(),
+        watchdog: options.watchdog ?? Watchdog.detect(),
         onKillFailure: (reason) => {
           killFailure = reason
         },
@@ -108,13 +113,12 @@ export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.
         const config = yield* TracerConfig
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
         const request = yield* makeRequest(yield* Ref.get(base), resolved, Option.fromNullable(error))
-        const command = backend.command(request)
-        const spec = Process.fromCommand(Effect.isEffect(command) ? yield* command : command, backend.stdio)
+        const spec = Process.fromCommand(backend.command(request), backend.stdio)
         if (Either.isLeft(spec)) {
           return yield* new TracerRunError({ path: backend.name, reason: spec.left, stderr: "" })
         }
         yield* say(LogLevel.Debug, `Starting tracer ${spec.right.command} (${spec.right.args.length} args)`)
-        const finished = yield* runLocked(backend, spec.right, resolved.timeout, config, options)
+        const finished = yield* runLocked(backend, request, spec.right, resolved.timeout, config, options)
         const raw = toResult(backend, request, finished)
         const result = backend.finalize === undefined ? raw : yield* backend.finalize(raw)
         yield* say(LogLevel.Debug, `Tracer finished in ${finished.durationMs} ms`)

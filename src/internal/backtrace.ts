@@ -1,0 +1,75 @@
+/**
+ * The Backtrace backend (Go's `BTTracer`): argv rendering, the snapshot path,
+ * and the backend value.
+ *
+ * @internal
+ */
+import * as Command from "@effect/platform/Command"
+import type * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as path from "node:path"
+import type { SnapshotUploadError } from "../TraceError.js"
+import type { Stdio, TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
+import type * as TraceOptions from "../TraceOptions.js"
+
+/** Where Backtrace installs its tracer. */
+export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
+
+/** Go's `BTTracer` default signal set. */
+export const DEFAULT_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGABRT", "SIGFPE", "SIGSEGV", "SIGILL", "SIGBUS"]
+
+/**
+ * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra
+ * args, then `--kv key:value` per attribute, `--kv fiber:<id>`, `--thread
+ * <tid>` (caller only), `--fault-thread <tid>` (faulted), and `--classifier
+ * <name>` per classifier.
+ */
+export const renderArgs = (request: TraceRequest): Array<string> => {
+  const argv = ["--load=", "--faulted", String(request.pid), ...request.args]
+  for (const [key, value] of request.attributes) argv.push("--kv", `${key}:${value}`)
+  argv.push("--kv", `fiber:${request.fiberId}`)
+  if (Option.isSome(request.tid)) {
+    if (request.callerOnly) argv.push("--thread", String(request.tid.value))
+    if (request.faulted) argv.push("--fault-thread", String(request.tid.value))
+  }
+  for (const classifier of request.classifiers) argv.push("--classifier", classifier)
+  return argv
+}
+
+/** The tracer's stdout up to the first NUL byte, trimmed, resolved against `outputDir`. */
+export const snapshotPath = (stdout: string, outputDir: string): Option.Option<string> => {
+  const nul = stdout.indexOf("\0")
+  const printed = (nul === -1 ? stdout : stdout.slice(0, nul)).trim()
+  return printed === "" ? Option.none() : Option.some(path.resolve(outputDir, printed))
+}
+
+/** A validated configuration, ready to become a backend. */
+export interface Settings {
+  readonly tracerPath: string
+  readonly outputDir: string
+  readonly stdio: Stdio
+  readonly defaultTraceOptions: TraceOptions.Resolved
+  readonly signals: ReadonlyArray<NodeJS.Signals>
+}
+
+/** The backend value; `put` is present when uploads on trace are on. */
+export const backend = (
+  settings: Settings,
+  put: Option.Option<(path: string) => Effect.Effect<void, SnapshotUploadError>>,
+  missingSnapshot: (result: TraceResult) => Effect.Effect<void, SnapshotUploadError>
+): TracerBackend => ({
+  name: "backtrace",
+  defaultTraceOptions: settings.defaultTraceOptions,
+  command: (request) =>
+    Command.make(settings.tracerPath, ...renderArgs(request)).pipe(Command.workingDirectory(settings.outputDir)),
+  snapshot: (stdout) => snapshotPath(stdout, settings.outputDir),
+  stdio: settings.stdio,
+  signals: settings.signals,
+  ...Option.match(put, {
+    onNone: () => ({}),
+    onSome: (upload) => ({
+      put: (result: TraceResult) =>
+        Option.match(result.snapshot, { onNone: () => missingSnapshot(result), onSome: upload })
+    })
+  })
+})

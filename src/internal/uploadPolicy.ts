@@ -1,0 +1,69 @@
+/**
+ * The pure parts of uploading: default retry and timeout, redaction of the
+ * URL's secrets, `Retry-After`. Kept apart from `upload.ts` so that checking
+ * options does not load the HTTP client.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Schedule from "effect/Schedule"
+
+/** Exponential from 250 ms (×2, jittered), at most 4 retries, within 30 s of delays. */
+export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.exponential("250 millis", 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(4)),
+  Schedule.upTo("30 seconds")
+)
+
+/** The per-attempt default: 60 s. */
+export const defaultTimeout: Duration.Duration = Duration.seconds(60)
+
+/** The URL with every secret removed: scheme, host and port, `/post` or `/…`, `?…`. */
+export const redactUrl = (url: URL): string =>
+  `${url.protocol}//${url.host}${url.pathname === "/post" || url.pathname === "/" ? url.pathname : "/…"}` +
+  (url.search === "" ? "" : "?…")
+
+const secretsOf = (url: URL): ReadonlyArray<string> => {
+  const secrets = new Set<string>([url.href, url.search.slice(1)])
+  for (const [, value] of url.searchParams) {
+    secrets.add(value)
+    secrets.add(encodeURIComponent(value))
+  }
+  if (url.pathname !== "/post" && url.pathname !== "/") {
+    secrets.add(url.pathname)
+    for (const segment of url.pathname.split("/")) {
+      if (segment.length >= 8) {
+        secrets.add(segment)
+        secrets.add(decodeURIComponentSafe(segment))
+      }
+    }
+  }
+  if (url.password !== "") secrets.add(url.password)
+  return [...secrets].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length)
+}
+
+const decodeURIComponentSafe = (s: string): string => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+/** Removes the URL's secrets (token, submission path, password) from `text`. */
+export const scrub = (url: URL, text: string): string =>
+  secretsOf(url).reduce((acc, secret) => acc.split(secret).join("<redacted>"), text)
+
+/** `Retry-After` as seconds or an HTTP date, bounded by `max`. */
+export const parseRetryAfter = (
+  value: string | undefined,
+  max: Duration.Duration,
+  now: number = Date.now()
+): Duration.Duration | undefined => {
+  if (value === undefined || value.trim() === "") return undefined
+  const trimmed = value.trim()
+  const millis = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now
+  if (!Number.isFinite(millis)) return undefined
+  return Duration.min(Duration.millis(Math.max(0, millis)), max)
+}
+

@@ -1,0 +1,41 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Duration, Effect, Layer, LogLevel } from "effect"
+import * as TracerConfig from "../src/TracerConfig.js"
+
+const withEnv = (env: Record<string, string>) => Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+describe("TracerConfig", () => {
+  it.effect("defaults are Go's GlobalConfig defaults", () =>
+    Effect.gen(function*() {
+      const config = yield* TracerConfig.TracerConfig
+      expect(config).toMatchObject({ panicOnKillFailure: true, resendSignal: true, synchronousPut: true })
+      expect(Duration.toMillis(Duration.decode(config.rateLimit as Duration.DurationInput))).toBe(3_000)
+      expect(config.logLevel).toBe(LogLevel.Error)
+    }))
+
+  it.effect("layer overrides some settings and keeps the rest", () =>
+    Effect.gen(function*() {
+      const config = yield* TracerConfig.TracerConfig
+      expect(config.synchronousPut).toBe(false)
+      expect(config.panicOnKillFailure).toBe(true)
+    }).pipe(Effect.provide(TracerConfig.layer({ synchronousPut: false }))))
+
+  it.effect("fromEnv reads BCD_* variables", () =>
+    Effect.gen(function*() {
+      const config = yield* TracerConfig.TracerConfig
+      expect(config.resendSignal).toBe(false)
+      expect(config.panicOnKillFailure).toBe(true)
+      expect(Duration.toMillis(Duration.decode(config.rateLimit as Duration.DurationInput))).toBe(500)
+      expect(config.logLevel).toBe(LogLevel.Debug)
+    }).pipe(
+      Effect.provide(TracerConfig.fromEnv),
+      Effect.provide(withEnv({ BCD_RESEND_SIGNAL: "false", BCD_RATE_LIMIT: "500 millis", BCD_LOG_LEVEL: "Debug" }))
+    ))
+
+  it.effect("a malformed variable is a TracerConfigError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.provide(TracerConfig.TracerConfig, TracerConfig.fromEnv))
+      expect(error._tag).toBe("TracerConfigError")
+      expect(error.message).toContain("BCD_SYNCHRONOUS_PUT")
+    }).pipe(Effect.provide(withEnv({ BCD_SYNCHRONOUS_PUT: "maybe" }))))
+})

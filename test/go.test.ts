@@ -1,0 +1,79 @@
+// Ports of Backtrace's Go bcd_test.go: TestTrace, TestTimeout and TestRecover.
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Duration, Effect, Exit, Layer, Option } from "effect"
+import * as Tracer from "../src/Tracer.js"
+import * as TracerConfig from "../src/TracerConfig.js"
+import { argvBackend, shBackend } from "./support/backends.js"
+
+const noCooldown = TracerConfig.layer({ rateLimit: 0 })
+const lines = (stdout: string) => stdout.trim().split("\n")
+
+describe("Go's bcd_test.go", () => {
+  it.live("TestTrace: the options given reach the tracer", () =>
+    Effect.gen(function*() {
+      const result = yield* Tracer.trace(new RangeError("out of range"), {
+        faulted: true,
+        callerOnly: true,
+        classifications: ["c1", "c2"],
+        attributes: { k: "v" }
+      })
+      expect(result.request).toMatchObject({ faulted: true, callerOnly: true, classifiers: ["RangeError", "c1", "c2"] })
+      expect(lines(result.stdout)).toEqual(expect.arrayContaining([
+        "classifier=RangeError",
+        "classifier=c1",
+        "classifier=c2",
+        "kv=error:out of range",
+        "kv=k:v"
+      ]))
+    }).pipe(Effect.provide(Layer.merge(Tracer.layer(argvBackend()), noCooldown))))
+
+  it.live("TestTimeout: absent uses the backend default, a Duration is used as given, \"none\" means no deadline", () =>
+    Effect.gen(function*() {
+      const backend = shBackend("sleep 0.7")
+      const tracer = yield* Tracer.make({
+        ...backend,
+        defaultTraceOptions: { ...backend.defaultTraceOptions, timeout: Duration.millis(300) }
+      })
+      const byDefault = yield* Effect.flip(tracer.trace())
+      expect(byDefault).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
+      const explicit = yield* Effect.exit(tracer.trace(undefined, { timeout: "5 seconds" }))
+      expect(Exit.isSuccess(explicit)).toBe(true)
+      const tooShort = yield* Effect.flip(tracer.trace(undefined, { timeout: "100 millis" }))
+      expect(tooShort).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
+      const none = yield* Effect.exit(tracer.trace(undefined, { timeout: "none" }))
+      expect(Exit.isSuccess(none)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+
+  it.live("TestRecover: recover traces a defect and swallows it; recoverWith repanics with the original", () =>
+    Effect.gen(function*() {
+      const traced: Array<string> = []
+      const tracer = yield* Tracer.make(argvBackend())
+      const recording = {
+        ...tracer,
+        trace: (error?: unknown, options?: Parameters<typeof tracer.trace>[1]) =>
+          tracer.trace(error, options).pipe(Effect.tap((r) => Effect.sync(() => traced.push(r.stdout))))
+      }
+      const defect = new TypeError("undefined is not a function")
+      const recovered = yield* Effect.die(defect).pipe(
+        Effect.catchAllDefect(Tracer.recover),
+        Effect.as("carried on"),
+        Effect.provideService(Tracer.Tracer, recording)
+      )
+      expect(recovered).toBe("carried on")
+      expect(lines(traced[0]!)).toEqual(expect.arrayContaining(["classifier=TypeError", "kv=error:undefined is not a function"]))
+
+      const repanicked = yield* Effect.exit(Effect.die(defect).pipe(
+        Effect.catchAllDefect(Tracer.recoverWith({ repanic: true, classifications: ["panic"] })),
+        Effect.provideService(Tracer.Tracer, recording)
+      ))
+      expect(traced).toHaveLength(2)
+      expect(lines(traced[1]!)).toContain("classifier=panic")
+      expect(Exit.isFailure(repanicked) && Option.getOrUndefined(Cause.dieOption(repanicked.cause))).toBe(defect)
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+
+  it.live("recover swallows a trace that fails, too", () =>
+    Effect.gen(function*() {
+      const result = yield* Effect.die("boom").pipe(Effect.catchAllDefect(Tracer.recover), Effect.as("ok"))
+      expect(result).toBe("ok")
+    }).pipe(Effect.provide(Layer.merge(Tracer.layer(shBackend("exit 2")), noCooldown))))
+})

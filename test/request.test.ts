@@ -1,0 +1,83 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Data, Effect, Layer, Option } from "effect"
+import * as Tracer from "../src/Tracer.js"
+import * as TracerConfig from "../src/TracerConfig.js"
+import { argvBackend } from "./support/backends.js"
+
+const noCooldown = TracerConfig.layer({ rateLimit: 0 })
+const TracerLive = Layer.merge(Tracer.layer(argvBackend()), noCooldown)
+const lines = (stdout: string) => stdout.trim().split("\n")
+
+class DiskFull extends Data.TaggedError("DiskFull")<{ readonly message: string }> {}
+class QuotaError extends Error {}
+
+describe("classification", () => {
+  it.live("a tagged error classifies by _tag, a class by its constructor name", () =>
+    Effect.gen(function*() {
+      const tagged = yield* Tracer.trace(new DiskFull({ message: "no space" }))
+      expect(lines(tagged.stdout)).toContain("classifier=DiskFull")
+      expect(lines(tagged.stdout)).toContain("kv=error:no space")
+      const plain = yield* Tracer.trace(new QuotaError("over quota"))
+      expect(lines(plain.stdout)).toContain("classifier=QuotaError")
+      expect(lines(plain.stdout)).toContain("kv=error:over quota")
+      const off = yield* Tracer.trace(new QuotaError("x"), { errorClassification: false })
+      expect(lines(off.stdout).filter((l) => l.startsWith("classifier="))).toEqual([])
+      const none = yield* Tracer.trace()
+      expect(lines(none.stdout).some((l) => l.startsWith("kv=error:"))).toBe(false)
+    }).pipe(Effect.provide(TracerLive)))
+
+  it.live("a message with NUL bytes is sanitised and the trace still runs", () =>
+    Effect.gen(function*() {
+      const result = yield* Tracer.trace(new Error("before\0after"))
+      expect(lines(result.stdout)).toContain("kv=error:before\\0after")
+      expect(Option.getOrThrow(result.request.error)).toBe("before\\0after")
+    }).pipe(Effect.provide(TracerLive)))
+
+  it.live("a message over 64 KiB is truncated and the trace still runs", () =>
+    Effect.gen(function*() {
+      const result = yield* Tracer.trace(new Error("é".repeat(200 * 1024)))
+      const error = lines(result.stdout).find((l) => l.startsWith("kv=error:"))!
+      expect(Buffer.byteLength(error)).toBeLessThanOrEqual(64 * 1024 + "kv=error:".length)
+      expect(error.startsWith("kv=error:éééé")).toBe(true)
+      expect(error.endsWith("...[truncated]")).toBe(true)
+    }).pipe(Effect.provide(TracerLive)))
+})
+
+describe("the request", () => {
+  it.live("carries the pid, the calling thread, the fiber id and the span", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fiberId
+      const result = yield* Tracer.trace(undefined, { faulted: true }).pipe(Effect.withSpan("checkout"))
+      expect(result.request.pid).toBe(process.pid)
+      // The test runs on the main thread, whose tid is the pid.
+      expect(Option.getOrThrow(result.request.tid)).toBe(process.pid)
+      expect(lines(result.stdout)).toContain(`fiber=${fiber._tag === "Runtime" ? fiber.id : -1}`)
+      expect(lines(result.stdout)).toContain("kv=span:checkout")
+      expect(lines(result.stdout).some((l) => /^kv=trace_id:[0-9a-f]{32}$/.test(l))).toBe(true)
+      expect(lines(result.stdout).some((l) => /^kv=span_id:[0-9a-f]{16}$/.test(l))).toBe(true)
+      const unthreaded = yield* Tracer.trace(undefined, { faulted: false, callerOnly: false })
+      expect(Option.isNone(unthreaded.request.tid)).toBe(true)
+    }).pipe(Effect.provide(TracerLive)))
+
+  it.live("addKV, addClassifier and addOptions change every later trace; clearOptions empties them", () =>
+    Effect.gen(function*() {
+      yield* Tracer.addKV("region", "eu-west-1")
+      yield* Tracer.addClassifier("checkout")
+      yield* Tracer.addOptions("--verbose", "--x")
+      expect(yield* Tracer.options).toEqual({
+        attributes: [["region", "eu-west-1"]],
+        classifiers: ["checkout"],
+        args: ["--verbose", "--x"]
+      })
+      const first = lines((yield* Tracer.trace(undefined, { attributes: { order: "42" } })).stdout)
+      expect(first).toEqual(expect.arrayContaining(["kv=region:eu-west-1", "kv=order:42", "classifier=checkout", "arg=--verbose", "arg=--x"]))
+      // Per-trace attributes do not stick.
+      const second = lines((yield* Tracer.trace()).stdout)
+      expect(second).toContain("kv=region:eu-west-1")
+      expect(second).not.toContain("kv=order:42")
+      yield* Tracer.clearOptions
+      expect(yield* Tracer.options).toEqual({ attributes: [], classifiers: [], args: [] })
+      const third = lines((yield* Tracer.trace()).stdout)
+      expect(third.filter((l) => l.startsWith("kv=region") || l.startsWith("classifier=") || l.startsWith("arg="))).toEqual([])
+    }).pipe(Effect.provide(TracerLive)))
+})

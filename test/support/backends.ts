@@ -1,0 +1,65 @@
+/**
+ * Small backends the core tests run against: each is a plain value, as a
+ * user would write one. Scripts are fixed strings; data goes in as argv.
+ */
+import * as Command from "@effect/platform/Command"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { TracerBackend } from "../../src/TracerBackend.js"
+import * as TraceOptions from "../../src/TraceOptions.js"
+
+/** A private scratch directory removed by the caller. */
+export const tempDir = (prefix = "bcd-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** A backend that runs `sh -c script sh <args...>`. */
+export const shBackend = (
+  script: string,
+  args: (req: Parameters<TracerBackend["command"]>[0]) => ReadonlyArray<string> = () => [],
+  overrides: Partial<TracerBackend> = {}
+): TracerBackend => ({
+  name: "sh-test",
+  defaultTraceOptions: { ...TraceOptions.defaults, timeout: "20 seconds" },
+  command: (req) => Command.make("sh", "-c", script, "sh", ...args(req)),
+  ...overrides
+})
+
+/** Appends `start <ns>` and `end <ns>` lines to `log` around a short pause. */
+export const recordingBackend = (log: string, pause = "0") =>
+  shBackend('echo "start $(date +%s%N)" >> "$1"; sleep "$2"; echo "end $(date +%s%N)" >> "$1"', () => [log, pause])
+
+/** Writes its argv, one per line, to stdout. */
+export const argvBackend = (overrides: Partial<TracerBackend> = {}) =>
+  shBackend('for a in "$@"; do printf "%s\\n" "$a"; done', (req) => [
+    `pid=${req.pid}`,
+    `fiber=${req.fiberId}`,
+    ...req.classifiers.map((c) => `classifier=${c}`),
+    ...req.attributes.map(([k, v]) => `kv=${k}:${v}`),
+    ...req.args.map((a) => `arg=${a}`)
+  ], overrides)
+
+/** Parses the `start`/`end` lines written by {@link recordingBackend}. */
+export const readRecord = (log: string): Array<{ kind: "start" | "end"; ns: bigint }> =>
+  fs.existsSync(log)
+    ? fs.readFileSync(log, "utf8").trim().split("\n").filter(Boolean).map((line) => {
+      const [kind, ns] = line.split(" ")
+      return { kind: kind as "start" | "end", ns: BigInt(ns!) }
+    })
+    : []
+
+/** Whether a process exists and is not a zombie waiting to be reaped. */
+export const alive = (pid: number) => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"
+  } catch {
+    return false
+  }
+}
+
+/** Polls until `pid` is gone, for at most `ms`; returns whether it went. */
+export const gone = async (pid: number, ms = 1000) => {
+  const until = Date.now() + ms
+  while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
+  return !alive(pid)
+}
