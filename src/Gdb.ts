@@ -26,12 +26,14 @@
  *
  * @since 0.1.0
  */
+import type * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as internal from "./internal/gdb.js"
+import * as internalConfig from "./internal/gdbConfig.js"
 import * as Tracer from "./Tracer.js"
 import type { TracerConfigError } from "./TraceError.js"
 import type { TracerBackend } from "./TracerBackend.js"
@@ -155,8 +157,39 @@ export const layer = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerC
   Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))
 
 /**
+ * The options read from the environment, each absent variable keeping its
+ * default: `BCD_GDB_PATH`, `BCD_OUTPUT_DIR`, `BCD_PROGRAM`, `BCD_ATTRIBUTES`
+ * (`key:value,…`), `BCD_CLASSIFIERS`, `BCD_GDB_FULL`, `BCD_GDB_CORE`,
+ * `BCD_GDB_MAX_CORE_SIZE` (bytes), `BCD_TIMEOUT` (a duration or `none`), and,
+ * when `BCD_PUT_URL` is set (read as `Redacted`), `BCD_UNLINK`,
+ * `BCD_PUT_TIMEOUT`, `BCD_PUT_CORE`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = internalConfig.config
+
+/**
+ * {@link layer} with its options read through `Config` (by default
+ * {@link config}, from the environment). A malformed variable fails with
+ * `TracerConfigError`.
+ *
+ * @example
+ * ```ts
+ * // BCD_OUTPUT_DIR=/var/crash/my-app BCD_GDB_CORE=true node app.js
+ * program.pipe(Effect.provide(Gdb.layerConfig()))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (options: Config.Config<Options> = config): Layer.Layer<Tracer.Tracer, TracerConfigError> =>
+  Layer.unwrapEffect(Effect.map(internalConfig.load(options), layer))
+
+/**
  * The gdb backend with its defaults: `gdb` from `PATH`, snapshots in
- * `./snapshots`, no uploads.
+ * `./snapshots`, no uploads. Use {@link layerConfig} to read the options
+ * from `BCD_*` variables instead.
  *
  * @example
  * ```ts

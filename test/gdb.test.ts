@@ -5,6 +5,7 @@
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -189,6 +190,19 @@ describe("Gdb layer checks its options when built", () => {
       expect(byName.message).toContain("no-such-gdb-effect-bcd")
       const byPath = configError(yield* build({ gdbPath: "/nonexistent/bin/gdb", outputDir: tmp("cfg") }))
       expect(byPath.field).toBe("gdbPath")
+    }))
+
+  it.live("layerConfig reads BCD_GDB_PATH and BCD_OUTPUT_DIR", () =>
+    Effect.gen(function*() {
+      const dir = path.join(tmp("env"), "out")
+      const env = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
+      const missing = configError(
+        yield* Effect.exit(Effect.scoped(Layer.build(Gdb.layerConfig()))).pipe(env({ BCD_GDB_PATH: "no-such-gdb-effect-bcd" }))
+      )
+      expect(missing.field).toBe("gdbPath")
+      const built = yield* Effect.exit(Effect.scoped(Layer.build(Gdb.layerConfig()))).pipe(env({ BCD_OUTPUT_DIR: dir }))
+      expect(Exit.isSuccess(built)).toBe(true)
+      expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
     }))
 
   it.live("a program that is not gdb is a TracerConfigError on gdbPath", () =>

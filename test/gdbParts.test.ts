@@ -4,11 +4,18 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Gdb } from "../src/index.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
+import { load } from "../src/internal/gdbConfig.js"
 import { type Capabilities, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
 import { resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
 import { anonymousBytes, estimateCoreSize, skipReason } from "../src/internal/gdbCore.js"
@@ -274,5 +281,57 @@ describe("core size guard", () => {
     const estimate = estimateCoreSize(process.pid)
     console.log(`estimated core of this test process: ${((estimate ?? 0) / 2 ** 30).toFixed(2)} GiB`)
     expect(estimate).toBeGreaterThan(0)
+  })
+})
+
+describe("Gdb.config", () => {
+  const read = (env: Record<string, string>) =>
+    Effect.runSyncExit(
+      Effect.withConfigProvider(Effect.either(load(Gdb.config)), ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+
+  it("reads every variable, the URL as Redacted", () => {
+    const exit = read({
+      BCD_GDB_PATH: "/usr/local/bin/gdb",
+      BCD_OUTPUT_DIR: "/var/crash/app",
+      BCD_PROGRAM: "api",
+      BCD_ATTRIBUTES: "region:eu,build:42",
+      BCD_CLASSIFIERS: "prod, api",
+      BCD_GDB_FULL: "true",
+      BCD_GDB_CORE: "true",
+      BCD_GDB_MAX_CORE_SIZE: "1073741824",
+      BCD_TIMEOUT: "30 seconds",
+      BCD_PUT_URL: "https://crash.example.com/post?token=secret-1",
+      BCD_UNLINK: "true",
+      BCD_PUT_TIMEOUT: "10 seconds",
+      BCD_PUT_CORE: "false"
+    })
+    const options = Exit.isSuccess(exit) && exit.value._tag === "Right" ? exit.value.right : undefined
+    expect(options).toMatchObject({
+      gdbPath: "/usr/local/bin/gdb",
+      outputDir: "/var/crash/app",
+      program: "api",
+      attributes: { region: "eu", build: "42" },
+      classifiers: ["prod", "api"],
+      full: true,
+      core: true,
+      maxCoreSize: 2 ** 30,
+      put: { unlink: true, core: false }
+    })
+    expect(Duration.toMillis(Duration.decode(options!.traceOptions!.timeout as Duration.DurationInput))).toBe(30_000)
+    expect(Redacted.isRedacted(options!.put!.url)).toBe(true)
+    expect(String(options!.put!.url)).not.toContain("secret-1")
+  })
+
+  it("keeps the defaults when nothing is set", () => {
+    const exit = read({})
+    expect(Exit.isSuccess(exit) && exit.value._tag === "Right" ? exit.value.right : undefined).toEqual({})
+  })
+
+  it("a malformed variable is a TracerConfigError naming it", () => {
+    const exit = read({ BCD_GDB_FULL: "maybe" })
+    const error = Exit.isSuccess(exit) && exit.value._tag === "Left" ? exit.value.left : undefined
+    expect(error).toMatchObject({ _tag: "TracerConfigError", field: "environment" })
+    expect(error!.message).toContain("BCD_GDB_FULL")
   })
 })

@@ -13,7 +13,7 @@ import type { Options, PutOptions } from "../Backtrace.js"
 import { TracerConfigError } from "../TraceError.js"
 import type * as TraceOptions from "../TraceOptions.js"
 
-const list = (name: string) => Config.option(Config.array(Config.string(), name))
+export const list = (name: string) => Config.option(Config.array(Config.string(), name))
 
 const octal = (name: string) =>
   Config.mapOrFail(Config.string(name), (text) =>
@@ -21,7 +21,7 @@ const octal = (name: string) =>
       ? Either.right(parseInt(text.trim().replace(/^0o/, ""), 8))
       : Either.left(ConfigError.InvalidData([name], `Expected an octal file mode such as 0700, got "${text}"`)))
 
-const attributes = Config.mapOrFail(Config.array(Config.string(), "BCD_ATTRIBUTES"), (pairs) => {
+export const attributes = Config.mapOrFail(Config.array(Config.string(), "BCD_ATTRIBUTES"), (pairs) => {
   const record: Record<string, string> = {}
   for (const pair of pairs) {
     const colon = pair.indexOf(":")
@@ -33,7 +33,7 @@ const attributes = Config.mapOrFail(Config.array(Config.string(), "BCD_ATTRIBUTE
   return Either.right(record)
 })
 
-const timeout: Config.Config<TraceOptions.Timeout> = Config.mapOrFail(Config.string("BCD_TIMEOUT"), (text): Either.Either<TraceOptions.Timeout, ConfigError.ConfigError> => {
+export const timeout: Config.Config<TraceOptions.Timeout> = Config.mapOrFail(Config.string("BCD_TIMEOUT"), (text): Either.Either<TraceOptions.Timeout, ConfigError.ConfigError> => {
   if (text.trim() === "none") return Either.right("none")
   const decoded = Option.liftThrowable(Duration.decode)(text.trim() as Duration.DurationInput)
   return Option.match(decoded, {
@@ -42,7 +42,7 @@ const timeout: Config.Config<TraceOptions.Timeout> = Config.mapOrFail(Config.str
   })
 })
 
-const some = <K extends string, A>(key: K, value: Option.Option<A>): { [P in K]?: A } =>
+export const some = <K extends string, A>(key: K, value: Option.Option<A>): { [P in K]?: A } =>
   Option.match(value, { onNone: () => ({}), onSome: (a) => ({ [key]: a }) as { [P in K]?: A } })
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
