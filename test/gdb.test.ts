@@ -303,37 +303,53 @@ describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
     }).pipe(Effect.scoped))
 })
 
-describe("Gdb names JIT frames from the perf map (child started with --perf-basic-prof)", () => {
-  it.live("a busy JS function shows up by name", () =>
+/** Runs a fixture with Node and `args`, returning its last stdout line as JSON once it exits 0. */
+const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(here, "fixtures", fixture), ...args], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const code = yield* Effect.async<number | null>((resume) => {
+      child.once("exit", (c) => resume(Effect.succeed(c)))
+      return Effect.sync(() => child.kill("SIGKILL"))
+    }).pipe(Effect.timeout("50 seconds"))
+    fs.rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
+    expect({ code, stderr }).toMatchObject({ code: 0 })
+    return JSON.parse(stdout.trim().split("\n").pop()!) as unknown
+  })
+
+describe("Gdb in child programs", () => {
+  it.live("callerOnly from a worker_threads Worker backtraces that worker's thread (found by its LWP)", () =>
+    Effect.gen(function*() {
+      const dir = tmp("worker")
+      const { snapshot, tid, pid } = (yield* runFixture([], "gdb-worker.ts", dir)) as {
+        snapshot: string
+        tid: number
+        pid: number
+      }
+      expect(tid).not.toBe(pid)
+      const all = threads(fs.readFileSync(snapshot, "utf8"))
+      expect(all).toHaveLength(1)
+      expect(all[0]!.lwp).toBe(tid)
+      expect(all[0]!.labels).toBe("worker_threads Worker, faulted")
+    }))
+
+  it.live("names JIT frames from the perf map of a child started with --perf-basic-prof", () =>
     Effect.gen(function*() {
       const dir = tmp("jit")
-      const fixture = path.join(here, "fixtures", "gdb-jit.ts")
-      const child = spawn(process.execPath, [
+      const snapshot = (yield* runFixture([
         "--perf-basic-prof",
         // --perf-basic-prof also logs code events: keep that log out of the working directory.
         `--logfile=${path.join(dir, "v8.log")}`,
-        "--no-logfile-per-isolate",
-        "--import",
-        "tsx",
-        fixture,
-        dir
-      ], {
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-      const code = yield* Effect.async<number | null>((resume) => {
-        child.once("exit", (c) => resume(Effect.succeed(c)))
-        return Effect.sync(() => child.kill("SIGKILL"))
-      }).pipe(Effect.timeout("50 seconds"))
-      fs.rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
-      expect({ code, stderr }).toMatchObject({ code: 0 })
-      const snapshot = JSON.parse(stdout.trim().split("\n").pop()!) as string
+        "--no-logfile-per-isolate"
+      ], "gdb-jit.ts", dir)) as string
       const text = fs.readFileSync(snapshot, "utf8")
       const main = threads(text).find((t) => t.labels.includes("main thread"))!
-      // The spinning function, named from the perf map, on the main thread's stack.
-      expect(main.frames).toMatch(/^#\d+ +0x[0-9a-f]+ in JS:[*~^]?(?:spinUntil|hot) .*gdb-jit\.ts/m)
+      // The busy function, named from the perf map, on the main thread's stack.
+      expect(main.frames).toMatch(/^#\d+ +0x[0-9a-f]+ in JS:[*~^]?(?:spinFor|hot) .*gdb-jit\.ts/m)
     }))
 })
