@@ -222,6 +222,12 @@ describe("Gdb layer checks its options when built", () => {
       expect(quote.field).toBe("outputDir")
     }))
 
+  it.live("a negative maxCoreSize is a TracerConfigError on maxCoreSize", () =>
+    Effect.gen(function*() {
+      const error = configError(yield* build({ outputDir: tmp("cfg"), core: true, maxCoreSize: -1 }))
+      expect(error.field).toBe("maxCoreSize")
+    }))
+
   it.live("a missing outputDir is created 0700", () =>
     Effect.gen(function*() {
       const dir = path.join(tmp("cfg"), "a", "b")

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Options } from "../Gdb.js"
-import { type SnapshotUploadError, type TracerConfigError, TracerRunError } from "../TraceError.js"
+import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../TraceError.js"
 import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
 import * as TraceOptions from "../TraceOptions.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
@@ -224,6 +224,10 @@ export const defaultTraceOptions = (options: Options): TraceOptions.Resolved =>
 /** Validates `options` (gdb found and answering, output folder writable) and builds the backend. */
 export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfigError> =>
   Effect.gen(function*() {
+    const maxCoreSize = options.maxCoreSize ?? DEFAULT_MAX_CORE_SIZE
+    if (!Number.isFinite(maxCoreSize) || maxCoreSize < 0) {
+      return yield* new TracerConfigError({ field: "maxCoreSize", reason: "must be a number of bytes, 0 or more" })
+    }
     const gdb = yield* probeGdb(options.gdbPath ?? "gdb")
     const outputDir = yield* prepareOutputDir(options.outputDir ?? "snapshots")
     const put = options.put === undefined
@@ -236,7 +240,7 @@ export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfi
       program: options.program === undefined ? defaultProgram() : sanitizeProgram(options.program),
       full: options.full ?? false,
       core: options.core ?? false,
-      maxCoreSize: options.maxCoreSize ?? DEFAULT_MAX_CORE_SIZE,
+      maxCoreSize,
       defaultTraceOptions: defaultTraceOptions(options),
       put
     })
