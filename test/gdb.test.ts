@@ -163,6 +163,31 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
     }).pipe(provide({ outputDir: dir }))
   })
 
+  // gdb run as nobody may not attach to this root process: the kernel refuses, for real.
+  it.live.runIf(process.getuid?.() === 0 && fs.existsSync("/usr/bin/setpriv"))(
+    "a refused attach is a TracerRunError with gdb's message and a hint",
+    () => {
+      const dir = tmp("refused")
+      const wrapper = path.join(dir, "gdb-as-nobody")
+      fs.writeFileSync(
+        wrapper,
+        `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${execFileSync("sh", ["-c", "command -v gdb"], { encoding: "utf8" }).trim()} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const out = path.join(dir, "out")
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(Tracer.trace(new Error("refused"), { callerOnly: true }))
+        expect(error).toMatchObject({ _tag: "TracerRunError", exitCode: 2 })
+        expect(error.message).toContain("ptrace: Operation not permitted")
+        expect((error as { hint?: string }).hint).toMatch(/ptrace was refused|ptrace_scope|SYS_PTRACE/)
+        // The header stays: the trace is on record even though gdb could not attach.
+        const files = fs.readdirSync(out)
+        expect(files).toHaveLength(1)
+        expect(fs.readFileSync(path.join(out, files[0]!), "utf8")).toContain("error:       refused")
+      }).pipe(provide({ outputDir: out, gdbPath: wrapper }))
+    }
+  )
+
   it.live("full: true prints each frame's locals", () => {
     const dir = tmp("full")
     return Effect.gen(function*() {

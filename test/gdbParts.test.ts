@@ -16,7 +16,7 @@ import * as path from "node:path"
 import { Gdb } from "../src/index.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { load } from "../src/internal/gdbConfig.js"
-import { type Capabilities, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
+import { ATTACH_CHECK, type Capabilities, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
 import { resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
 import { anonymousBytes, estimateCoreSize, skipReason } from "../src/internal/gdbCore.js"
 import * as Header from "../src/internal/gdbHeader.js"
@@ -71,7 +71,7 @@ describe("gdbArgs", () => {
 
   it("finds a thread by LWP with Python, and selects the faulted one before info threads", () => {
     const cmds = commands(gdbArgs(gdb13, plan({ tid: Option.some(123) })))
-    const lookup = cmds.find((c) => c.startsWith("python "))!
+    const lookup = cmds.find((c) => c.startsWith("python ") && c.includes("ptid"))!
     expect(lookup).toContain("t.ptid[1] == 123")
     expect(cmds.indexOf("thread $bcd_thread")).toBeGreaterThan(cmds.indexOf(lookup))
     expect(cmds.indexOf("thread $bcd_thread")).toBeLessThan(cmds.indexOf("info threads"))
@@ -81,6 +81,11 @@ describe("gdbArgs", () => {
   it("writes a core file when asked, after the backtraces", () => {
     const cmds = commands(gdbArgs(gdb13, plan({ core: Option.some("/out/app.100.t.core") })))
     expect(cmds.indexOf("generate-core-file /out/app.100.t.core")).toBeGreaterThan(cmds.indexOf("thread apply all bt"))
+  })
+
+  it("with Python, ends the run right after a refused attach", () => {
+    expect(commands(gdbArgs(gdb13, plan()))[0]).toBe(ATTACH_CHECK)
+    expect(commands(gdbArgs(gdb13NoPython, plan()))).not.toContain(ATTACH_CHECK)
   })
 
   it("uses gdb 10's logging syntax and no debuginfod setting on old gdb", () => {

@@ -35,6 +35,9 @@ export interface Plan {
 /** The marker gdb prints after everything else: its absence means gdb was stopped early. */
 export const END_MARKER = "==== end of gdb output ===="
 
+/** Quits with status 2 when gdb could not attach (no thread to select). */
+export const ATTACH_CHECK = `python gdb.selected_thread() is None and gdb.execute("quit 2")`
+
 /** The gdb convenience variable the Python helper stores the thread's number in. */
 const THREAD_VAR = "$bcd_thread"
 
@@ -81,6 +84,8 @@ export const gdbArgs = (caps: Capabilities, plan: Plan): ReadonlyArray<string> =
     ...(caps.version[0] >= 12 ? ["-iex", "set debuginfod enabled off"] : []),
     "-p",
     String(plan.pid),
+    // A refused attach ends the run at once (exit 2), with gdb's reason alone on stderr.
+    ...(caps.python ? ex(ATTACH_CHECK) : []),
     ...ex(
       "set width 0",
       "set height 0",
