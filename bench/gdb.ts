@@ -25,6 +25,7 @@ const measure = (options: Gdb.Options, traceOptions: Parameters<typeof Tracer.tr
     const total: Array<number> = []
     const frozen: Array<number> = []
     const size: Array<number> = []
+    let cores = 0
     for (let i = 0; i < runs; i++) {
       let last = performance.now()
       let gap = 0
@@ -43,11 +44,12 @@ const measure = (options: Gdb.Options, traceOptions: Parameters<typeof Tracer.tr
       const core = file.replace(/\.txt$/, ".core")
       if (fs.existsSync(core)) {
         size[size.length - 1]! += fs.statSync(core).size
+        cores++
         fs.rmSync(core)
       }
       fs.rmSync(file)
     }
-    return { total: median(total), frozen: median(frozen), bytes: median(size) }
+    return { total: median(total), frozen: median(frozen), bytes: median(size), cores }
   }).pipe(Effect.provide(Layer.merge(Gdb.layer({ outputDir: dir, ...options }), TracerConfig.layer({ rateLimit: Duration.zero }))))
 
 const modes: ReadonlyArray<[string, Gdb.Options, Parameters<typeof Tracer.trace>[1]]> = [
@@ -65,7 +67,10 @@ Effect.runPromise(
     console.log("mode                   total ms  frozen ms  output bytes")
     for (const [name, options, traceOptions] of modes) {
       const r = yield* measure(options, traceOptions)
-      console.log(`${name.padEnd(22)} ${r.total.toFixed(0).padStart(8)}  ${r.frozen.toFixed(0).padStart(9)}  ${String(r.bytes).padStart(12)}`)
+      const note = options.core === true && r.cores === 0 ? "  (core skipped: over maxCoreSize, see the snapshot header)" : ""
+      console.log(
+        `${name.padEnd(22)} ${r.total.toFixed(0).padStart(8)}  ${r.frozen.toFixed(0).padStart(9)}  ${String(r.bytes).padStart(12)}${note}`
+      )
     }
   })
 ).finally(() => fs.rmSync(dir, { recursive: true, force: true }))

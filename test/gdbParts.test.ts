@@ -47,6 +47,8 @@ describe("gdbArgs", () => {
     expect(argv.slice(0, 2)).toEqual(["-nx", "-batch"])
     expect(argv).toContain("-p")
     expect(argv[argv.indexOf("-p") + 1]).toBe("100")
+    // The executable comes first, so gdb reads its symbols before it stops the process.
+    expect(argv[argv.indexOf("-p") - 1]).toBe("/proc/100/exe")
     const cmds = commands(argv)
     expect(cmds).toContain("set logging file /out/app.100.t.txt")
     expect(cmds).toContain("set logging overwrite off")

