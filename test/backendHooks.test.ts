@@ -1,0 +1,101 @@
+/**
+ * The optional `prepare` and `finalize` hooks of `TracerBackend`, with small
+ * real tracers (`cat`, `sh`).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Command from "@effect/platform/Command"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { TraceError, Tracer, TracerConfig, TraceOptions, type TracerBackend } from "../src/index.js"
+
+const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-hooks-"))
+const run = <A, E>(backend: TracerBackend.TracerBackend, effect: Effect.Effect<A, E, Tracer.Tracer>) =>
+  Effect.provide(effect, Layer.merge(Tracer.layer(backend), noCooldown))
+
+describe("TracerBackend.prepare", () => {
+  it.live("runs before the tracer starts: the tracer sees what it created", () => {
+    const dir = tmp()
+    const file = path.join(dir, "prepared")
+    const calls: Array<string> = []
+    const backend: TracerBackend.TracerBackend = {
+      name: "cat",
+      defaultTraceOptions: TraceOptions.defaults,
+      command: () => {
+        calls.push("command")
+        return Command.make("cat", file)
+      },
+      prepare: (request) =>
+        Effect.sync(() => {
+          calls.push("prepare")
+          fs.writeFileSync(file, `pid ${request.pid}`)
+        })
+    }
+    return Effect.gen(function*() {
+      const result = yield* Tracer.trace()
+      expect(result.stdout).toBe(`pid ${process.pid}`)
+      expect(calls).toEqual(["command", "prepare"])
+    }).pipe((e) => run(backend, e), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
+  })
+
+  it.live("a failing prepare is the trace's error, and the tracer never runs", () => {
+    const dir = tmp()
+    const marker = path.join(dir, "ran")
+    const backend: TracerBackend.TracerBackend = {
+      name: "touch",
+      defaultTraceOptions: TraceOptions.defaults,
+      command: () => Command.make("touch", marker),
+      prepare: () => Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "cannot prepare", stderr: "" }))
+    }
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(Tracer.trace())
+      expect(error).toMatchObject({ _tag: "TracerRunError", reason: "cannot prepare" })
+      expect(fs.existsSync(marker)).toBe(false)
+    }).pipe((e) => run(backend, e), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
+  })
+})
+
+describe("TracerBackend.finalize", () => {
+  it.live("rewrites the result of a successful run, before the upload", () => {
+    const uploaded: Array<Option.Option<string>> = []
+    const backend: TracerBackend.TracerBackend = {
+      name: "echo",
+      defaultTraceOptions: TraceOptions.defaults,
+      command: () => Command.make("echo", "raw"),
+      finalize: (result) => Effect.succeed({ ...result, snapshot: Option.some(`finalized:${result.stdout.trim()}`) }),
+      put: (result) =>
+        Effect.sync(() => {
+          uploaded.push(result.snapshot)
+        })
+    }
+    return Effect.gen(function*() {
+      const result = yield* Tracer.trace()
+      expect(result.snapshot).toEqual(Option.some("finalized:raw"))
+      expect(uploaded).toEqual([Option.some("finalized:raw")])
+    }).pipe((e) => run(backend, e))
+  })
+
+  it.live("is not called when the tracer fails", () => {
+    let finalized = 0
+    const backend: TracerBackend.TracerBackend = {
+      name: "sh",
+      defaultTraceOptions: TraceOptions.defaults,
+      command: () => Command.make("sh", "-c", "exit 3"),
+      finalize: (result) =>
+        Effect.sync(() => {
+          finalized++
+          return result
+        })
+    }
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(Tracer.trace())
+      expect(error).toMatchObject({ _tag: "TracerRunError", exitCode: 3 })
+      expect(finalized).toBe(0)
+    }).pipe((e) => run(backend, e))
+  })
+})
