@@ -147,6 +147,18 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
     }).pipe(provide({ outputDir: dir, core: true, maxCoreSize: 1024 }))
   })
 
+  it.live("Tracer.addOptions runs extra gdb commands whose output lands in the snapshot", () => {
+    const dir = tmp("args")
+    return Effect.gen(function*() {
+      yield* Tracer.addOptions("-ex", "info sharedlibrary")
+      const result = yield* Tracer.trace(undefined, { callerOnly: true })
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      expect(text).toMatch(/^From +To +Syms Read +Shared Object Library$/m)
+      expect(text).toMatch(/libc\.so/)
+      expect(text.indexOf("Shared Object Library")).toBeLessThan(text.indexOf(END_MARKER))
+    }).pipe(provide({ outputDir: dir }))
+  })
+
   it.live("a trace that times out waiting for the lock leaves no file", () => {
     const dir = tmp("locktimeout")
     return Effect.gen(function*() {

@@ -97,9 +97,11 @@ describe("gdbArgs", () => {
     expect(argv).not.toContain("-iex")
   })
 
-  it("appends extra arguments last and puts no newline in any argument", () => {
+  it("runs extra arguments attached and logging, before the end marker, and puts no newline in any argument", () => {
     const argv = gdbArgs(gdb13, plan({ args: ["-ex", "info sharedlibrary"] }))
-    expect(argv.slice(-2)).toEqual(["-ex", "info sharedlibrary"])
+    const cmds = commands(argv)
+    expect(cmds.indexOf("info sharedlibrary")).toBeGreaterThan(cmds.indexOf("thread apply all bt"))
+    expect(cmds.indexOf("info sharedlibrary")).toBeLessThan(cmds.findIndex((c) => c.includes("end of gdb output")))
     for (const arg of argv) expect(arg).not.toMatch(/[\n\r\0]/)
   })
 })

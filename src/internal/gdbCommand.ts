@@ -28,7 +28,7 @@ export interface Plan {
   readonly snapshot: string
   /** Where `generate-core-file` writes, when a core is wanted. */
   readonly core: Option.Option<string>
-  /** Extra raw gdb arguments (`Tracer.addOptions`), appended last. */
+  /** Extra raw gdb arguments (`Tracer.addOptions`), run after the backtraces, before the end marker. */
   readonly args: ReadonlyArray<string>
 }
 
@@ -108,10 +108,11 @@ export const gdbArgs = (caps: Capabilities, plan: Plan): ReadonlyArray<string> =
       onNone: () => [],
       onSome: (core) => [...section("core file"), ...ex(`generate-core-file ${core}`)]
     }),
+    // Extra arguments run while gdb is attached and logging, so their output is in the snapshot.
+    ...plan.args,
     "-ex",
     `echo \\n${END_MARKER}\\n`,
-    ...ex(loggingOff(caps), "detach"),
-    ...plan.args
+    ...ex(loggingOff(caps), "detach")
   ]
 }
 
