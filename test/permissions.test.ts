@@ -9,7 +9,7 @@ import * as path from "node:path"
 import { TraceOptions, Tracer, TracerConfig } from "../src/index.js"
 import { hintFor } from "../src/internal/hint.js"
 import { type PtraceFacts, refusals } from "../src/internal/permissions.js"
-import { fixture, tempDir } from "./utils/child.js"
+import { fixture, tempDir } from "./support/child.js"
 
 /** Read independently of the library: `/proc/self/status`. */
 const statusField = (name: string) =>

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { rejectionsMode } from "../src/internal/uncaught.js"
-import { fixture, readMarker, tempDir } from "./utils/child.js"
+import { fixture, readMarker, tempDir } from "./support/child.js"
 
 /**
  * Node's report of an uncaught error without its first block (the source line

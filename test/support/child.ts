@@ -12,7 +12,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 
-const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+/** tsx's loader as a URL, so `--import` finds it whatever the child's working directory. */
+export const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
 const fixtures = path.resolve(import.meta.dirname, "../fixtures")
 
 export interface Child {
