@@ -108,7 +108,7 @@ export interface PutOptions {
 export interface Options {
   /** The tracer. Default `/opt/backtrace/bin/ptrace`. */
   readonly tracerPath?: string
-  /** The tracer's working directory, where snapshots land. Created when missing. Default: the current directory. */
+  /** The tracer's working directory, where snapshots land. Created (with `permissions`, 0700) when missing. Default `"snapshots"`, relative to the working directory. */
   readonly outputDir?: string
   /** The mode `outputDir` is created with. Default `0o700`. */
   readonly permissions?: number
@@ -345,7 +345,7 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer | Uploade
 
 /**
  * The Backtrace backend with all its defaults (ptrace at
- * `/opt/backtrace/bin/ptrace`, snapshots in the current directory, no
+ * `/opt/backtrace/bin/ptrace`, snapshots in `./snapshots` (0700), no
  * uploads) and the Node platform services: `program.pipe(Effect.provide(BacktraceLive))`.
  * Building it fails with `TracerConfigError` when ptrace is not installed.
  *

@@ -138,7 +138,8 @@ export const validate = (
       if (!Number.isInteger(permissions) || permissions < 0 || permissions > 0o7777) {
         throw bad("permissions", "not a file mode (an integer from 0 to 0o7777)")
       }
-      const outputDir = path.resolve(options.outputDir ?? process.cwd())
+      // Snapshots hold process memory: by default they go to a private folder of their own, not the working directory.
+      const outputDir = path.resolve(options.outputDir ?? "snapshots")
       checkOutputDir(outputDir, permissions)
       if (options.stdin !== undefined) checkStdin(options.stdin)
       if (options.stderr !== undefined) checkStderr(options.stderr)

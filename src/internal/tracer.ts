@@ -124,7 +124,7 @@ export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.
         yield* say(LogLevel.Debug, `Tracer finished in ${finished.durationMs} ms`)
         if (backend.put === undefined) return result
         const upload = backend.put(result).pipe(
-          Effect.tapError((e) => say(LogLevel.Error, `Failed to upload snapshot: ${e.message}`))
+          Effect.tapError((e) => say(LogLevel.Error, e.message))
         )
         if (config.synchronousPut) yield* upload
         else yield* FiberSet.run(pending, Effect.ignore(upload))
