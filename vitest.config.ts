@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Tests spawn real tracers that ptrace-stop their own worker; keep files apart.
     fileParallelism: false,
-    pool: "forks"
+    pool: "forks",
+    // Each worker is traced by its own children (gdb): allow that where Yama's ptrace_scope is 1.
+    setupFiles: ["test/setup.ts"]
   }
 })

@@ -120,6 +120,8 @@ const report = (rows: ReadonlyArray<Row>, receiver: Coronerd.Coronerd) => {
 
 const main = Effect.gen(function*() {
   const started = Date.now()
+  // gdb runs as our child; where Yama's ptrace_scope is 1 (Ubuntu's default) a child may not attach without this.
+  yield* Tracer.enableTracing.pipe(Effect.catchAll((error) => Effect.sync(() => console.warn(error.message))))
   const receiver = yield* Coronerd.make({ token: "demo-token" })
   console.log(`receiver listening on ${receiver.endpoint}; gdb snapshots go to ${outputDir}`)
   const GdbTracer = Gdb.layer({

@@ -1,5 +1,7 @@
 /**
- * Process-wide settings: the Go `GlobalConfig`.
+ * Settings for every trace: the Go `GlobalConfig`. A `Context.Reference`, so
+ * the defaults apply wherever no layer provides others; only the tracer lock
+ * and its cooldown state are shared by the whole process.
  *
  * @since 0.1.0
  */
