@@ -10,6 +10,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -173,6 +174,39 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
       expect(files).toHaveLength(1)
       expect(fs.readFileSync(path.join(dir, files[0]!), "utf8")).toContain("error:       first")
     }).pipe(provide({ outputDir: dir }))
+  })
+
+  it.live("a snapshot gdb did not finish is reported as incomplete at Error level", () => {
+    const dir = tmp("incomplete")
+    const lines: Array<string> = []
+    const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel, message }) => lines.push(`${logLevel.label} ${String(message)}`)))
+    return Effect.gen(function*() {
+      // Logging off before the end: gdb exits 0, but its end marker is not in the file.
+      yield* Tracer.addOptions("-ex", "set logging enabled off")
+      const result = yield* Tracer.trace(undefined, { callerOnly: true })
+      const file = Option.getOrThrow(result.snapshot)
+      expect(fs.readFileSync(file, "utf8")).not.toMatch(new RegExp(`^${END_MARKER}$`, "m"))
+      expect(lines).toContainEqual(`ERROR Snapshot ${file} is incomplete: gdb exited without writing its end marker`)
+    }).pipe(provide({ outputDir: dir }), Effect.provide(capture))
+  })
+
+  // /tmp is shared: whoever creates /tmp/perf-<pid>.map first owns it. A FIFO there must not hang the trace.
+  it.live("a FIFO at this process's perf map path neither blocks nor fails the trace", () => {
+    const dir = tmp("fifo")
+    const map = `/tmp/perf-${process.pid}.map`
+    return Effect.gen(function*() {
+      if (fs.existsSync(map)) return
+      yield* Effect.acquireRelease(
+        Effect.sync(() => execFileSync("mkfifo", [map])),
+        () => Effect.sync(() => fs.rmSync(map, { force: true }))
+      )
+      // A frame gdb could not name, so that the perf map is looked at whatever this thread was doing.
+      yield* Tracer.addOptions("-ex", "echo #0  0x00007f0000001010 in ?? ()\\n")
+      const result = yield* Tracer.trace(undefined, { callerOnly: true }).pipe(Effect.timeout("30 seconds"))
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      expect(text).toContain("#0  0x00007f0000001010 in ?? ()")
+      expect(text).toContain(END_MARKER)
+    }).pipe(Effect.scoped, provide({ outputDir: dir }))
   })
 
   // gdb run as nobody may not attach to this root process: the kernel refuses, for real.

@@ -2,7 +2,7 @@
  * The gdb backend's pure parts: argv rendering, probe parsing, the header,
  * thread roles, and the perf-map rewrite (on files written here).
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -10,14 +10,15 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Gdb } from "../src/index.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { load } from "../src/internal/gdbConfig.js"
-import { ATTACH_CHECK, type Capabilities, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
-import { resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
+import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
+import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
 import { anonymousBytes, estimateCoreSize, skipReason } from "../src/internal/gdbCore.js"
 import * as Header from "../src/internal/gdbHeader.js"
 import { sanitizeProgram, timestamp } from "../src/internal/gdb.js"
@@ -248,10 +249,10 @@ describe("perf map rewrite", () => {
     )
     const addresses = await unnamedAddresses(snapshot)
     expect(addresses).toEqual([2, 0x7f0000001010, 0x7f0000002000])
-    const names = await resolvePerfMap(map, addresses)
+    const names = await resolvePerfMap((await openPerfMap(map))!, addresses)
     expect([...names]).toEqual([[0x7f0000001010, "JS:*hot file.js:2:3"]])
     const summary = await rewrite(snapshot, { pid: 1, tid: 1, faulted: true }, names)
-    expect(summary).toEqual({ jitFrames: 2, threads: 2 })
+    expect(summary).toEqual({ jitFrames: 2, threads: 2, complete: false })
     const text = fs.readFileSync(snapshot, "utf8")
     expect(text).toContain("* 1    Thread 0x7f (LWP 1) \"node\" 0x00007f0000001010 in JS:*hot file.js:2:3 ()")
     expect(text).toContain("Thread 2 (Thread 0x7e (LWP 2) \"node\"): [libuv threadpool]\n#0  0x0000000000000002 in ?? ()\n")
@@ -260,8 +261,41 @@ describe("perf map rewrite", () => {
     expect(text.split("\n")).toHaveLength(original.split("\n").length)
     expect(fs.statSync(snapshot).mode & 0o777).toBe(0o600)
     expect(fs.readdirSync(dir).sort()).toEqual(["perf-1.map", "s.txt"])
-    fs.rmSync(dir, { recursive: true, force: true })
   })
+
+  it("says whether gdb's end marker is there", async () => {
+    fs.writeFileSync(snapshot, `header\n  ${END_MARKER}\n`, { mode: 0o600 })
+    expect((await rewrite(snapshot, { pid: 1, tid: 1, faulted: true }, new Map())).complete).toBe(false)
+    fs.writeFileSync(snapshot, `header\n\n${END_MARKER}\n`, { mode: 0o600 })
+    expect((await rewrite(snapshot, { pid: 1, tid: 1, faulted: true }, new Map())).complete).toBe(true)
+  })
+
+  // /tmp is shared: a perf map someone else put there must neither block the read nor name frames.
+  it("reads only a regular perf map file owned by this user", async () => {
+    const fifo = path.join(dir, "fifo.map")
+    execFileSync("mkfifo", [fifo])
+    expect(await openPerfMap(fifo)).toBeUndefined()
+    const link = path.join(dir, "link.map")
+    fs.symlinkSync(map, link)
+    expect(await openPerfMap(link)).toBeUndefined()
+    expect(await openPerfMap(path.join(dir, "missing.map"))).toBeUndefined()
+    if (process.getuid?.() === 0) {
+      const foreign = path.join(dir, "foreign.map")
+      fs.writeFileSync(foreign, "7f0000001000 100 JS:fake\n")
+      fs.chownSync(foreign, 65534, 65534)
+      expect(await openPerfMap(foreign)).toBeUndefined()
+    }
+    // A map last written before this process started belongs to an earlier process with the same pid.
+    const stale = path.join(dir, "stale.map")
+    fs.writeFileSync(stale, "7f0000001000 100 JS:old\n")
+    fs.utimesSync(stale, new Date(Date.now() - process.uptime() * 1000 - 60_000), new Date(Date.now() - process.uptime() * 1000 - 60_000))
+    expect(await openPerfMap(stale)).toBeUndefined()
+    const own = await openPerfMap(map)
+    expect(own).toBeDefined()
+    expect([...(await resolvePerfMap(own!, []))]).toEqual([])
+  })
+
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 })
 
 describe("core size guard", () => {

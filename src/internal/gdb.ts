@@ -17,7 +17,7 @@ import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../
 import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
 import * as TraceOptions from "../TraceOptions.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
-import { rewrite, resolvePerfMap, unnamedAddresses } from "./gdbFinalize.js"
+import { openPerfMap, resolvePerfMap, rewrite, unnamedAddresses } from "./gdbFinalize.js"
 import { estimateCoreSize, freeBytes, skipReason } from "./gdbCore.js"
 import * as Header from "./gdbHeader.js"
 import { prepareOutputDir, probeGdb } from "./gdbProbe.js"
@@ -171,23 +171,33 @@ export const fromSettings = (settings: Settings): TracerBackend => {
     const created = paths.get(result.request)
     if (created === undefined) return Effect.succeed(result)
     const { pid, tid, faulted } = result.request
-    return Effect.tryPromise(async () => {
-      // A core gdb could not write stays empty (gdb's error is in the snapshot): nothing to keep.
-      if (Option.isSome(created.core) && fs.statSync(created.core.value, { throwIfNoEntry: false })?.size === 0) {
-        fs.unlinkSync(created.core.value)
-      }
-      const map = perfMapPath(pid)
-      const names = fs.existsSync(map) ? await resolvePerfMap(map, await unnamedAddresses(created.snapshot)) : new Map()
+    const say = (level: LogLevel.LogLevel, message: string) => log(level, NAME, message)
+    // gdb removes a core it could not write (its reason is in the snapshot); an empty one is ours, unused.
+    const checkCore = Option.match(created.core, {
+      onNone: () => Effect.void,
+      onSome: (core) =>
+        Effect.suspend(() => {
+          const size = fs.statSync(core, { throwIfNoEntry: false })?.size
+          if (size !== undefined && size > 0) return Effect.void
+          if (size === 0) fs.rmSync(core, { force: true })
+          return say(LogLevel.Error, `Core file ${core} was not written; gdb's reason is in ${created.snapshot}`)
+        }).pipe(Effect.catchAllDefect(() => Effect.void))
+    })
+    const postProcess = Effect.tryPromise(async () => {
+      const map = await openPerfMap(perfMapPath(pid))
+      const names = map === undefined ? new Map() : await resolvePerfMap(map, await unnamedAddresses(created.snapshot))
       return rewrite(created.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)
     }).pipe(
       Effect.flatMap((summary) =>
-        log(LogLevel.Debug, NAME, `Snapshot ${created.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`)
+        summary.complete
+          ? say(LogLevel.Debug, `Snapshot ${created.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`)
+          : say(LogLevel.Error, `Snapshot ${created.snapshot} is incomplete: gdb exited without writing its end marker`)
       ),
       Effect.catchAll((error) =>
-        log(LogLevel.Warning, NAME, `Snapshot ${created.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`)
-      ),
-      Effect.as(result)
+        say(LogLevel.Warning, `Snapshot ${created.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`)
+      )
     )
+    return Effect.zipRight(checkCore, postProcess).pipe(Effect.as(result))
   }
 
   return {

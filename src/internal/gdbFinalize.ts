@@ -2,9 +2,11 @@
  * Post-processing a gdb snapshot once gdb has detached:
  *
  * - frames gdb could not name (`0x… in ?? ()`) are named from V8's
- *   `/tmp/perf-<pid>.map` when the process runs with `--perf-basic-prof`;
+ *   `/tmp/perf-<pid>.map` when the process runs with `--perf-basic-prof`
+ *   (only a map this user wrote since the process started is read);
  * - each thread's heading gets a role (`[main thread]`, `[libuv threadpool]`,
- *   …) and `[faulted]` / `[caller]` for the calling thread.
+ *   …) and `[faulted]` / `[caller]` for the calling thread;
+ * - whether gdb's end marker is there (gdb ran to the end) is reported.
  *
  * The file is rewritten to a sibling (0600) and renamed over the original, so
  * a failure leaves gdb's own output in place.
@@ -13,6 +15,7 @@
  */
 import * as fs from "node:fs"
 import * as readline from "node:readline"
+import { END_MARKER } from "./gdbCommand.js"
 
 /** `0x00007f… in ?? (` */
 const UNNAMED = /0x([0-9a-f]+) in \?\? \(/g
@@ -31,17 +34,55 @@ export const unnamedAddresses = async (file: string): Promise<ReadonlyArray<numb
   return [...found].sort((a, b) => a - b)
 }
 
+/** When this process started, in ms since the epoch. */
+const processStart = () => Date.now() - process.uptime() * 1000
+
 /**
- * Names `addresses` (sorted) from a perf map (`<start> <size> <name>` per
- * line, hex). A later line wins: V8 appends, and reuses freed code space.
+ * Opens V8's perf map when it is a regular file owned by this process's user
+ * and written since this process started, else undefined. `/tmp` is shared:
+ * a file another user put at that path (a FIFO, whose read would never end; a
+ * symlink; made-up names) is not read, nor the stale map of an earlier
+ * process that had the same pid. `O_NONBLOCK` keeps the open itself from
+ * waiting on a FIFO.
+ */
+export const openPerfMap = async (
+  file: string,
+  notBefore: number = processStart() - 1000
+): Promise<fs.promises.FileHandle | undefined> => {
+  let handle: fs.promises.FileHandle
+  try {
+    handle = await fs.promises.open(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+  } catch {
+    return undefined
+  }
+  const stats = await handle.stat().catch(() => undefined)
+  if (stats !== undefined && stats.isFile() && stats.uid === process.getuid?.() && stats.mtimeMs >= notBefore) {
+    return handle
+  }
+  await handle.close()
+  return undefined
+}
+
+/**
+ * Names `addresses` (sorted) from a perf map opened by {@link openPerfMap}
+ * (`<start> <size> <name>` per line, hex), and closes it. A later line wins:
+ * V8 appends, and reuses freed code space.
  */
 export const resolvePerfMap = async (
-  map: string,
+  map: fs.promises.FileHandle,
   addresses: ReadonlyArray<number>
 ): Promise<ReadonlyMap<number, string>> => {
   const names = new Map<number, string>()
-  if (addresses.length === 0) return names
-  for await (const line of lines(map)) {
+  try {
+    if (addresses.length > 0) await readPerfMap(map, addresses, names)
+  } finally {
+    await map.close()
+  }
+  return names
+}
+
+const readPerfMap = async (map: fs.promises.FileHandle, addresses: ReadonlyArray<number>, names: Map<number, string>) => {
+  for await (const line of map.readLines({ encoding: "utf8", autoClose: false })) {
     const first = line.indexOf(" ")
     const second = line.indexOf(" ", first + 1)
     if (first <= 0 || second <= first) continue
@@ -58,7 +99,6 @@ export const resolvePerfMap = async (
     }
     for (let i = lo; i < addresses.length && addresses[i]! < end; i++) names.set(addresses[i]!, line.slice(second + 1))
   }
-  return names
 }
 
 /** The role of a thread, read off its frames. */
@@ -92,6 +132,8 @@ export interface Summary {
   readonly jitFrames: number
   /** Thread headings seen (threads backtraced). */
   readonly threads: number
+  /** gdb's end marker is there: gdb ran every command. */
+  readonly complete: boolean
 }
 
 /**
@@ -107,6 +149,7 @@ export const rewrite = async (
   const out = fs.createWriteStream(temporary, { flags: "wx", mode: 0o600, encoding: "utf8" })
   let jitFrames = 0
   let threads = 0
+  let complete = false
   const write = (text: string) =>
     out.write(text) ? Promise.resolve() : new Promise<void>((resolve) => out.once("drain", () => resolve()))
   // A thread's heading is held back until its frames (up to a blank line) are read.
@@ -134,6 +177,7 @@ export const rewrite = async (
           return `0x${hex} in ${name} (`
         })
         : raw
+      if (line === END_MARKER) complete = true
       const thread = THREAD_HEADING.exec(line)
       if (thread !== null) {
         await flush()
@@ -149,7 +193,7 @@ export const rewrite = async (
     await flush()
     await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())))
     await fs.promises.rename(temporary, file)
-    return { jitFrames, threads }
+    return { jitFrames, threads, complete }
   } catch (error) {
     out.destroy()
     await fs.promises.rm(temporary, { force: true })
