@@ -103,8 +103,9 @@ export interface Options {
    * The largest core file to write, in bytes. gdb writes every anonymous
    * mapping, reserved WebAssembly memory included (8-10 GiB each, as zeros),
    * so the size is estimated from `/proc/<pid>/maps` first; a core that would
-   * be larger, or would not fit in `outputDir`, is skipped and the snapshot's
-   * header says why. Default 4 GiB.
+   * be larger, or would leave less than 5% of `outputDir`'s file system (at
+   * most 1 GiB) free, is skipped and the snapshot's header says why.
+   * Default 4 GiB.
    */
   readonly maxCoreSize?: number
   /** Upload each snapshot. Absent means no uploads. */

@@ -19,7 +19,7 @@ import type { TraceRequest } from "../src/TracerBackend.js"
 import { load } from "../src/internal/gdbConfig.js"
 import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
 import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
-import { anonymousBytes, estimateCoreSize, skipReason } from "../src/internal/gdbCore.js"
+import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdbCore.js"
 import * as Header from "../src/internal/gdbHeader.js"
 import { sanitizeProgram, timestamp } from "../src/internal/gdb.js"
 
@@ -314,10 +314,31 @@ describe("core size guard", () => {
   })
 
   it("skips a core above the limit or above the free space, with the reason", () => {
-    expect(skipReason(1e9, 1e12, 4 * 2 ** 30)).toBeUndefined()
-    expect(skipReason(10 * 2 ** 30, 1e12, 4 * 2 ** 30)).toContain("more than maxCoreSize (4.0 GiB)")
-    expect(skipReason(2 * 2 ** 30, 2 ** 30, 4 * 2 ** 30)).toContain("1.0 GiB free")
-    expect(skipReason(undefined, 0, 0)).toBeUndefined()
+    const disk = (free: number, total = 1e12) => ({ free, total })
+    expect(skipReason(1e9, disk(1e12), 4 * 2 ** 30)).toBeUndefined()
+    expect(skipReason(10 * 2 ** 30, disk(1e12), 4 * 2 ** 30)).toContain("more than maxCoreSize (4.0 GiB)")
+    expect(skipReason(2 * 2 ** 30, disk(2 ** 30), 4 * 2 ** 30)).toContain("1.0 GiB free")
+    expect(skipReason(1e9, undefined, 4 * 2 ** 30)).toBeUndefined()
+    expect(skipReason(undefined, disk(0), 0)).toBeUndefined()
+  })
+
+  it("never lets a core fill the disk: 5% of it, at most 1 GiB, stays free", () => {
+    // A 1 TB disk with 3.5 GiB free: a 3 GiB core would leave less than 1 GiB.
+    expect(reserve({ free: 0, total: 1e12 })).toBe(2 ** 30)
+    expect(skipReason(3 * 2 ** 30, { free: 3.5 * 2 ** 30, total: 1e12 }, 4 * 2 ** 30)).toContain(
+      "3.5 GiB free, of which 1.0 GiB is kept free"
+    )
+    expect(skipReason(2 * 2 ** 30, { free: 3.5 * 2 ** 30, total: 1e12 }, 4 * 2 ** 30)).toBeUndefined()
+    // A 10 GiB disk keeps 0.5 GiB.
+    expect(reserve({ free: 0, total: 10 * 2 ** 30 })).toBe(0.5 * 2 ** 30)
+    expect(skipReason(0.6 * 2 ** 30, { free: 2 ** 30, total: 10 * 2 ** 30 }, 4 * 2 ** 30)).toBeDefined()
+  })
+
+  it("reads the space of a real folder", () => {
+    const space = diskSpace(os.tmpdir())!
+    expect(space.total).toBeGreaterThan(0)
+    expect(space.free).toBeLessThanOrEqual(space.total)
+    expect(diskSpace("/nonexistent/effect-bcd")).toBeUndefined()
   })
 
   it("matches this process's maps", () => {

@@ -18,7 +18,7 @@ import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.
 import * as TraceOptions from "../TraceOptions.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
 import { openPerfMap, resolvePerfMap, rewrite, unnamedAddresses } from "./gdbFinalize.js"
-import { estimateCoreSize, freeBytes, skipReason } from "./gdbCore.js"
+import { diskSpace, estimateCoreSize, skipReason } from "./gdbCore.js"
 import * as Header from "./gdbHeader.js"
 import { prepareOutputDir, probeGdb } from "./gdbProbe.js"
 import { log } from "./log.js"
@@ -122,7 +122,7 @@ export const fromSettings = (settings: Settings): TracerBackend => {
   const command = (request: TraceRequest) => {
     const time = new Date()
     const coreSkipped = settings.core
-      ? Option.fromNullable(skipReason(estimateCoreSize(request.pid), freeBytes(settings.outputDir), settings.maxCoreSize))
+      ? Option.fromNullable(skipReason(estimateCoreSize(request.pid), diskSpace(settings.outputDir), settings.maxCoreSize))
       : Option.none()
     const base = uniqueBase(settings.outputDir, settings.program, request.pid, time)
     const core = settings.core && Option.isNone(coreSkipped) ? Option.some(`${base}.core`) : Option.none()

@@ -41,27 +41,43 @@ export const estimateCoreSize = (pid: number): number | undefined => {
   }
 }
 
-/** Bytes available to this user in the file system holding `dir`, or undefined. */
-export const freeBytes = (dir: string): number | undefined => {
+/** The space of the file system holding a folder, in bytes. */
+export interface DiskSpace {
+  /** Available to this user. */
+  readonly free: number
+  /** The file system's size. */
+  readonly total: number
+}
+
+/** The space of the file system holding `dir`, or undefined. */
+export const diskSpace = (dir: string): DiskSpace | undefined => {
   try {
     const stats = fs.statfsSync(dir)
-    return stats.bavail * stats.bsize
+    return { free: stats.bavail * stats.bsize, total: stats.blocks * stats.bsize }
   } catch {
     return undefined
   }
 }
 
+/**
+ * The space a core must leave free: 5% of the file system, at most 1 GiB.
+ * Each trace writes its own core, so without it successive cores would fill
+ * the disk to the last byte.
+ */
+export const reserve = (space: DiskSpace): number => Math.min(2 ** 30, space.total * 0.05)
+
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`
 
 /** Why the core should be skipped, or undefined to write it. */
-export const skipReason = (estimate: number | undefined, free: number | undefined, max: number): string | undefined => {
+export const skipReason = (estimate: number | undefined, space: DiskSpace | undefined, max: number): string | undefined => {
   if (estimate === undefined) return undefined
   if (estimate > max) {
     return `it would take about ${gib(estimate)} (this process's anonymous mappings, reserved but inaccessible ` +
       `memory included), more than maxCoreSize (${gib(max)})`
   }
-  if (free !== undefined && estimate > free) {
-    return `it would take about ${gib(estimate)} and the output folder has ${gib(free)} free`
+  if (space !== undefined && estimate > space.free - reserve(space)) {
+    return `it would take about ${gib(estimate)} and the output folder has ${gib(space.free)} free, ` +
+      `of which ${gib(reserve(space))} is kept free`
   }
   return undefined
 }
