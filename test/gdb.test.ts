@@ -160,6 +160,27 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
     }).pipe(provide({ outputDir: dir }))
   })
 
+  // gdb 10 and 11 download from DEBUGINFOD_URLS while this process is stopped; gdb gets it empty.
+  it.live("gdb runs with DEBUGINFOD_URLS empty, whatever this process has", () => {
+    const dir = tmp("debuginfod")
+    return Effect.gen(function*() {
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const saved = process.env.DEBUGINFOD_URLS
+          process.env.DEBUGINFOD_URLS = "https://debuginfod.example.invalid/"
+          return saved
+        }),
+        (saved) => Effect.sync(() => saved === undefined ? delete process.env.DEBUGINFOD_URLS : (process.env.DEBUGINFOD_URLS = saved))
+      )
+      // gdb's `environment` starts as gdb's own environment.
+      yield* Tracer.addOptions("-ex", "show environment DEBUGINFOD_URLS")
+      const result = yield* Tracer.trace(undefined, { callerOnly: true })
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      expect(text).toMatch(/^DEBUGINFOD_URLS = $/m)
+      expect(text).not.toContain("debuginfod.example")
+    }).pipe(Effect.scoped, provide({ outputDir: dir }))
+  })
+
   it.live("a trace that times out waiting for the lock leaves no file", () => {
     const dir = tmp("locktimeout")
     return Effect.gen(function*() {

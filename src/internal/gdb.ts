@@ -51,6 +51,14 @@ export const defaultProgram = (): string =>
 /** `20261126T041939.123Z`: sortable, no colons. */
 export const timestamp = (date: Date): string => date.toISOString().replace(/[-:]/g, "")
 
+/**
+ * Set in gdb's environment. No debuginfod downloads while this process is
+ * stopped: gdb 12+ is also told so with `set debuginfod enabled off`, but gdb
+ * 10 and 11 only read `DEBUGINFOD_URLS`, which some distributions set for
+ * every login.
+ */
+export const GDB_ENV: Readonly<Record<string, string>> = { DEBUGINFOD_URLS: "" }
+
 /** V8's perf map for `pid` (`--perf-basic-prof`). */
 export const perfMapPath = (pid: number): string => `/tmp/perf-${pid}.map`
 
@@ -147,7 +155,7 @@ export const fromSettings = (settings: Settings): TracerBackend => {
         core: planned.core,
         args: request.args
       })
-    )
+    ).pipe(Command.env(GDB_ENV))
   }
 
   // With the lock held, right before gdb starts: a trace that times out waiting leaves no file.
