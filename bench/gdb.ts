@@ -61,6 +61,8 @@ const modes: ReadonlyArray<[string, Gdb.Options, Parameters<typeof Tracer.trace>
 
 Effect.runPromise(
   Effect.gen(function*() {
+    // Where Yama's ptrace_scope is 1, let gdb (a child) attach to this process.
+    yield* Effect.ignore(Tracer.enableTracing)
     // Start libuv's threadpool so that its threads are part of the picture.
     yield* Effect.promise(() => fs.promises.readFile(import.meta.filename ?? process.argv[1]!))
     console.log(`gdb trace of this process (${fs.readdirSync(`/proc/${process.pid}/task`).length} threads), median of ${runs}`)

@@ -3,31 +3,47 @@
  * file of this process on every trace. See docs/backends.md.
  *
  * Run it with `npx tsx examples/gcore.ts`: it traces itself once and prints
- * where the core file went.
+ * where the core file went. Unlike the gdb backend, gcore has no size guard:
+ * see the note on `coredump_filter` below.
  *
  * @since 0.1.0
  */
 import * as Command from "@effect/platform/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { Tracer, type TracerBackend, TraceOptions } from "../src/index.js"
+import { Tracer, TraceError, type TracerBackend, TraceOptions } from "../src/index.js"
 
 /**
- * A backend that runs `gcore -o <dir>/core <pid>`, which writes
- * `<dir>/core.<pid>`. The core's path is read from gdb's
- * `Saved corefile …` line on stdout.
+ * A backend that runs `gcore -o <dir>/core.<time> <pid>`, which writes
+ * `<dir>/core.<time>.<pid>`, created 0600 beforehand. The core's path is read
+ * from gdb's `Saved corefile …` line on stdout.
  *
  * @since 0.1.0
  */
-export const gcore = (dir: string): TracerBackend.TracerBackend => ({
-  name: "gcore",
-  // Backtrace's defaults, with a deadline that suits a large core.
-  defaultTraceOptions: { ...TraceOptions.defaults, timeout: "60 seconds" },
-  command: (request) => Command.make("gcore", "-o", path.join(dir, "core"), String(request.pid)),
-  snapshot: (stdout) => Option.fromNullable(/^Saved corefile (.+)$/m.exec(stdout)?.[1]?.trim())
-})
+export const gcore = (dir: string): TracerBackend.TracerBackend => {
+  const cores = new WeakMap<TracerBackend.TraceRequest, string>()
+  return {
+    name: "gcore",
+    // Backtrace's defaults, with a deadline that suits a large core.
+    defaultTraceOptions: { ...TraceOptions.defaults, timeout: "60 seconds" },
+    // A new name per trace, so that no core replaces an earlier one.
+    command: (request) => {
+      const prefix = path.join(dir, `core.${Date.now()}`)
+      cores.set(request, `${prefix}.${request.pid}`)
+      return Command.make("gcore", "-o", prefix, String(request.pid))
+    },
+    // A core holds this process's memory: create it 0600 (gdb keeps the mode of a file it overwrites).
+    prepare: (request) =>
+      Effect.try({
+        try: () => fs.closeSync(fs.openSync(cores.get(request)!, "wx", 0o600)),
+        catch: (error) => new TraceError.TracerRunError({ path: "gcore", reason: String(error), stderr: "" })
+      }),
+    snapshot: (stdout) => Option.fromNullable(/^Saved corefile (.+)$/m.exec(stdout)?.[1]?.trim())
+  }
+}
 
 /**
  * The Tracer service running {@link gcore}.
@@ -38,6 +54,11 @@ export const layer = (dir: string) => Tracer.layer(gcore(dir))
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const program = Effect.gen(function*() {
+    // Where Yama's ptrace_scope is 1, let gcore's gdb attach to this process.
+    yield* Effect.ignore(Tracer.enableTracing)
+    // tsx loads WebAssembly, whose reserved memory gdb writes out as zeros: a 32 GB core.
+    // For this demo, leave anonymous memory out of the core (a few MB). See docs/gdb.md, "Core files".
+    fs.writeFileSync("/proc/self/coredump_filter", "0")
     const result = yield* Tracer.trace(new Error("example"))
     console.log(`core file: ${Option.getOrElse(result.snapshot, () => "(unknown)")} (${result.durationMs} ms)`)
   })

@@ -18,7 +18,7 @@
  *
  * const program = Effect.gen(function*() {
  *   const result = yield* Tracer.trace(new Error("disk full"))
- *   console.log(result.snapshot) // Some("snapshots/server.4242.20261126T041939.123Z.txt")
+ *   console.log(result.snapshot) // Some("/var/crash/my-app/server.4242.20261126T041939.123Z.txt")
  * })
  *
  * program.pipe(Effect.provide(Gdb.layer({ outputDir: "/var/crash/my-app", full: true })))
@@ -82,8 +82,9 @@ export interface Options {
   readonly gdbPath?: string
   /**
    * The folder snapshots are written to, created (0700) when missing and
-   * checked writable when the layer is built. Default `"snapshots"`, relative
-   * to the working directory.
+   * checked writable when the layer is built. Default `"snapshots"`. A
+   * relative path is resolved against the working directory then, so
+   * snapshot paths are always absolute.
    */
   readonly outputDir?: string
   /** The first part of each snapshot's name. Default: the script's name (`server` for `server.js`). */

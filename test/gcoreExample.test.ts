@@ -26,7 +26,10 @@ it.live("the gcore example backend writes a core of this process that gdb reads"
     )
     const result = yield* Tracer.trace(new Error("example"))
     const core = Option.getOrThrow(result.snapshot)
-    expect(core).toBe(path.join(dir, `core.${process.pid}`))
+    expect(path.dirname(core)).toBe(dir)
+    expect(path.basename(core)).toMatch(new RegExp(`^core\\.\\d+\\.${process.pid}$`))
+    // It holds this process's memory: readable by this user only.
+    expect(fs.statSync(core).mode & 0o777).toBe(0o600)
     const read = execFileSync("gdb", ["-batch", "-nx", "-c", core, process.execPath, "-ex", "info threads"], {
       encoding: "utf8",
       stdio: ["ignore", "pipe", "pipe"]
