@@ -184,6 +184,13 @@ describe("header", () => {
     expect(none).not.toMatch(/^(stack|cause):/m)
   })
 
+  it("truncates a huge stack, which holds the whole message (the request's message is already cut at 64 KiB)", () => {
+    const error = new Error("x".repeat(4 * Header.MAX_DETAILS))
+    const text = Header.render(request({ cause: Option.some(error) }), info)
+    expect(text.length).toBeLessThan(Header.MAX_DETAILS + 4096)
+    expect(text).toMatch(/^ {2}\.\.\.\[truncated: \d+ more characters\]$/m)
+  })
+
   it("says why callerOnly shows every thread when it does", () => {
     const text = Header.render(request({ callerOnly: true }), {
       ...info,

@@ -30,7 +30,15 @@ export const clean = (text: string, indent = "  "): string =>
     .split("\n")
     .join(`\n${indent}`)
 
-const block = (title: string, text: string) => [`${title}:`, `  ${clean(text.replace(/\n+$/, ""))}`]
+/** The longest stack or cause the header quotes, in characters: it is written while the trace holds the lock. */
+export const MAX_DETAILS = 256 * 1024
+
+const truncate = (text: string) =>
+  text.length <= MAX_DETAILS
+    ? text
+    : `${text.slice(0, MAX_DETAILS)}\n...[truncated: ${text.length - MAX_DETAILS} more characters]`
+
+const block = (title: string, text: string) => [`${title}:`, `  ${clean(truncate(text.replace(/\n+$/, "")))}`]
 
 const stackOf = (error: unknown): string | undefined => {
   if (typeof error !== "object" || error === null) return undefined
