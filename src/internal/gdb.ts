@@ -6,7 +6,6 @@
  * @internal
  */
 import * as Command from "@effect/platform/Command"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
@@ -232,7 +231,6 @@ export const defaultTraceOptions = (options: Options): TraceOptions.Resolved =>
   TraceOptions.resolve(
     {
       ...TraceOptions.defaults,
-      timeout: Duration.seconds(120),
       classifications: options.classifiers ?? [],
       attributes: options.attributes ?? {}
     },

@@ -1,8 +1,10 @@
 /**
- * The gdb command line, as argv: never a shell string, and no user data in
- * it besides paths that were validated when the layer was built. The error
- * message, stack and attributes go into the snapshot's header, which the
- * backend writes itself (see gdbHeader.ts).
+ * The gdb command line, as argv: never a shell string. Besides numbers, the
+ * only data in gdb commands are paths under the output folder, validated when
+ * the layer was built (no quotes, backslashes or control characters), and the
+ * extra arguments of `Tracer.addOptions`, which are gdb arguments by design.
+ * The error message, stack and attributes go into the snapshot's header,
+ * which the backend writes itself (see gdbHeader.ts).
  *
  * @internal
  */
