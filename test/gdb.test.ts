@@ -50,6 +50,16 @@ const threads = (text: string) => {
   return out
 }
 
+/** Keeps this process's cores small for the rest of the scope: no anonymous memory (gdb honours coredump_filter). */
+const smallCores = Effect.acquireRelease(
+  Effect.sync(() => {
+    const saved = fs.readFileSync("/proc/self/coredump_filter", "utf8").trim()
+    fs.writeFileSync("/proc/self/coredump_filter", "0")
+    return saved
+  }),
+  (saved) => Effect.sync(() => fs.writeFileSync("/proc/self/coredump_filter", saved))
+)
+
 /** Makes sure libuv's threadpool has started (its threads appear on first use). */
 const useThreadpool = Effect.promise(() => fs.promises.readFile(fileURLToPath(import.meta.url)))
 
@@ -359,13 +369,7 @@ describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
 
   it.live("uploads the core file after the snapshot", () =>
     Effect.gen(function*() {
-      // Keep the core small: no anonymous memory in it (gdb honours coredump_filter).
-      const filter = "/proc/self/coredump_filter"
-      const saved = fs.readFileSync(filter, "utf8").trim()
-      yield* Effect.acquireRelease(
-        Effect.sync(() => fs.writeFileSync(filter, "0")),
-        () => Effect.sync(() => fs.writeFileSync(filter, saved))
-      )
+      yield* smallCores
       const server = yield* Coronerd.make({ token: "tok-123456" })
       const dir = tmp("putcore")
       const url = `${server.endpoint}/post?token=tok-123456`
