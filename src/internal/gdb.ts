@@ -75,22 +75,26 @@ const uniqueBase = (dir: string, program: string, pid: number, time: Date): stri
 /**
  * Creates the snapshot (0600, exclusively: an existing file is never
  * overwritten) holding `header`, and the empty core file gdb will fill: gdb
- * keeps the mode of a file it overwrites, so the core is 0600 too.
+ * keeps the mode of a file it overwrites, so the core is 0600 too. On failure
+ * neither file stays: the trace did not happen.
  */
 const createFiles = (paths: Paths, header: string): void => {
-  const fd = fs.openSync(paths.snapshot, "wx", 0o600)
+  const created: Array<string> = []
   try {
-    if (Option.isSome(paths.core)) {
-      try {
-        fs.closeSync(fs.openSync(paths.core.value, "wx", 0o600))
-      } catch (error) {
-        fs.unlinkSync(paths.snapshot)
-        throw error
-      }
+    const fd = fs.openSync(paths.snapshot, "wx", 0o600)
+    created.push(paths.snapshot)
+    try {
+      // writeFileSync writes it all (a bare writeSync may stop short on a full disk).
+      fs.writeFileSync(fd, header)
+    } finally {
+      fs.closeSync(fd)
     }
-    fs.writeSync(fd, header)
-  } finally {
-    fs.closeSync(fd)
+    if (Option.isSome(paths.core)) {
+      fs.closeSync(fs.openSync(paths.core.value, "wx", 0o600))
+    }
+  } catch (error) {
+    for (const file of created) fs.rmSync(file, { force: true })
+    throw error
   }
 }
 
