@@ -338,13 +338,15 @@ describe("Gdb layer checks its options when built", () => {
       expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
     }))
 
-  it.live("a put URL that is not http(s) is a TracerConfigError that does not show it", () =>
+  it.live("a put URL that is not http(s) is a TracerConfigError that does not show it, and creates no folder", () =>
     Effect.gen(function*() {
+      const dir = path.join(tmp("cfg"), "never")
       const error = configError(
-        yield* build({ outputDir: tmp("cfg"), put: { url: Redacted.make("ftp://host/post?token=s3cr3t-token") } })
+        yield* build({ outputDir: dir, put: { url: Redacted.make("ftp://host/post?token=s3cr3t-token") } })
       )
       expect(error.field).toBe("put.url")
       expect(error.message).not.toContain("s3cr3t")
+      expect(fs.existsSync(dir)).toBe(false)
     }))
 })
 

@@ -248,11 +248,12 @@ export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfi
     if (!Number.isFinite(maxCoreSize) || maxCoreSize < 0) {
       return yield* new TracerConfigError({ field: "maxCoreSize", reason: "must be a number of bytes, 0 or more" })
     }
-    const gdb = yield* probeGdb(options.gdbPath ?? "gdb")
-    const outputDir = yield* prepareOutputDir(options.outputDir ?? "snapshots")
+    // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()
       : Option.some(yield* Effect.flatMap(Effect.promise(() => import("./gdbPut.js")), (m) => m.makePut(options.put!)))
+    const gdb = yield* probeGdb(options.gdbPath ?? "gdb")
+    const outputDir = yield* prepareOutputDir(options.outputDir ?? "snapshots")
     return fromSettings({
       gdbPath: gdb.path,
       capabilities: gdb.capabilities,
