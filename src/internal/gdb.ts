@@ -16,7 +16,7 @@ import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../
 import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
 import * as TraceOptions from "../TraceOptions.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
-import { openPerfMap, resolvePerfMap, rewrite, unnamedAddresses } from "./gdbFinalize.js"
+import { jitNames, rewrite } from "./gdbFinalize.js"
 import { diskSpace, estimateCoreSize, skipReason } from "./gdbCore.js"
 import * as Header from "./gdbHeader.js"
 import { prepareOutputDir, probeGdb } from "./gdbProbe.js"
@@ -195,8 +195,7 @@ export const fromSettings = (settings: Settings): TracerBackend => {
         }).pipe(Effect.catchAllDefect(() => Effect.void))
     })
     const postProcess = Effect.tryPromise(async () => {
-      const map = await openPerfMap(perfMapPath(pid))
-      const names = map === undefined ? new Map() : await resolvePerfMap(map, await unnamedAddresses(created.snapshot))
+      const names = await jitNames(perfMapPath(pid), created.snapshot)
       return rewrite(created.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)
     }).pipe(
       Effect.flatMap((summary) =>

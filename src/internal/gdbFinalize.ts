@@ -101,6 +101,20 @@ const readPerfMap = async (map: fs.promises.FileHandle, addresses: ReadonlyArray
   }
 }
 
+/** Names for the `??` frames of `snapshot` from the perf map at `map`, when it may be read (see {@link openPerfMap}). */
+export const jitNames = async (map: string, snapshot: string): Promise<ReadonlyMap<number, string>> => {
+  const handle = await openPerfMap(map)
+  if (handle === undefined) return new Map()
+  let addresses: ReadonlyArray<number>
+  try {
+    addresses = await unnamedAddresses(snapshot)
+  } catch (error) {
+    await handle.close()
+    throw error
+  }
+  return resolvePerfMap(handle, addresses)
+}
+
 /** The role of a thread, read off its frames. */
 export const threadRole = (lwp: number, pid: number, frames: string): string | undefined => {
   if (lwp === pid) return "main thread"
