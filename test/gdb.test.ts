@@ -21,7 +21,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { Gdb, Tracer, TracerConfig } from "../src/index.js"
+import { DEFAULT_MAX_CORE_SIZE, defaultTraceOptions, fromSettings } from "../src/internal/gdb.js"
 import { END_MARKER } from "../src/internal/gdbCommand.js"
+import { probeGdb } from "../src/internal/gdbProbe.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
@@ -156,6 +158,37 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
       expect(text).toContain(END_MARKER)
       expect(fs.readdirSync(dir).filter((f) => f.endsWith(".core"))).toEqual([])
     }).pipe(provide({ outputDir: dir, core: true, maxCoreSize: 1024 }))
+  })
+
+  // Traces queued together all pass the check made when their command is built; the lock-time check stops the later ones.
+  it.live("a core that no longer fits once the trace holds the lock is left out, and the header says why", () => {
+    const dir = tmp("corelate")
+    return Effect.gen(function*() {
+      const gdb = yield* probeGdb("gdb")
+      if (!gdb.capabilities.python) return // Without Python the command decides; see the maxCoreSize test.
+      let calls = 0
+      const backend = fromSettings({
+        gdbPath: gdb.path,
+        capabilities: gdb.capabilities,
+        outputDir: dir,
+        program: "late",
+        full: false,
+        core: true,
+        maxCoreSize: DEFAULT_MAX_CORE_SIZE,
+        defaultTraceOptions: defaultTraceOptions({}),
+        put: Option.none(),
+        // Room to spare when the command is built; none left once the trace holds the lock.
+        diskSpace: () => (calls++ === 0 ? { free: 2 ** 50, total: 2 ** 50 } : { free: 2 ** 20, total: 2 ** 50 })
+      })
+      const tracer = yield* Tracer.make(backend)
+      const result = yield* tracer.trace(undefined, { callerOnly: true })
+      expect(calls).toBe(2)
+      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+      expect(text).toMatch(/^core file: +skipped: it would take about [\d.]+ GiB and the output folder has 0\.0 GiB free/m)
+      expect(text).not.toContain("Saved corefile")
+      expect(text).toContain(END_MARKER)
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith(".core"))).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(noCooldown))
   })
 
   it.live("Tracer.addOptions runs extra gdb commands whose output lands in the snapshot", () => {

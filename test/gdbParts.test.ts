@@ -81,9 +81,13 @@ describe("gdbArgs", () => {
     expect(commands(gdbArgs(gdb13, plan({ tid: Option.some(123), faulted: false })))).not.toContain("thread $bcd_thread")
   })
 
-  it("writes a core file when asked, after the backtraces", () => {
-    const cmds = commands(gdbArgs(gdb13, plan({ core: Option.some("/out/app.100.t.core") })))
-    expect(cmds.indexOf("generate-core-file /out/app.100.t.core")).toBeGreaterThan(cmds.indexOf("thread apply all bt"))
+  it("writes a core file when asked, after the backtraces; with Python only if its file exists", () => {
+    const core = Option.some("/out/app.100.t.core")
+    const withPython = commands(gdbArgs(gdb13, plan({ core })))
+    const guarded = `python __import__("os").path.exists("/out/app.100.t.core") and gdb.execute("generate-core-file /out/app.100.t.core")`
+    expect(withPython.indexOf(guarded)).toBeGreaterThan(withPython.indexOf("thread apply all bt"))
+    const without = commands(gdbArgs(gdb13NoPython, plan({ core })))
+    expect(without.indexOf("generate-core-file /out/app.100.t.core")).toBeGreaterThan(without.indexOf("thread apply all bt"))
   })
 
   it("with Python, ends the run right after a refused attach", () => {

@@ -17,7 +17,7 @@ import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.
 import * as TraceOptions from "../TraceOptions.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
 import { jitNames, rewrite } from "./gdbFinalize.js"
-import { diskSpace, estimateCoreSize, skipReason } from "./gdbCore.js"
+import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./gdbCore.js"
 import * as Header from "./gdbHeader.js"
 import { prepareOutputDir, probeGdb } from "./gdbProbe.js"
 import { log } from "./log.js"
@@ -98,9 +98,14 @@ const createFiles = (paths: Paths, header: string): void => {
   }
 }
 
-/** One trace's plan: its files and its header. */
-interface Planned extends Paths {
-  readonly header: string
+/** One trace's plan, made by `command`; `prepare` settles the core and writes the header. */
+interface Planned {
+  readonly snapshot: string
+  readonly time: Date
+  /** The core gdb is to write; `prepare` may still leave it out. */
+  core: Option.Option<string>
+  /** Why no core is written although one was asked for. */
+  coreSkipped: Option.Option<string>
 }
 
 /** The resolved settings of one gdb backend. */
@@ -114,6 +119,8 @@ export interface Settings {
   readonly maxCoreSize: number
   readonly defaultTraceOptions: TraceOptions.Resolved
   readonly put: Option.Option<Upload>
+  /** The space of the file system holding a folder; replaceable in tests. Default {@link diskSpace}. */
+  readonly diskSpace?: (dir: string) => DiskSpace | undefined
 }
 
 /** Why `callerOnly` shows every thread for this request, if it does. */
@@ -129,22 +136,23 @@ const callerOnlyFallback = (caps: Capabilities, request: TraceRequest): Option.O
 export const fromSettings = (settings: Settings): TracerBackend => {
   const paths = new WeakMap<TraceRequest, Planned>()
 
+  /** Why a core of `pid` should not be written now, if it should not. */
+  const coreSkipReason = (pid: number) =>
+    Option.fromNullable(
+      skipReason(estimateCoreSize(pid), (settings.diskSpace ?? diskSpace)(settings.outputDir), settings.maxCoreSize)
+    )
+
   // Pure but for the clock and /proc reads: Tracer.checkPermissions calls it too.
   const command = (request: TraceRequest) => {
     const time = new Date()
-    const coreSkipped = settings.core
-      ? Option.fromNullable(skipReason(estimateCoreSize(request.pid), diskSpace(settings.outputDir), settings.maxCoreSize))
-      : Option.none()
     const base = uniqueBase(settings.outputDir, settings.program, request.pid, time)
-    const core = settings.core && Option.isNone(coreSkipped) ? Option.some(`${base}.core`) : Option.none()
-    const header = Header.render(request, {
+    const coreSkipped = settings.core ? coreSkipReason(request.pid) : Option.none()
+    const planned: Planned = {
+      snapshot: `${base}.txt`,
       time,
-      program: settings.program,
-      core,
-      coreSkipped,
-      callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
-    })
-    const planned: Planned = { snapshot: `${base}.txt`, core, header }
+      core: settings.core && Option.isNone(coreSkipped) ? Option.some(`${base}.core`) : Option.none(),
+      coreSkipped
+    }
     paths.set(request, planned)
     return Command.make(
       settings.gdbPath,
@@ -166,7 +174,24 @@ export const fromSettings = (settings: Settings): TracerBackend => {
     Effect.try({
       try: () => {
         const planned = paths.get(request)
-        if (planned !== undefined) createFiles(planned, planned.header)
+        if (planned === undefined) return
+        // Checked again now: the cores of traces that were queued with this one are on disk by now. With
+        // Python, gdb writes the core only if its file exists, so leaving the file out leaves the core out.
+        if (Option.isSome(planned.core) && settings.capabilities.python) {
+          const skipped = coreSkipReason(request.pid)
+          if (Option.isSome(skipped)) {
+            planned.core = Option.none()
+            planned.coreSkipped = skipped
+          }
+        }
+        const header = Header.render(request, {
+          time: planned.time,
+          program: settings.program,
+          core: planned.core,
+          coreSkipped: planned.coreSkipped,
+          callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
+        })
+        createFiles(planned, header)
       },
       catch: (error) =>
         new TracerRunError({

@@ -66,6 +66,16 @@ export const threadSelector = (
   return tid === pid ? { setup: [], id: "1" } : undefined
 }
 
+/**
+ * Writes the core file. With Python, only if the file exists: the backend
+ * creates it (0600) with the lock held, and leaves it out when the core no
+ * longer fits on the disk by then. (The path holds no quotes or backslashes.)
+ */
+const writeCore = (caps: Capabilities, core: string) =>
+  caps.python
+    ? `python __import__("os").path.exists("${core}") and gdb.execute("generate-core-file ${core}")`
+    : `generate-core-file ${core}`
+
 const loggingOn = (caps: Capabilities) => caps.version[0] >= 12 ? "set logging enabled on" : "set logging on"
 const loggingOff = (caps: Capabilities) => caps.version[0] >= 12 ? "set logging enabled off" : "set logging off"
 
@@ -108,7 +118,7 @@ export const gdbArgs = (caps: Capabilities, plan: Plan): ReadonlyArray<string> =
     ...threads,
     ...Option.match(plan.core, {
       onNone: () => [],
-      onSome: (core) => [...section("core file"), ...ex(`generate-core-file ${core}`)]
+      onSome: (core) => [...section("core file"), ...ex(writeCore(caps, core))]
     }),
     // Extra arguments run while gdb is attached and logging, so their output is in the snapshot.
     ...plan.args,
