@@ -337,7 +337,7 @@ describe("core size guard", () => {
     // A 1 TB disk with 3.5 GiB free: a 3 GiB core would leave less than 1 GiB.
     expect(reserve({ free: 0, total: 1e12 })).toBe(2 ** 30)
     expect(skipReason(3 * 2 ** 30, { free: 3.5 * 2 ** 30, total: 1e12 }, 4 * 2 ** 30)).toContain(
-      "3.5 GiB free, of which 1.0 GiB is kept free"
+      "3.5 GiB free, 1.0 GiB of which must stay free"
     )
     expect(skipReason(2 * 2 ** 30, { free: 3.5 * 2 ** 30, total: 1e12 }, 4 * 2 ** 30)).toBeUndefined()
     // A 10 GiB disk keeps 0.5 GiB.

@@ -77,7 +77,7 @@ export const skipReason = (estimate: number | undefined, space: DiskSpace | unde
   }
   if (space !== undefined && estimate > space.free - reserve(space)) {
     return `it would take about ${gib(estimate)} and the output folder has ${gib(space.free)} free, ` +
-      `of which ${gib(reserve(space))} is kept free`
+      `${gib(reserve(space))} of which must stay free`
   }
   return undefined
 }
