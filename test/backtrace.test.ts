@@ -14,6 +14,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -194,6 +195,7 @@ describe("Backtrace.layer", () => {
       files.forEach((f, i) => fs.writeFileSync(f, `snapshot ${i} `.repeat(1000 * (i + 1))))
       fs.writeFileSync(path.join(dir, "notes.txt"), "not a snapshot")
       fs.symlinkSync(files[0]!, path.join(dir, "link.btt"))
+      execFileSync("mkfifo", [path.join(dir, "sub", "pipe.btt")])
       const hashes = new Map(files.map((f) => [sha256(f), f]))
       server.failNext(1, 400)
       const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
@@ -205,7 +207,10 @@ describe("Backtrace.layer", () => {
       expect(summary.failed[0]!.reason).toContain("400")
       expect(summary.failed[0]!.error.status).toBe(400)
       expect([...summary.uploaded].sort()).toEqual(files.slice(1).sort())
-      expect(summary.skipped).toEqual([{ path: path.join(dir, "link.btt"), reason: "a symbolic link" }])
+      expect(summary.skipped).toEqual([
+        { path: path.join(dir, "link.btt"), reason: "a symbolic link" },
+        { path: path.join(dir, "sub", "pipe.btt"), reason: "not a regular file" }
+      ])
       expect(server.received.map((r) => hashes.get(r.sha256)).sort()).toEqual(files.slice(1).sort())
       expect(fs.existsSync(files[0]!)).toBe(true)
       for (const f of files.slice(1)) expect(fs.existsSync(f)).toBe(false)
@@ -225,19 +230,22 @@ describe("Backtrace.layer", () => {
       if (error._tag === "SnapshotUploadError") expect(error.message).toContain(`${dir}: cannot list the directory: ENOENT`)
     }).pipe(Effect.scoped))
 
-  it.live("putDir with concurrency uploads everything once", () =>
+  it.live("putDir uploads everything once, never more than `concurrency` at a time", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const dir = tmp()
-      for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(5000))
+      for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(5000))
+      // Slow answers keep each request open, so that unbounded uploads would overlap.
+      server.slowNext(12, 100)
       const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
         outputDir: dir,
-        put: { endpoint: server.endpoint, token: TOKEN, concurrency: 4 }
+        put: { endpoint: server.endpoint, token: TOKEN, concurrency: 3 }
       })))
-      expect(summary.uploaded).toHaveLength(20)
+      expect(summary.uploaded).toHaveLength(12)
       expect(summary.failed).toEqual([])
-      expect(new Set(server.received.map((r) => r.sha256)).size).toBe(20)
+      expect(new Set(server.received.map((r) => r.sha256)).size).toBe(12)
+      expect(server.maxInFlight).toBe(3)
     }).pipe(Effect.scoped))
 
   it.live("without put options, put and putDir fail with TracerConfigError", () =>

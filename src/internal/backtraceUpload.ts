@@ -35,7 +35,7 @@ export const findSnapshots = (dir: string) =>
           skipped.push({ path: file, reason: entry.isSymbolicLink() ? "a symbolic link" : "not a regular file" })
         }
       }
-      return { files: files.sort(), skipped }
+      return { files: files.sort(), skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) }
     },
     catch: (error) =>
       new SnapshotUploadError({
