@@ -15,8 +15,8 @@ import type * as TraceOptions from "../TraceOptions.js"
 /** Where Backtrace installs its tracer. */
 export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
 
-/** Go's `BTTracer` default signal set. */
-export const DEFAULT_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGABRT", "SIGFPE", "SIGSEGV", "SIGILL", "SIGBUS"]
+/** Go's `BTTracer` default signal set (the core's default too). */
+export { DEFAULT_SIGNALS } from "./signals.js"
 
 /**
  * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra
