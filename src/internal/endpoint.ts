@@ -32,8 +32,8 @@ const split = (endpoint: string) => {
   return { scheme: scheme ? scheme[1]!.toLowerCase() : "https", authority: bracketIPv6(authority), tail }
 }
 
-/** Whether the authority names a port itself (`URL` hides a scheme's default one). */
-const hasExplicitPort = (authority: string): boolean => /(?:^|[\]\w.-]):\d*$/.test(authority.replace(/^.*@/, ""))
+/** Whether the authority names a port itself (`URL` hides a scheme's default one). `host:` names none. */
+const hasExplicitPort = (authority: string): boolean => /(?:^|[\]\w.-]):\d+$/.test(authority.replace(/^.*@/, ""))
 
 const segments = (pathname: string) => pathname.split("/").filter((s) => s !== "")
 
