@@ -78,9 +78,9 @@ export interface PutOptions {
   /**
    * `host`, `host:port`, `[::1]:6098`, `https://host`, or a full submission
    * URL (`…/post?token=…`, `https://submit.backtrace.io/<universe>/<token>/<format>`).
-   * See {@link endpointUrl}.
+   * See {@link endpointUrl}. A URL that holds the token is a secret: prefer a `Redacted`.
    */
-  readonly endpoint: string
+  readonly endpoint: string | Redacted.Redacted<string>
   /** The submission token. Not needed when `endpoint` holds it. Prefer a `Redacted`. */
   readonly token?: string | Redacted.Redacted<string>
   /** Remove each snapshot once the server answered 200 (never otherwise). Default false. */
@@ -191,9 +191,10 @@ export const snapshotPath: (stdout: string, outputDir: string) => Option.Option<
  * the token URL-encoded, IPv6 hosts and `host:port` handled). The scheme
  * defaults to https, the port to 6098, the path is `/post`, the query
  * `token=…`. A URL that already holds its token (`?token=…`, or
- * `submit.backtrace.io/<universe>/<token>/<format>`) is used unchanged. An
- * empty endpoint or token, or an unusable URL, is a `TracerConfigError` that
- * never repeats the token. The URL holds the token: do not log it.
+ * `submit.backtrace.io/<universe>/<token>/<format>`) is used unchanged (pass
+ * it as a `Redacted`: it is a secret). An empty endpoint or token, or an
+ * unusable URL, is a `TracerConfigError` that never repeats the token. The
+ * URL holds the token: do not log it.
  *
  * @example
  * ```ts
@@ -204,7 +205,7 @@ export const snapshotPath: (stdout: string, outputDir: string) => Option.Option<
  * @category uploads
  */
 export const endpointUrl: (
-  endpoint: string,
+  endpoint: string | Redacted.Redacted<string>,
   token?: string | Redacted.Redacted<string>
 ) => Either.Either<URL, TracerConfigError> = endpoint.endpointUrl
 
@@ -288,7 +289,8 @@ export const layer = (
  * `BCD_PERMISSIONS` (octal), `BCD_ATTRIBUTES` (`key:value,…`),
  * `BCD_CLASSIFIERS`, `BCD_TRACER_ARGS`, `BCD_TRACER_STDIN`,
  * `BCD_TRACER_STDERR`, `BCD_SIGNALS`, `BCD_TIMEOUT` (a duration or `none`),
- * and, when `BCD_ENDPOINT` is set, `BCD_TOKEN` (read as `Redacted`),
+ * and, when `BCD_ENDPOINT` is set (read as `Redacted`: a submission URL
+ * holds the token), `BCD_TOKEN` (read as `Redacted`),
  * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`.
  *
  * @since 0.1.0

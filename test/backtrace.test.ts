@@ -19,6 +19,7 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as util from "node:util"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { Backtrace, BacktraceLive, Tracer, TracerConfig } from "../src/index.js"
@@ -181,7 +182,7 @@ describe("Backtrace.layer", () => {
       yield* Backtrace.put(file).pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
         outputDir,
-        put: { endpoint: `${server.endpoint}/myuniverse/${TOKEN}/minidump` }
+        put: { endpoint: Redacted.make(`${server.endpoint}/myuniverse/${TOKEN}/minidump`) }
       })))
       expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
     }).pipe(Effect.scoped))
@@ -379,6 +380,23 @@ describe("Backtrace.layerConfig", () => {
       expect(call!.argv).toEqual(expect.arrayContaining(["team:core", "url:http://x:1", "env"]))
       expect(server.received).toHaveLength(1)
       expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+
+  it.live("a submission URL in BCD_ENDPOINT is read as Redacted and used", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const env = withEnv({
+        BCD_TRACER_PATH: FAKE_PTRACE,
+        BCD_OUTPUT_DIR: outputDir,
+        BCD_ENDPOINT: `${server.endpoint}/myuniverse/${TOKEN}/minidump`
+      })
+      const options = yield* env(Backtrace.config)
+      for (const text of [util.inspect(options, { depth: 10 }), JSON.stringify(options), String(options.put?.endpoint)]) {
+        expect(text).not.toContain(TOKEN)
+      }
+      yield* Tracer.trace().pipe(Effect.provide(configured), env)
+      expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
     }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("a malformed variable, or an endpoint without a token, is a TracerConfigError", () =>

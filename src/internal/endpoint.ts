@@ -45,13 +45,14 @@ const segments = (pathname: string) => pathname.split("/").filter((s) => s !== "
  *   `/post`, query `token=<token>` (URL-encoded) after any other parameters;
  * - a URL whose query already holds `token`, or a `submit.backtrace.io` style
  *   `/<universe>/<token>/<format>` path: used as it is (https by default); a
- *   `token` given as well is then ignored.
+ *   `token` given as well is then ignored. Such an endpoint may come as a
+ *   `Redacted`.
  */
 export const endpointUrl = (
-  endpoint: string,
+  endpoint: string | Redacted.Redacted<string>,
   token: string | Redacted.Redacted<string> | undefined
 ): Either.Either<URL, TracerConfigError> => {
-  const trimmed = endpoint.trim()
+  const trimmed = (Redacted.isRedacted(endpoint) ? Redacted.value(endpoint) : endpoint).trim()
   if (trimmed === "") return fail("put.endpoint", "the endpoint is empty")
   if (/[\s\0]/.test(trimmed)) return fail("put.endpoint", "the endpoint contains whitespace or a NUL byte")
   const parts = split(trimmed)
