@@ -37,7 +37,7 @@ class DiskFull extends Data.TaggedError("DiskFull")<{ readonly device: string }>
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-backtrace-"))
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
-const recorded = (dir: string): Array<{ argv: Array<string>; cwd: string }> =>
+const recorded = (dir: string): Array<{ argv: Array<string>; cwd: string; stdin: string }> =>
   fs.readFileSync(path.join(dir, "fake-ptrace.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
 
 const live = (options: Backtrace.Options) => Layer.provide(Backtrace.layer(options), Backtrace.platformLayer)
@@ -335,12 +335,43 @@ describe("Backtrace.layer", () => {
       const stderr = path.join(outputDir, "tracer.err")
       const stdin = path.join(outputDir, "tracer.in")
       fs.writeFileSync(stdin, "input")
+      fs.writeFileSync(stderr, "earlier\n")
       const result = yield* Tracer.trace().pipe(
         Effect.provide(live({ tracerPath: FAKE_PTRACE, outputDir, stdin, stderr }))
       )
       expect(Option.isSome(result.snapshot)).toBe(true)
-      expect(fs.existsSync(stderr)).toBe(true)
+      expect(recorded(outputDir).map((c) => c.stdin)).toEqual(["input"])
+      expect(fs.readFileSync(stderr, "utf8")).toBe(`earlier\nfake-ptrace: tracing ${process.pid}\n`)
     }).pipe(Effect.provide(NoCooldown)))
+
+  it.live("a FIFO as stdin or stderr is refused when the layer is built (opening it would block)", () =>
+    Effect.gen(function*() {
+      const outputDir = tmp()
+      const fifo = path.join(outputDir, "pipe")
+      execFileSync("mkfifo", ["-m", "600", fifo])
+      for (const field of ["stdin", "stderr"] as const) {
+        const error = yield* buildError({ tracerPath: FAKE_PTRACE, outputDir, [field]: fifo })
+        expect(error.field).toBe(field)
+        expect(error.reason).toContain("is a FIFO")
+      }
+    }))
+
+  it.live("a tracer that fails is the trace's TracerRunError, with its stderr; nothing is uploaded", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
+        tracerPath: FAKE_PTRACE,
+        outputDir,
+        args: ["--fake-exit=3"],
+        put: { endpoint: server.endpoint, token: TOKEN, unlink: true }
+      }))))
+      expect(error._tag).toBe("TracerRunError")
+      if (error._tag !== "TracerRunError") return
+      expect(error.exitCode).toBe(3)
+      expect(error.stderr).toContain("fake-ptrace: asked to fail")
+      expect(server.requests).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("BacktraceLive names the missing ptrace when Backtrace is not installed", () =>
     Effect.gen(function*() {

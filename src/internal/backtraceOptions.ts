@@ -66,7 +66,15 @@ const checkOutputDir = (dir: string, mode: number) => {
   }
 }
 
+/** Opening a FIFO blocks until its other end is opened: the tracer's start (the event loop) would freeze. */
+const refuseFifo = (field: string, file: string) => {
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isFIFO()) {
+    throw bad(field, `${file} is a FIFO; opening it would block until something opens its other end`)
+  }
+}
+
 const checkStdin = (file: string) => {
+  refuseFifo("stdin", file)
   try {
     fs.accessSync(file, fs.constants.R_OK)
     if (fs.statSync(file).isDirectory()) throw new Error("EISDIR")
@@ -76,6 +84,7 @@ const checkStdin = (file: string) => {
 }
 
 const checkStderr = (file: string) => {
+  refuseFifo("stderr", file)
   try {
     fs.closeSync(fs.openSync(file, "a", 0o600))
   } catch (error) {
