@@ -38,7 +38,7 @@ import { validate } from "./internal/backtraceOptions.js"
 import { loadUpload, makeUploader, uploadWith } from "./internal/backtraceUpload.js"
 import * as internalConfig from "./internal/backtraceConfig.js"
 import * as endpoint from "./internal/endpoint.js"
-import { SnapshotUploadError, type TracerConfigError } from "./TraceError.js"
+import type { SnapshotUploadError, TracerConfigError } from "./TraceError.js"
 import * as Tracer from "./Tracer.js"
 import type { TraceRequest } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
@@ -270,14 +270,7 @@ export const layer = (
       Option.filter(loaded, ([p]) => p.onTrace),
       ([p, upload]) => uploadWith(upload, p, context)
     )
-    const backend = internal.backend(settings, onTrace, (result) =>
-      Effect.fail(
-        new SnapshotUploadError({
-          path: settings.outputDir,
-          reason: `the tracer printed no snapshot path (stdout: ${JSON.stringify(result.stdout.slice(0, 200))})`
-        })
-      ))
-    const tracer = yield* Tracer.make(backend)
+    const tracer = yield* Tracer.make(internal.backend(settings, onTrace))
     for (const [key, value] of Object.entries(options.attributes ?? {})) yield* tracer.addKV(key, value)
     for (const classifier of options.classifiers ?? []) yield* tracer.addClassifier(classifier)
     if (options.args !== undefined && options.args.length > 0) yield* tracer.addOptions(...options.args)

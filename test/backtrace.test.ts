@@ -356,6 +356,22 @@ describe("Backtrace.layer", () => {
       }
     }))
 
+  it.live("with uploads on, a tracer that prints no snapshot path fails the trace with SnapshotUploadError", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
+        tracerPath: "/bin/true",
+        outputDir,
+        put: { endpoint: server.endpoint, token: TOKEN }
+      }))))
+      expect(error._tag).toBe("SnapshotUploadError")
+      if (error._tag !== "SnapshotUploadError") return
+      expect(error.path).toBe(outputDir)
+      expect(error.reason).toBe(`the tracer printed no snapshot path (stdout: "")`)
+      expect(server.requests).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+
   it.live("a tracer that fails is the trace's TracerRunError, with its stderr; nothing is uploaded", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
