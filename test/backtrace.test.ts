@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -321,6 +322,7 @@ describe("Backtrace.layer", () => {
         [{ ...base, put: { endpoint: "host" } }, "put.token"],
         [{ ...base, put: { endpoint: "host", token: Redacted.make("") } }, "put.token"],
         [{ ...base, put: { endpoint: "host", token: TOKEN, timeout: "0 millis" } }, "put.timeout"],
+        [{ ...base, put: { endpoint: "host", token: TOKEN, timeout: Duration.infinity } }, "put.timeout"],
         [{ ...base, put: { endpoint: "host", token: TOKEN, concurrency: 0 } }, "put.concurrency"]
       ]
       for (const [options, field] of cases) {

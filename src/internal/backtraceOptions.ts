@@ -112,8 +112,9 @@ const checkPut = (put: NonNullable<Options["put"]>): PutSettings => {
   let timeout = defaultTimeout
   if (put.timeout !== undefined) {
     const decoded = Option.liftThrowable(Duration.decode)(put.timeout)
-    if (Option.isNone(decoded) || Duration.toMillis(decoded.value) <= 0) {
-      throw bad("put.timeout", "not a positive duration")
+    // An infinite one would let a stalled server hold an upload (and, with synchronousPut, the trace) for ever.
+    if (Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
+      throw bad("put.timeout", "not a finite positive duration")
     }
     timeout = decoded.value
   }
