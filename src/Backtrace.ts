@@ -87,12 +87,12 @@ export interface PutOptions {
   readonly unlink?: boolean
   /** Upload every snapshot right after its trace (Go's `PutOnTrace`). Default true. */
   readonly onTrace?: boolean
-  /** The deadline of one upload attempt. Default 60 s. */
+  /** The deadline of one upload attempt (connection, body and answer); finite. Default 60 s. */
   readonly timeout?: Duration.DurationInput
   /**
    * When to retry a transient failure (connection error, timeout, 408, 429,
    * 5xx); a `Retry-After` is waited out. Default: exponential from 250 ms,
-   * jittered, at most 4 retries within 30 s.
+   * jittered, at most 4 retries within 30 s. Give a bounded schedule.
    */
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** How many files {@link putDir} uploads at once. Default 4. */
@@ -118,9 +118,9 @@ export interface Options {
   readonly classifiers?: ReadonlyArray<string>
   /** Extra raw tracer arguments, after the pid. */
   readonly args?: ReadonlyArray<string>
-  /** A file the tracer reads as its stdin (Go's `SetPipes`). Default `/dev/null`. */
+  /** A file the tracer reads as its stdin (Go's `SetPipes`), not a FIFO. Default `/dev/null`. */
   readonly stdin?: string
-  /** A file the tracer's stderr is appended to (Go's `SetPipes`). */
+  /** A file the tracer's stderr is appended to (Go's `SetPipes`), not a FIFO. */
   readonly stderr?: string
   /** Laid over Backtrace's defaults: faulted, all threads, error classification, 120 s. */
   readonly defaultTraceOptions?: TraceOptions.TraceOptions
