@@ -125,8 +125,9 @@ describe("uploadFile", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
-      server.slowNext(1, 2_000)
-      yield* uploadFile(file, options(server, { timeout: Duration.millis(300) }))
+      // A deadline far above a loopback upload's time, so that a busy CI machine does not miss it.
+      server.slowNext(1, 3_000)
+      yield* uploadFile(file, options(server, { timeout: Duration.millis(1_000) }))
       expect(server.requests).toHaveLength(2)
       expect(server.received.length).toBeGreaterThanOrEqual(1)
 

