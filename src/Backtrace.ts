@@ -225,7 +225,8 @@ export const put = (path: string): Effect.Effect<void, SnapshotUploadError | Tra
 /**
  * Uploads every `*.btt` file below `dir`, recursively, with bounded
  * concurrency. It carries on past failures and returns what was uploaded,
- * what failed (and why) and what was skipped.
+ * what failed (and why) and what was skipped. The directory is listed while
+ * no tracer of this process runs, so no half-written snapshot is sent.
  *
  * @example
  * ```ts

@@ -9,6 +9,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -218,6 +219,30 @@ describe("Backtrace.layer", () => {
       for (const f of files.slice(1)) expect(fs.existsSync(f)).toBe(false)
       expect(fs.existsSync(path.join(dir, "notes.txt"))).toBe(true)
     }).pipe(Effect.scoped))
+
+  it.live("putDir lists after a running trace ends: a half-written snapshot is never uploaded (nor removed)", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const snapshots = () => fs.readdirSync(outputDir).filter((f) => f.endsWith(".btt"))
+      yield* Effect.gen(function*() {
+        const trace = yield* Effect.fork(Tracer.trace())
+        // Wait until the tracer has written half its snapshot and paused.
+        while (snapshots().length === 0) yield* Effect.sleep("20 millis")
+        const summary = yield* Backtrace.putDir(outputDir)
+        const result = yield* Fiber.join(trace)
+        expect(summary.uploaded).toEqual([Option.getOrThrow(result.snapshot)])
+        expect(server.received.map((r) => r.size)).toEqual([256 * 1024])
+      }).pipe(
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no snapshot appeared") }),
+        Effect.provide(live({
+          tracerPath: FAKE_PTRACE,
+          outputDir,
+          args: ["--fake-pause=1000"],
+          put: { endpoint: server.endpoint, token: TOKEN, onTrace: false, unlink: true }
+        }))
+      )
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("putDir on a missing directory fails with SnapshotUploadError naming it", () =>
     Effect.gen(function*() {
