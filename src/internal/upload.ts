@@ -126,7 +126,9 @@ const causeText = (target: URL, cause: unknown): string => {
     .filter((c): c is Error => c instanceof Error)
     .map((c) => ((c as NodeJS.ErrnoException).code ? `${(c as NodeJS.ErrnoException).code}: ` : "") + c.message)
     .join("; ")
-  return text === "" ? "" : `: ${scrub(target, text)}`
+  // Scrubbed before the white space is folded, so that a secret is matched as it was sent.
+  const clean = scrub(target, text).replace(/\s+/g, " ").trim()
+  return clean === "" ? "" : `: ${clean}`
 }
 
 /** The user's schedule, applied to transient failures only, waiting at least `Retry-After`. */
