@@ -50,13 +50,15 @@ const checkOutputDir = (dir: string, mode: number) => {
   } catch (error) {
     throw bad("outputDir", `cannot create ${dir}: ${errnoText(error)}`)
   }
+  let isDirectory: boolean
   try {
     // mkdir's mode is masked by the umask; give the created leaf exactly `mode`.
     if (created !== undefined) fs.chmodSync(dir, mode)
-    if (!fs.statSync(dir).isDirectory()) throw new Error("ENOTDIR")
+    isDirectory = fs.statSync(dir).isDirectory()
   } catch (error) {
-    throw bad("outputDir", `${dir} is not a usable directory: ${errnoText(error)}`)
+    throw bad("outputDir", `cannot use ${dir}: ${errnoText(error)}`)
   }
+  if (!isDirectory) throw bad("outputDir", `${dir} is not a directory`)
   const probe = path.join(dir, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
   try {
     fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
