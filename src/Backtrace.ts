@@ -214,7 +214,8 @@ export const endpointUrl: (
  * `application/octet-stream`. Only a 200 is success; transient failures are
  * retried; with `unlink` the file is removed after success only. Fails with
  * `SnapshotUploadError` (path, status) or, without `put` options,
- * `TracerConfigError`.
+ * `TracerConfigError`. A path that is not a regular file (a FIFO, a
+ * directory) fails at once, without a request.
  *
  * @since 0.1.0
  * @category uploads
