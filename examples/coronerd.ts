@@ -9,7 +9,8 @@
  * (and, with `dir`, on disk as `<sha256>.btt`), and answers 200 with
  * coronerd's `{"response":"ok","_rxid":…}`. It can be told to misbehave for
  * the next requests: answer a status (500, 429 with `Retry-After`, …), answer
- * slowly, or close the connection without answering.
+ * slowly, close the connection without answering, stall (read nothing, answer
+ * nothing), or answer a status with a body that never ends.
  *
  * Run it on its own with `npx tsx examples/coronerd.ts [port] [token]`.
  *
@@ -75,6 +76,8 @@ export type Behaviour =
   | { readonly _tag: "Status"; readonly status: number; readonly headers?: Readonly<Record<string, string>> }
   | { readonly _tag: "Slow"; readonly delayMs: number }
   | { readonly _tag: "Close" }
+  | { readonly _tag: "Stall" }
+  | { readonly _tag: "Endless"; readonly status: number }
 
 /**
  * A running server.
@@ -89,13 +92,17 @@ export interface Coronerd {
   /** Accepted uploads, in order of arrival. */
   readonly received: ReadonlyArray<Received>
   /** Every request seen, accepted or not (with the method and path, never the query). */
-  readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly answered: number | "closed" }>
+  readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly answered: number | "closed" | "stalled" }>
+  /** The most requests that were open at the same time. */
+  readonly maxInFlight: number
   /** The next `n` requests get `status` (default 500), with optional headers. */
   readonly failNext: (n: number, status?: number, headers?: Readonly<Record<string, string>>) => void
   /** The next `n` requests are answered (200) only after `delayMs`. */
   readonly slowNext: (n: number, delayMs: number) => void
   /** The next `n` requests have their connection closed without an answer. */
   readonly closeNext: (n: number) => void
+  /** The next `n` requests are never read nor answered (until the client gives up or the server closes). */
+  readonly stallNext: (n: number) => void
   /** Queues behaviours for the next requests, one each. */
   readonly script: (...behaviours: ReadonlyArray<Behaviour>) => void
   /** Forgets what was received and any queued behaviour. */
@@ -119,22 +126,44 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
   const token = options.token ?? "test-token"
   const keepBodies = options.keepBodies ?? true
   const received: Array<Received> = []
-  const requests: Array<{ method: string; path: string; answered: number | "closed" }> = []
+  const requests: Array<{ method: string; path: string; answered: number | "closed" | "stalled" }> = []
   let queue: Array<Behaviour> = []
+  let inFlight = 0
+  let maxInFlight = 0
   if (options.dir !== undefined) fs.mkdirSync(options.dir, { recursive: true, mode: 0o700 })
 
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1")
-    const entry: { method: string; path: string; answered: number | "closed" } = {
+    const entry: { method: string; path: string; answered: number | "closed" | "stalled" } = {
       method: req.method ?? "",
       path: url.pathname,
       answered: 0
     }
     requests.push(entry)
+    inFlight++
+    maxInFlight = Math.max(maxInFlight, inFlight)
+    res.once("close", () => inFlight--)
     const behaviour = queue.shift()
     if (behaviour?._tag === "Close") {
       entry.answered = "closed"
       req.socket.destroy()
+      return
+    }
+    if (behaviour?._tag === "Stall") {
+      entry.answered = "stalled"
+      req.pause()
+      return
+    }
+    if (behaviour?._tag === "Endless") {
+      // Answer at once, then send a body until the client hangs up.
+      entry.answered = behaviour.status
+      res.writeHead(behaviour.status, { "content-type": "text/plain" })
+      const chunk = Buffer.alloc(64 * 1024, "x")
+      const pump = () => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once("drain", pump)
+      }
+      pump()
       return
     }
     const chunks: Array<Buffer> = []
@@ -185,6 +214,9 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
         token,
         received,
         requests,
+        get maxInFlight() {
+          return maxInFlight
+        },
         failNext: (n, status = 500, headers) => {
           for (let i = 0; i < n; i++) queue.push({ _tag: "Status", status, ...(headers ? { headers } : {}) })
         },
@@ -194,6 +226,9 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
         closeNext: (n) => {
           for (let i = 0; i < n; i++) queue.push({ _tag: "Close" })
         },
+        stallNext: (n) => {
+          for (let i = 0; i < n; i++) queue.push({ _tag: "Stall" })
+        },
         script: (...behaviours) => {
           queue.push(...behaviours)
         },
@@ -201,6 +236,7 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
           received.length = 0
           requests.length = 0
           queue = []
+          maxInFlight = inFlight
         },
         close: () =>
           new Promise<void>((done) => {

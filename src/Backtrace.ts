@@ -38,7 +38,7 @@ import { validate } from "./internal/backtraceOptions.js"
 import { loadUpload, makeUploader, uploadWith } from "./internal/backtraceUpload.js"
 import * as internalConfig from "./internal/backtraceConfig.js"
 import * as endpoint from "./internal/endpoint.js"
-import { SnapshotUploadError, type TracerConfigError } from "./TraceError.js"
+import type { SnapshotUploadError, TracerConfigError } from "./TraceError.js"
 import * as Tracer from "./Tracer.js"
 import type { TraceRequest } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
@@ -78,21 +78,21 @@ export interface PutOptions {
   /**
    * `host`, `host:port`, `[::1]:6098`, `https://host`, or a full submission
    * URL (`…/post?token=…`, `https://submit.backtrace.io/<universe>/<token>/<format>`).
-   * See {@link endpointUrl}.
+   * See {@link endpointUrl}. A URL that holds the token is a secret: prefer a `Redacted`.
    */
-  readonly endpoint: string
+  readonly endpoint: string | Redacted.Redacted<string>
   /** The submission token. Not needed when `endpoint` holds it. Prefer a `Redacted`. */
   readonly token?: string | Redacted.Redacted<string>
   /** Remove each snapshot once the server answered 200 (never otherwise). Default false. */
   readonly unlink?: boolean
   /** Upload every snapshot right after its trace (Go's `PutOnTrace`). Default true. */
   readonly onTrace?: boolean
-  /** The deadline of one upload attempt. Default 60 s. */
+  /** The deadline of one upload attempt (connection, body and answer); finite. Default 60 s. */
   readonly timeout?: Duration.DurationInput
   /**
    * When to retry a transient failure (connection error, timeout, 408, 429,
    * 5xx); a `Retry-After` is waited out. Default: exponential from 250 ms,
-   * jittered, at most 4 retries within 30 s.
+   * jittered, at most 4 retries within 30 s. Give a bounded schedule.
    */
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** How many files {@link putDir} uploads at once. Default 4. */
@@ -118,9 +118,9 @@ export interface Options {
   readonly classifiers?: ReadonlyArray<string>
   /** Extra raw tracer arguments, after the pid. */
   readonly args?: ReadonlyArray<string>
-  /** A file the tracer reads as its stdin (Go's `SetPipes`). Default `/dev/null`. */
+  /** A file the tracer reads as its stdin (Go's `SetPipes`), not a FIFO. Default `/dev/null`. */
   readonly stdin?: string
-  /** A file the tracer's stderr is appended to (Go's `SetPipes`). */
+  /** A file the tracer's stderr is appended to (Go's `SetPipes`), not a FIFO. */
   readonly stderr?: string
   /** Laid over Backtrace's defaults: faulted, all threads, error classification, 120 s. */
   readonly defaultTraceOptions?: TraceOptions.TraceOptions
@@ -191,9 +191,10 @@ export const snapshotPath: (stdout: string, outputDir: string) => Option.Option<
  * the token URL-encoded, IPv6 hosts and `host:port` handled). The scheme
  * defaults to https, the port to 6098, the path is `/post`, the query
  * `token=…`. A URL that already holds its token (`?token=…`, or
- * `submit.backtrace.io/<universe>/<token>/<format>`) is used unchanged. An
- * empty endpoint or token, or an unusable URL, is a `TracerConfigError` that
- * never repeats the token. The URL holds the token: do not log it.
+ * `submit.backtrace.io/<universe>/<token>/<format>`) is used unchanged (pass
+ * it as a `Redacted`: it is a secret). An empty endpoint or token, or an
+ * unusable URL, is a `TracerConfigError` that never repeats the token. The
+ * URL holds the token: do not log it.
  *
  * @example
  * ```ts
@@ -204,7 +205,7 @@ export const snapshotPath: (stdout: string, outputDir: string) => Option.Option<
  * @category uploads
  */
 export const endpointUrl: (
-  endpoint: string,
+  endpoint: string | Redacted.Redacted<string>,
   token?: string | Redacted.Redacted<string>
 ) => Either.Either<URL, TracerConfigError> = endpoint.endpointUrl
 
@@ -213,7 +214,8 @@ export const endpointUrl: (
  * `application/octet-stream`. Only a 200 is success; transient failures are
  * retried; with `unlink` the file is removed after success only. Fails with
  * `SnapshotUploadError` (path, status) or, without `put` options,
- * `TracerConfigError`.
+ * `TracerConfigError`. A path that is not a regular file (a FIFO, a
+ * directory) fails at once, without a request.
  *
  * @since 0.1.0
  * @category uploads
@@ -224,7 +226,8 @@ export const put = (path: string): Effect.Effect<void, SnapshotUploadError | Tra
 /**
  * Uploads every `*.btt` file below `dir`, recursively, with bounded
  * concurrency. It carries on past failures and returns what was uploaded,
- * what failed (and why) and what was skipped.
+ * what failed (and why) and what was skipped. The directory is listed while
+ * no tracer of this process runs, so no half-written snapshot is sent.
  *
  * @example
  * ```ts
@@ -269,14 +272,7 @@ export const layer = (
       Option.filter(loaded, ([p]) => p.onTrace),
       ([p, upload]) => uploadWith(upload, p, context)
     )
-    const backend = internal.backend(settings, onTrace, (result) =>
-      Effect.fail(
-        new SnapshotUploadError({
-          path: settings.outputDir,
-          reason: `the tracer printed no snapshot path (stdout: ${JSON.stringify(result.stdout.slice(0, 200))})`
-        })
-      ))
-    const tracer = yield* Tracer.make(backend)
+    const tracer = yield* Tracer.make(internal.backend(settings, onTrace))
     for (const [key, value] of Object.entries(options.attributes ?? {})) yield* tracer.addKV(key, value)
     for (const classifier of options.classifiers ?? []) yield* tracer.addClassifier(classifier)
     if (options.args !== undefined && options.args.length > 0) yield* tracer.addOptions(...options.args)
@@ -288,7 +284,8 @@ export const layer = (
  * `BCD_PERMISSIONS` (octal), `BCD_ATTRIBUTES` (`key:value,…`),
  * `BCD_CLASSIFIERS`, `BCD_TRACER_ARGS`, `BCD_TRACER_STDIN`,
  * `BCD_TRACER_STDERR`, `BCD_SIGNALS`, `BCD_TIMEOUT` (a duration or `none`),
- * and, when `BCD_ENDPOINT` is set, `BCD_TOKEN` (read as `Redacted`),
+ * and, when `BCD_ENDPOINT` is set (read as `Redacted`: a submission URL
+ * holds the token), `BCD_TOKEN` (read as `Redacted`),
  * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`.
  *
  * @since 0.1.0

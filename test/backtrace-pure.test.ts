@@ -89,6 +89,9 @@ describe("Backtrace.endpointUrl", () => {
     ["  10.0.0.5  ", "tok", "https://10.0.0.5:6098/post?token=tok"],
     ["[::1]", "tok", "https://[::1]:6098/post?token=tok"],
     ["[::1]:7000", "tok", "https://[::1]:7000/post?token=tok"],
+    // an empty port is no port: the default applies, not the scheme's 443
+    ["host:", "tok", "https://host:6098/post?token=tok"],
+    ["https://[::1]:", "tok", "https://[::1]:6098/post?token=tok"],
     ["::1", "tok", "https://[::1]:6098/post?token=tok"],
     ["http://[fe80::1]:80", "tok", "http://[fe80::1]/post?token=tok"],
     ["HTTPS://Host.Example.COM", "tok", "https://host.example.com:6098/post?token=tok"],

@@ -12,6 +12,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Tracer from "effect/Tracer"
+import { execFileSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -124,8 +125,9 @@ describe("uploadFile", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
-      server.slowNext(1, 2_000)
-      yield* uploadFile(file, options(server, { timeout: Duration.millis(300) }))
+      // A deadline far above a loopback upload's time, so that a busy CI machine does not miss it.
+      server.slowNext(1, 3_000)
+      yield* uploadFile(file, options(server, { timeout: Duration.millis(1_000) }))
       expect(server.requests).toHaveLength(2)
       expect(server.received.length).toBeGreaterThanOrEqual(1)
 
@@ -149,6 +151,52 @@ describe("uploadFile", () => {
       expect(error.message).toContain("3 attempts")
       expect(fs.existsSync(file)).toBe(true)
     }).pipe(Effect.provide(Platform)))
+
+  it.live("a server that stalls (reads nothing, answers nothing) times the attempt out", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      // Larger than the socket buffers, so the body cannot all be written while the server reads nothing.
+      const { file, sha256 } = writeSnapshot(tmpDir(), "a.btt", 8 * 1024 * 1024)
+      server.stallNext(2)
+      const error = yield* Effect.flip(
+        uploadFile(file, options(server, { timeout: Duration.millis(300), retry: fastRetry(1), unlink: true }))
+      )
+      expect(error.reason).toContain("no answer within")
+      expect(server.requests.map((r) => r.answered)).toEqual(["stalled", "stalled"])
+      expect(fs.existsSync(file)).toBe(true)
+      yield* uploadFile(file, options(server))
+      expect(server.received.map((r) => r.sha256)).toEqual([sha256])
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("reads only the start of an error answer whose body never ends", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
+      server.script({ _tag: "Endless", status: 500 }, { _tag: "Endless", status: 500 })
+      const error = yield* Effect.flip(
+        uploadFile(file, options(server, { timeout: Duration.seconds(3), retry: fastRetry(1), unlink: true }))
+      )
+      // Reading the body whole buffers it until V8's string limit (hundreds of MiB) and loses the snippet.
+      expect(error.status).toBe(500)
+      expect(error.reason).toMatch(/server answered 500: x+…/)
+      expect(server.requests).toHaveLength(2)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("a FIFO or a directory is refused at once, without a request (opening a FIFO would block)", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const dir = tmpDir()
+      const fifo = path.join(dir, "pipe.btt")
+      execFileSync("mkfifo", ["-m", "600", fifo])
+      const error = yield* Effect.flip(uploadFile(fifo, options(server, { timeout: Duration.seconds(30), unlink: true })))
+      expect(error.path).toBe(fifo)
+      expect(error.reason).toBe("not a regular file (FIFO)")
+      const directory = yield* Effect.flip(uploadFile(dir, options(server)))
+      expect(directory.reason).toBe("not a regular file (Directory)")
+      expect(server.requests).toHaveLength(0)
+      expect(fs.statSync(fifo).isFIFO()).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
 
   it.live("a missing file fails without a request", () =>
     Effect.gen(function*() {

@@ -6,18 +6,22 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as util from "node:util"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { Backtrace, BacktraceLive, Tracer, TracerConfig } from "../src/index.js"
@@ -35,7 +39,7 @@ class DiskFull extends Data.TaggedError("DiskFull")<{ readonly device: string }>
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-backtrace-"))
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
-const recorded = (dir: string): Array<{ argv: Array<string>; cwd: string }> =>
+const recorded = (dir: string): Array<{ argv: Array<string>; cwd: string; stdin: string }> =>
   fs.readFileSync(path.join(dir, "fake-ptrace.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
 
 const live = (options: Backtrace.Options) => Layer.provide(Backtrace.layer(options), Backtrace.platformLayer)
@@ -180,7 +184,7 @@ describe("Backtrace.layer", () => {
       yield* Backtrace.put(file).pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
         outputDir,
-        put: { endpoint: `${server.endpoint}/myuniverse/${TOKEN}/minidump` }
+        put: { endpoint: Redacted.make(`${server.endpoint}/myuniverse/${TOKEN}/minidump`) }
       })))
       expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
     }).pipe(Effect.scoped))
@@ -194,6 +198,7 @@ describe("Backtrace.layer", () => {
       files.forEach((f, i) => fs.writeFileSync(f, `snapshot ${i} `.repeat(1000 * (i + 1))))
       fs.writeFileSync(path.join(dir, "notes.txt"), "not a snapshot")
       fs.symlinkSync(files[0]!, path.join(dir, "link.btt"))
+      execFileSync("mkfifo", [path.join(dir, "sub", "pipe.btt")])
       const hashes = new Map(files.map((f) => [sha256(f), f]))
       server.failNext(1, 400)
       const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
@@ -205,12 +210,39 @@ describe("Backtrace.layer", () => {
       expect(summary.failed[0]!.reason).toContain("400")
       expect(summary.failed[0]!.error.status).toBe(400)
       expect([...summary.uploaded].sort()).toEqual(files.slice(1).sort())
-      expect(summary.skipped).toEqual([{ path: path.join(dir, "link.btt"), reason: "a symbolic link" }])
+      expect(summary.skipped).toEqual([
+        { path: path.join(dir, "link.btt"), reason: "a symbolic link" },
+        { path: path.join(dir, "sub", "pipe.btt"), reason: "not a regular file" }
+      ])
       expect(server.received.map((r) => hashes.get(r.sha256)).sort()).toEqual(files.slice(1).sort())
       expect(fs.existsSync(files[0]!)).toBe(true)
       for (const f of files.slice(1)) expect(fs.existsSync(f)).toBe(false)
       expect(fs.existsSync(path.join(dir, "notes.txt"))).toBe(true)
     }).pipe(Effect.scoped))
+
+  it.live("putDir lists after a running trace ends: a half-written snapshot is never uploaded (nor removed)", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const snapshots = () => fs.readdirSync(outputDir).filter((f) => f.endsWith(".btt"))
+      yield* Effect.gen(function*() {
+        const trace = yield* Effect.fork(Tracer.trace())
+        // Wait until the tracer has written half its snapshot and paused.
+        while (snapshots().length === 0) yield* Effect.sleep("20 millis")
+        const summary = yield* Backtrace.putDir(outputDir)
+        const result = yield* Fiber.join(trace)
+        expect(summary.uploaded).toEqual([Option.getOrThrow(result.snapshot)])
+        expect(server.received.map((r) => r.size)).toEqual([256 * 1024])
+      }).pipe(
+        Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no snapshot appeared") }),
+        Effect.provide(live({
+          tracerPath: FAKE_PTRACE,
+          outputDir,
+          args: ["--fake-pause=1000"],
+          put: { endpoint: server.endpoint, token: TOKEN, onTrace: false, unlink: true }
+        }))
+      )
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("putDir on a missing directory fails with SnapshotUploadError naming it", () =>
     Effect.gen(function*() {
@@ -225,19 +257,23 @@ describe("Backtrace.layer", () => {
       if (error._tag === "SnapshotUploadError") expect(error.message).toContain(`${dir}: cannot list the directory: ENOENT`)
     }).pipe(Effect.scoped))
 
-  it.live("putDir with concurrency uploads everything once", () =>
+  it.live("putDir uploads everything once, never more than `concurrency` at a time", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const dir = tmp()
-      for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(5000))
+      for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(5000))
+      // Slow answers keep each request open, so that unbounded uploads would overlap.
+      server.slowNext(12, 200)
       const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
         outputDir: dir,
-        put: { endpoint: server.endpoint, token: TOKEN, concurrency: 4 }
+        put: { endpoint: server.endpoint, token: TOKEN, concurrency: 3 }
       })))
-      expect(summary.uploaded).toHaveLength(20)
+      expect(summary.uploaded).toHaveLength(12)
       expect(summary.failed).toEqual([])
-      expect(new Set(server.received.map((r) => r.sha256)).size).toBe(20)
+      expect(new Set(server.received.map((r) => r.sha256)).size).toBe(12)
+      expect(server.maxInFlight).toBeLessThanOrEqual(3)
+      expect(server.maxInFlight).toBeGreaterThanOrEqual(2)
     }).pipe(Effect.scoped))
 
   it.live("without put options, put and putDir fail with TracerConfigError", () =>
@@ -295,6 +331,10 @@ describe("Backtrace.layer", () => {
         [{ ...base, permissions: 1.5 }, "permissions"],
         [{ ...base, signals: [] }, "signals"],
         [{ ...base, signals: ["SIGNOPE" as NodeJS.Signals] }, "signals"],
+        [{ ...base, signals: ["SIGTERM", "SIGKILL"] }, "signals"],
+        [{ ...base, signals: ["toString" as NodeJS.Signals] }, "signals"],
+        [{ ...base, tracerPath: "" }, "tracerPath"],
+        [{ ...base, outputDir: "" }, "outputDir"],
         [{ ...base, attributes: { "a:b": "x" } }, "attributes"],
         [{ ...base, attributes: { "": "x" } }, "attributes"],
         [{ ...base, attributes: { a: "x\0y" } }, "attributes"],
@@ -308,6 +348,7 @@ describe("Backtrace.layer", () => {
         [{ ...base, put: { endpoint: "host" } }, "put.token"],
         [{ ...base, put: { endpoint: "host", token: Redacted.make("") } }, "put.token"],
         [{ ...base, put: { endpoint: "host", token: TOKEN, timeout: "0 millis" } }, "put.timeout"],
+        [{ ...base, put: { endpoint: "host", token: TOKEN, timeout: Duration.infinity } }, "put.timeout"],
         [{ ...base, put: { endpoint: "host", token: TOKEN, concurrency: 0 } }, "put.concurrency"]
       ]
       for (const [options, field] of cases) {
@@ -322,12 +363,59 @@ describe("Backtrace.layer", () => {
       const stderr = path.join(outputDir, "tracer.err")
       const stdin = path.join(outputDir, "tracer.in")
       fs.writeFileSync(stdin, "input")
+      fs.writeFileSync(stderr, "earlier\n")
       const result = yield* Tracer.trace().pipe(
         Effect.provide(live({ tracerPath: FAKE_PTRACE, outputDir, stdin, stderr }))
       )
       expect(Option.isSome(result.snapshot)).toBe(true)
-      expect(fs.existsSync(stderr)).toBe(true)
+      expect(recorded(outputDir).map((c) => c.stdin)).toEqual(["input"])
+      expect(fs.readFileSync(stderr, "utf8")).toBe(`earlier\nfake-ptrace: tracing ${process.pid}\n`)
     }).pipe(Effect.provide(NoCooldown)))
+
+  it.live("a FIFO as stdin or stderr is refused when the layer is built (opening it would block)", () =>
+    Effect.gen(function*() {
+      const outputDir = tmp()
+      const fifo = path.join(outputDir, "pipe")
+      execFileSync("mkfifo", ["-m", "600", fifo])
+      for (const field of ["stdin", "stderr"] as const) {
+        const error = yield* buildError({ tracerPath: FAKE_PTRACE, outputDir, [field]: fifo })
+        expect(error.field).toBe(field)
+        expect(error.reason).toContain("is a FIFO")
+      }
+    }))
+
+  it.live("with uploads on, a tracer that prints no snapshot path fails the trace with SnapshotUploadError", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
+        tracerPath: "/bin/true",
+        outputDir,
+        put: { endpoint: server.endpoint, token: TOKEN }
+      }))))
+      expect(error._tag).toBe("SnapshotUploadError")
+      if (error._tag !== "SnapshotUploadError") return
+      expect(error.path).toBe(outputDir)
+      expect(error.reason).toBe(`the tracer printed no snapshot path (stdout: "")`)
+      expect(server.requests).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+
+  it.live("a tracer that fails is the trace's TracerRunError, with its stderr; nothing is uploaded", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
+        tracerPath: FAKE_PTRACE,
+        outputDir,
+        args: ["--fake-exit=3"],
+        put: { endpoint: server.endpoint, token: TOKEN, unlink: true }
+      }))))
+      expect(error._tag).toBe("TracerRunError")
+      if (error._tag !== "TracerRunError") return
+      expect(error.exitCode).toBe(3)
+      expect(error.stderr).toContain("fake-ptrace: asked to fail")
+      expect(server.requests).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("BacktraceLive names the missing ptrace when Backtrace is not installed", () =>
     Effect.gen(function*() {
@@ -367,6 +455,23 @@ describe("Backtrace.layerConfig", () => {
       expect(call!.argv).toEqual(expect.arrayContaining(["team:core", "url:http://x:1", "env"]))
       expect(server.received).toHaveLength(1)
       expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+
+  it.live("a submission URL in BCD_ENDPOINT is read as Redacted and used", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = tmp()
+      const env = withEnv({
+        BCD_TRACER_PATH: FAKE_PTRACE,
+        BCD_OUTPUT_DIR: outputDir,
+        BCD_ENDPOINT: `${server.endpoint}/myuniverse/${TOKEN}/minidump`
+      })
+      const options = yield* env(Backtrace.config)
+      for (const text of [util.inspect(options, { depth: 10 }), JSON.stringify(options), String(options.put?.endpoint)]) {
+        expect(text).not.toContain(TOKEN)
+      }
+      yield* Tracer.trace().pipe(Effect.provide(configured), env)
+      expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
     }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("a malformed variable, or an endpoint without a token, is a TracerConfigError", () =>

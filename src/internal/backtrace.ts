@@ -5,18 +5,18 @@
  * @internal
  */
 import * as Command from "@effect/platform/Command"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import type { SnapshotUploadError } from "../TraceError.js"
+import { SnapshotUploadError } from "../TraceError.js"
 import type { Stdio, TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
 import type * as TraceOptions from "../TraceOptions.js"
 
 /** Where Backtrace installs its tracer. */
 export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
 
-/** Go's `BTTracer` default signal set. */
-export const DEFAULT_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGABRT", "SIGFPE", "SIGSEGV", "SIGILL", "SIGBUS"]
+/** Go's `BTTracer` default signal set (the core's default too). */
+export { DEFAULT_SIGNALS } from "./signals.js"
 
 /**
  * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra
@@ -52,11 +52,19 @@ export interface Settings {
   readonly signals: ReadonlyArray<NodeJS.Signals>
 }
 
+/** With uploads on, a tracer that printed no path is an upload failure: there is nothing to send. */
+const missingSnapshot = (outputDir: string, result: TraceResult) =>
+  Effect.fail(
+    new SnapshotUploadError({
+      path: outputDir,
+      reason: `the tracer printed no snapshot path (stdout: ${JSON.stringify(result.stdout.slice(0, 200))})`
+    })
+  )
+
 /** The backend value; `put` is present when uploads on trace are on. */
 export const backend = (
   settings: Settings,
-  put: Option.Option<(path: string) => Effect.Effect<void, SnapshotUploadError>>,
-  missingSnapshot: (result: TraceResult) => Effect.Effect<void, SnapshotUploadError>
+  put: Option.Option<(path: string) => Effect.Effect<void, SnapshotUploadError>>
 ): TracerBackend => ({
   name: "backtrace",
   defaultTraceOptions: settings.defaultTraceOptions,
@@ -69,7 +77,7 @@ export const backend = (
     onNone: () => ({}),
     onSome: (upload) => ({
       put: (result: TraceResult) =>
-        Option.match(result.snapshot, { onNone: () => missingSnapshot(result), onSome: upload })
+        Option.match(result.snapshot, { onNone: () => missingSnapshot(settings.outputDir, result), onSome: upload })
     })
   })
 })

@@ -46,7 +46,8 @@ export const some = <K extends string, A>(key: K, value: Option.Option<A>): { [P
   Option.match(value, { onNone: () => ({}), onSome: (a) => ({ [key]: a }) as { [P in K]?: A } })
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
-  endpoint: Config.option(Config.nonEmptyString("BCD_ENDPOINT")),
+  // Redacted: a full submission URL holds the token.
+  endpoint: Config.option(Config.redacted(Config.nonEmptyString("BCD_ENDPOINT"))),
   token: Config.option(Config.redacted("BCD_TOKEN")),
   unlink: Config.option(Config.boolean("BCD_UNLINK")),
   onTrace: Config.option(Config.boolean("BCD_PUT_ON_TRACE")),

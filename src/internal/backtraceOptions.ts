@@ -10,7 +10,6 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import type { Options } from "../Backtrace.js"
 import { TracerConfigError } from "../TraceError.js"
@@ -18,6 +17,7 @@ import * as TraceOptions from "../TraceOptions.js"
 import { DEFAULT_SIGNALS, DEFAULT_TRACER_PATH, type Settings } from "./backtrace.js"
 import { endpointUrl } from "./endpoint.js"
 import { findExecutable } from "./executable.js"
+import * as signals from "./signals.js"
 import { defaultRetry, defaultTimeout } from "./uploadPolicy.js"
 
 /** Validated put options. The URL (it holds the token) stays out of sight. */
@@ -50,11 +50,15 @@ const checkOutputDir = (dir: string, mode: number) => {
   } catch (error) {
     throw bad("outputDir", `cannot create ${dir}: ${errnoText(error)}`)
   }
-  if (created !== undefined) {
+  let isDirectory: boolean
+  try {
     // mkdir's mode is masked by the umask; give the created leaf exactly `mode`.
-    fs.chmodSync(dir, mode)
+    if (created !== undefined) fs.chmodSync(dir, mode)
+    isDirectory = fs.statSync(dir).isDirectory()
+  } catch (error) {
+    throw bad("outputDir", `cannot use ${dir}: ${errnoText(error)}`)
   }
-  if (!fs.statSync(dir).isDirectory()) throw bad("outputDir", `${dir} is not a directory`)
+  if (!isDirectory) throw bad("outputDir", `${dir} is not a directory`)
   const probe = path.join(dir, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
   try {
     fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
@@ -64,7 +68,15 @@ const checkOutputDir = (dir: string, mode: number) => {
   }
 }
 
+/** Opening a FIFO blocks until its other end is opened: the tracer's start (the event loop) would freeze. */
+const refuseFifo = (field: string, file: string) => {
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isFIFO()) {
+    throw bad(field, `${file} is a FIFO; opening it would block until something opens its other end`)
+  }
+}
+
 const checkStdin = (file: string) => {
+  refuseFifo("stdin", file)
   try {
     fs.accessSync(file, fs.constants.R_OK)
     if (fs.statSync(file).isDirectory()) throw new Error("EISDIR")
@@ -74,6 +86,7 @@ const checkStdin = (file: string) => {
 }
 
 const checkStderr = (file: string) => {
+  refuseFifo("stderr", file)
   try {
     fs.closeSync(fs.openSync(file, "a", 0o600))
   } catch (error) {
@@ -85,12 +98,6 @@ const checkTimeout = (field: string, timeout: TraceOptions.Timeout | undefined) 
   if (timeout === undefined || timeout === "none") return
   const decoded = Option.liftThrowable(Duration.decode)(timeout as Duration.DurationInput)
   if (Option.isNone(decoded)) throw bad(field, `not a duration or "none"`)
-}
-
-const checkSignals = (signals: ReadonlyArray<string>) => {
-  if (signals.length === 0) throw bad("signals", "the signal set is empty")
-  const unknown = signals.filter((s) => !(s in os.constants.signals))
-  if (unknown.length > 0) throw bad("signals", `unknown signal ${unknown.join(", ")}`)
 }
 
 const checkAttributes = (attributes: Readonly<Record<string, string>>) => {
@@ -107,8 +114,9 @@ const checkPut = (put: NonNullable<Options["put"]>): PutSettings => {
   let timeout = defaultTimeout
   if (put.timeout !== undefined) {
     const decoded = Option.liftThrowable(Duration.decode)(put.timeout)
-    if (Option.isNone(decoded) || Duration.toMillis(decoded.value) <= 0) {
-      throw bad("put.timeout", "not a positive duration")
+    // An infinite one would let a stalled server hold an upload (and, with synchronousPut, the trace) for ever.
+    if (Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
+      throw bad("put.timeout", "not a finite positive duration")
     }
     timeout = decoded.value
   }
@@ -129,9 +137,18 @@ const checkPut = (put: NonNullable<Options["put"]>): PutSettings => {
 export const validate = (
   options: Options
 ): Effect.Effect<{ readonly settings: Settings; readonly put: Option.Option<PutSettings> }, TracerConfigError> =>
+  Effect.flatMap(
+    // The signals first: the core's own check (known, catchable by Node, duplicates dropped).
+    signals.validate(options.signals ?? DEFAULT_SIGNALS),
+    (checkedSignals) => checkTheRest(options, checkedSignals)
+  )
+
+/** Every other option, and `outputDir` created when missing. */
+const checkTheRest = (options: Options, checkedSignals: ReadonlyArray<NodeJS.Signals>) =>
   Effect.try({
     try: () => {
       const tracerPath = options.tracerPath ?? DEFAULT_TRACER_PATH
+      if (tracerPath === "") throw bad("tracerPath", "the path is empty")
       const tracer = findExecutable(tracerPath, process.env.PATH)
       if (tracer === undefined) throw bad("tracerPath", `${tracerPath} is not found or not executable`)
       const permissions = options.permissions ?? 0o700
@@ -139,6 +156,7 @@ export const validate = (
         throw bad("permissions", "not a file mode (an integer from 0 to 0o7777)")
       }
       // Snapshots hold process memory: by default they go to a private folder of their own, not the working directory.
+      if (options.outputDir === "") throw bad("outputDir", "the path is empty")
       const outputDir = path.resolve(options.outputDir ?? "snapshots")
       checkOutputDir(outputDir, permissions)
       if (options.stdin !== undefined) checkStdin(options.stdin)
@@ -148,8 +166,6 @@ export const validate = (
       if ((options.classifiers ?? []).some((c) => c === "")) throw bad("classifiers", "a classifier is empty")
       noNul("args", options.args ?? [])
       checkTimeout("defaultTraceOptions.timeout", options.defaultTraceOptions?.timeout)
-      const signals = options.signals ?? DEFAULT_SIGNALS
-      checkSignals(signals)
       const put = options.put === undefined ? Option.none() : Option.some(checkPut(options.put))
       const settings: Settings = {
         tracerPath: tracer,
@@ -159,7 +175,7 @@ export const validate = (
           ...(options.stderr === undefined ? {} : { stderr: path.resolve(options.stderr) })
         },
         defaultTraceOptions: TraceOptions.resolve(TraceOptions.defaults, options.defaultTraceOptions),
-        signals
+        signals: checkedSignals
       }
       return { settings, put }
     },

@@ -15,6 +15,7 @@ import * as path from "node:path"
 import type { PutDirSummary, Uploader } from "../Backtrace.js"
 import { SnapshotUploadError, TracerConfigError } from "../TraceError.js"
 import type { PutSettings } from "./backtraceOptions.js"
+import * as lock from "./lock.js"
 import type * as Upload from "./upload.js"
 
 /** The HTTP side, loaded when a layer with uploads is built, not when the library is imported. */
@@ -35,7 +36,7 @@ export const findSnapshots = (dir: string) =>
           skipped.push({ path: file, reason: entry.isSymbolicLink() ? "a symbolic link" : "not a regular file" })
         }
       }
-      return { files: files.sort(), skipped }
+      return { files: files.sort(), skipped: skipped.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)) }
     },
     catch: (error) =>
       new SnapshotUploadError({
@@ -74,7 +75,9 @@ export const makeUploader = (
 
   const putDir = (loaded: readonly [PutSettings, typeof Upload]) => (dir: string): Effect.Effect<PutDirSummary, SnapshotUploadError> =>
     Effect.gen(function*() {
-      const { files, skipped } = yield* findSnapshots(path.resolve(dir))
+      // Listed while no tracer of this process runs, so that a snapshot still being written is not
+      // uploaded half-written (and, with `unlink`, removed).
+      const { files, skipped } = yield* lock.state.semaphore.withPermits(1)(findSnapshots(path.resolve(dir)))
       const outcomes = yield* Effect.forEach(files, (file) => Effect.either(upload(loaded)(file)), {
         concurrency: loaded[0].concurrency
       })

@@ -32,8 +32,8 @@ const split = (endpoint: string) => {
   return { scheme: scheme ? scheme[1]!.toLowerCase() : "https", authority: bracketIPv6(authority), tail }
 }
 
-/** Whether the authority names a port itself (`URL` hides a scheme's default one). */
-const hasExplicitPort = (authority: string): boolean => /(?:^|[\]\w.-]):\d*$/.test(authority.replace(/^.*@/, ""))
+/** Whether the authority names a port itself (`URL` hides a scheme's default one). `host:` names none. */
+const hasExplicitPort = (authority: string): boolean => /(?:^|[\]\w.-]):\d+$/.test(authority.replace(/^.*@/, ""))
 
 const segments = (pathname: string) => pathname.split("/").filter((s) => s !== "")
 
@@ -45,13 +45,14 @@ const segments = (pathname: string) => pathname.split("/").filter((s) => s !== "
  *   `/post`, query `token=<token>` (URL-encoded) after any other parameters;
  * - a URL whose query already holds `token`, or a `submit.backtrace.io` style
  *   `/<universe>/<token>/<format>` path: used as it is (https by default); a
- *   `token` given as well is then ignored.
+ *   `token` given as well is then ignored. Such an endpoint may come as a
+ *   `Redacted`.
  */
 export const endpointUrl = (
-  endpoint: string,
+  endpoint: string | Redacted.Redacted<string>,
   token: string | Redacted.Redacted<string> | undefined
 ): Either.Either<URL, TracerConfigError> => {
-  const trimmed = endpoint.trim()
+  const trimmed = (Redacted.isRedacted(endpoint) ? Redacted.value(endpoint) : endpoint).trim()
   if (trimmed === "") return fail("put.endpoint", "the endpoint is empty")
   if (/[\s\0]/.test(trimmed)) return fail("put.endpoint", "the endpoint contains whitespace or a NUL byte")
   const parts = split(trimmed)

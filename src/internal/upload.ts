@@ -19,6 +19,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { SnapshotUploadError } from "../TraceError.js"
 import { log } from "./log.js"
 import { parseRetryAfter, redactUrl, scrub } from "./uploadPolicy.js"
@@ -55,10 +56,23 @@ class Attempt {
 
 const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
 
-/** The start of the server's answer, scrubbed; a large answer (over 64 KiB) is not read. */
+/** How much of the server's answer is read: enough for an error message, never a whole large body. */
+const SNIPPET_BYTES = 64 * 1024
+
+/**
+ * The start of the server's answer, scrubbed. At most {@link SNIPPET_BYTES}
+ * are read, whatever the server sends (with or without `Content-Length`);
+ * the rest is dropped with the connection.
+ */
 const bodySnippet = (url: URL, response: HttpClientResponse.HttpClientResponse) =>
-  Number(response.headers["content-length"] ?? 0) > 64 * 1024 ? Effect.succeed("") : response.text.pipe(
-    Effect.map((text) => {
+  response.stream.pipe(
+    Stream.runFoldWhile(
+      { bytes: 0, chunks: [] as Array<Uint8Array> },
+      (read) => read.bytes < SNIPPET_BYTES,
+      (read, chunk) => ({ bytes: read.bytes + chunk.length, chunks: [...read.chunks, chunk] })
+    ),
+    Effect.map(({ chunks }) => {
+      const text = Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8")
       const clean = scrub(url, text).replace(/\s+/g, " ").trim()
       return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean
     }),
@@ -112,7 +126,9 @@ const causeText = (target: URL, cause: unknown): string => {
     .filter((c): c is Error => c instanceof Error)
     .map((c) => ((c as NodeJS.ErrnoException).code ? `${(c as NodeJS.ErrnoException).code}: ` : "") + c.message)
     .join("; ")
-  return text === "" ? "" : `: ${scrub(target, text)}`
+  // Scrubbed before the white space is folded, so that a secret is matched as it was sent.
+  const clean = scrub(target, text).replace(/\s+/g, " ").trim()
+  return clean === "" ? "" : `: ${clean}`
 }
 
 /** The user's schedule, applied to transient failures only, waiting at least `Retry-After`. */
@@ -143,6 +159,13 @@ export const uploadFile = (
     let attempts = 0
     const started = Date.now()
     yield* say(LogLevel.Debug, `Uploading ${path} to ${target}`)
+    // Only a regular file: opening a FIFO would block a libuv thread for good, beyond any timeout.
+    const info = yield* fs.stat(path).pipe(
+      Effect.mapError((error) => new SnapshotUploadError({ path, reason: `cannot read the file: ${error.message}` }))
+    )
+    if (info.type !== "File") {
+      return yield* new SnapshotUploadError({ path, reason: `not a regular file (${info.type})` })
+    }
     yield* Effect.suspend(() => {
       attempts++
       return attempt(client, path, options, maxRetryAfter)
