@@ -381,6 +381,15 @@ describe("Gdb layer checks its options when built", () => {
       expect(error.message).not.toContain("s3cr3t")
       expect(fs.existsSync(dir)).toBe(false)
     }))
+
+  it.live("an infinite, zero or malformed put timeout is a TracerConfigError, not a defect", () =>
+    Effect.gen(function*() {
+      const url = "http://127.0.0.1:1/post"
+      for (const timeout of [Duration.infinity, Duration.zero, "soon" as Duration.DurationInput]) {
+        const error = configError(yield* build({ outputDir: tmp("cfg"), put: { url, timeout } }))
+        expect(error.field).toBe("put.timeout")
+      }
+    }))
 })
 
 describe("Gdb put (real HTTP server on 127.0.0.1)", () => {

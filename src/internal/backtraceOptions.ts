@@ -18,7 +18,7 @@ import { DEFAULT_SIGNALS, DEFAULT_TRACER_PATH, type Settings } from "./backtrace
 import { endpointUrl } from "./endpoint.js"
 import { findExecutable } from "./executable.js"
 import * as signals from "./signals.js"
-import { defaultRetry, defaultTimeout } from "./uploadPolicy.js"
+import { defaultRetry, uploadTimeout } from "./uploadPolicy.js"
 
 /** Validated put options. The URL (it holds the token) stays out of sight. */
 export interface PutSettings {
@@ -111,15 +111,8 @@ const checkAttributes = (attributes: Readonly<Record<string, string>>) => {
 const checkPut = (put: NonNullable<Options["put"]>): PutSettings => {
   const url = endpointUrl(put.endpoint, put.token)
   if (Either.isLeft(url)) throw url.left
-  let timeout = defaultTimeout
-  if (put.timeout !== undefined) {
-    const decoded = Option.liftThrowable(Duration.decode)(put.timeout)
-    // An infinite one would let a stalled server hold an upload (and, with synchronousPut, the trace) for ever.
-    if (Option.isNone(decoded) || !Duration.isFinite(decoded.value) || Duration.toMillis(decoded.value) <= 0) {
-      throw bad("put.timeout", "not a finite positive duration")
-    }
-    timeout = decoded.value
-  }
+  const timeout = uploadTimeout(put.timeout)
+  if (Either.isLeft(timeout)) throw bad("put.timeout", timeout.left)
   if (put.retry !== undefined && !Schedule.isSchedule(put.retry)) throw bad("put.retry", "not a Schedule")
   const concurrency = put.concurrency ?? 4
   if (!Number.isInteger(concurrency) || concurrency < 1) throw bad("put.concurrency", "not a positive integer")
@@ -127,7 +120,7 @@ const checkPut = (put: NonNullable<Options["put"]>): PutSettings => {
     url: url.right,
     unlink: put.unlink ?? false,
     onTrace: put.onTrace ?? true,
-    timeout,
+    timeout: timeout.right,
     retry: put.retry ?? defaultRetry,
     concurrency
   }

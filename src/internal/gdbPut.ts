@@ -7,7 +7,7 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import type { PutOptions } from "../Gdb.js"
 import { TracerConfigError } from "../TraceError.js"
 import type { Upload } from "./gdb.js"
-import { defaultRetry, defaultTimeout, uploadFile } from "./upload.js"
+import { defaultRetry, uploadFile, uploadTimeout } from "./upload.js"
 
 /** The endpoint as a URL, checked: http or https. Errors never show the URL (it may hold a token). */
 export const parseUrl = (url: PutOptions["url"]): Effect.Effect<URL, TracerConfigError> =>
@@ -40,19 +40,22 @@ const clients = Layer.merge(NodeHttpClient.layer, NodeFileSystem.layer)
 
 /** The upload of one trace: the snapshot, then the core file when there is one. */
 export const makePut = (options: PutOptions): Effect.Effect<Upload, TracerConfigError> =>
-  Effect.map(parseUrl(options.url), (url): Upload => {
+  Effect.gen(function*() {
+    const url = yield* parseUrl(options.url)
+    const timeout = yield* Either.mapLeft(uploadTimeout(options.timeout), (reason) => new TracerConfigError({ field: "put.timeout", reason }))
     const base = {
       url,
-      timeout: options.timeout === undefined ? defaultTimeout : Duration.decode(options.timeout),
+      timeout,
       retry: options.retry ?? defaultRetry,
       unlink: options.unlink ?? false,
       name: "gdb"
     }
-    return (_result, paths) =>
+    const upload: Upload = (_result, paths) =>
       Effect.gen(function*() {
         yield* uploadFile(paths.snapshot, { ...base, contentType: "text/plain; charset=utf-8" })
         if (Option.isSome(paths.core) && (options.core ?? true) && (fs.statSync(paths.core.value, { throwIfNoEntry: false })?.size ?? 0) > 0) {
           yield* uploadFile(paths.core.value, { ...base, contentType: "application/octet-stream" })
         }
       }).pipe(Effect.provide(clients))
+    return upload
   })

@@ -24,7 +24,7 @@ import { SnapshotUploadError } from "../TraceError.js"
 import { log } from "./log.js"
 import { parseRetryAfter, redactUrl, scrub } from "./uploadPolicy.js"
 
-export { defaultRetry, defaultTimeout, parseRetryAfter, redactUrl, scrub } from "./uploadPolicy.js"
+export { defaultRetry, defaultTimeout, parseRetryAfter, redactUrl, scrub, uploadTimeout } from "./uploadPolicy.js"
 
 /** How to upload one file. */
 export interface UploadOptions {

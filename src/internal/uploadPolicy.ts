@@ -6,6 +6,8 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 
 /** Exponential from 250 ms (×2, jittered), at most 4 retries, within 30 s of delays. */
@@ -17,6 +19,19 @@ export const defaultRetry: Schedule.Schedule<unknown, unknown> = Schedule.expone
 
 /** The per-attempt default: 60 s. */
 export const defaultTimeout: Duration.Duration = Duration.seconds(60)
+
+/**
+ * An upload's per-attempt deadline, checked: absent means {@link defaultTimeout};
+ * it must be finite and positive, since an infinite one would let a stalled
+ * server hold an upload (and, with `synchronousPut`, the trace) for ever.
+ */
+export const uploadTimeout = (input: Duration.DurationInput | undefined): Either.Either<Duration.Duration, string> => {
+  if (input === undefined) return Either.right(defaultTimeout)
+  const decoded = Option.liftThrowable(Duration.decode)(input)
+  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) > 0
+    ? Either.right(decoded.value)
+    : Either.left("not a finite positive duration")
+}
 
 /** The URL with every secret removed: scheme, host and port, `/post` or `/…`, `?…`. */
 export const redactUrl = (url: URL): string =>
