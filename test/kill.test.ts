@@ -1,8 +1,9 @@
 import * as Command from "@effect/platform/Command"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Logger, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Logger, Option } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Process from "../src/internal/process.js"
 import * as internal from "../src/internal/tracer.js"
 import * as Watchdog from "../src/internal/watchdog.js"
 import * as Tracer from "../src/Tracer.js"
@@ -42,6 +43,12 @@ describe("kill on timeout", () => {
       Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
     )
   })
+
+  it.live("a tracer killed by SIGKILL well before its deadline (the OOM killer) is a TracerRunError, not a timeout", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Tracer.trace(undefined, { timeout: "20 seconds" }))
+      expect(error).toMatchObject({ _tag: "TracerRunError", signal: "SIGKILL" })
+    }).pipe(Effect.provide(Layer.merge(Tracer.layer(shBackend("kill -KILL $$")), config))))
 
   it.live("gdb that stops this process and hangs is killed on time, and the process carries on", () => {
     const gdb = {
@@ -105,6 +112,32 @@ describe("kill on timeout", () => {
       const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
       expect(Option.getOrUndefined(error)).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
       expect(logs.some((line) => line.includes("Failed to kill tracer"))).toBe(true)
+    }))
+})
+
+describe("the external watchdog (coreutils timeout)", () => {
+  // No in-process timeout here: only the watchdog can end these runs.
+  const runAlone = (script: string) =>
+    Process.run(
+      { command: "sh", args: ["-c", script], cwd: undefined, env: process.env, stdin: undefined, stderr: undefined },
+      {
+        deadline: Option.some(Duration.millis(300)),
+        grace: Duration.millis(200),
+        watchdog: Watchdog.detect(),
+        onKillFailure: () => {}
+      }
+    )
+
+  it.live.skipIf(Watchdog.detect().name === "none")("ends a tracer at the deadline, escalating to SIGKILL, and says so", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const polite = yield* runAlone("exec sleep 30")
+      expect(polite).toMatchObject({ code: 124, deadlinePassed: true })
+      const stubborn = yield* runAlone('trap "" TERM; exec sleep 30')
+      expect(stubborn).toMatchObject({ signal: "SIGKILL", deadlinePassed: true })
+      expect(Date.now() - started).toBeLessThan(10_000)
+      const quick = yield* runAlone("exit 0")
+      expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
     }))
 })
 

@@ -245,7 +245,7 @@ const spawnAndWait = (
   options: RunOptions
 ) =>
   Effect.async<Finished, TracerRunError>((resume) => {
-    const started = Date.now()
+    const started = performance.now()
     let child: ChildProcess
     try {
       child = spawn(argv[0]!, argv.slice(1), {
@@ -266,10 +266,12 @@ const spawnAndWait = (
         resume(effect)
       }
     }
-    child.once("error", (error) => {
+    // `on`, not `once`: an 'error' event with no listener left would be thrown in this process.
+    child.on("error", (error) => {
       finish(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${error.message}`, stderr: "" })))
     })
     child.once("exit", (code, signal) => {
+      const elapsed = performance.now() - started
       finish(Effect.try({
         try: () => ({
           path: program,
@@ -277,8 +279,12 @@ const spawnAndWait = (
           signal,
           stdout: readStdout(path.join(files.dir, "stdout")),
           stderr: readTail(files.stderrFile, files.stderrStart),
-          durationMs: Date.now() - started,
-          deadlinePassed: Option.isSome(options.deadline) && options.watchdog.fired(code, signal)
+          durationMs: Math.round(elapsed),
+          // A SIGKILL before the deadline came from elsewhere (the OOM killer), not from the watchdog.
+          deadlinePassed: Option.match(options.deadline, {
+            onNone: () => false,
+            onSome: (deadline) => options.watchdog.fired(code, signal) && elapsed >= Duration.toMillis(deadline) - 1
+          })
         }),
         catch: (error) => new TracerRunError({ path: program, reason: `could not read its output: ${String(error)}`, stderr: "" })
       }))
