@@ -21,8 +21,8 @@ const PR_SET_PTRACER = 0x59616d61
 const PR_SET_PTRACER_ANY = 0xffffffffffffffffn
 const EINVAL = 22
 
-/** What `Tracer.checkPermissions` reports. */
-export interface Permissions {
+/** The facts that decide whether a ptrace attach is allowed, without the tracer binary. */
+export interface PtraceFacts {
   /** Yama's `kernel.yama.ptrace_scope` (0 to 3); `None` where Yama is absent. */
   readonly ptraceScope: Option.Option<number>
   /** This process has `CAP_SYS_PTRACE` in its effective set. */
@@ -33,6 +33,10 @@ export interface Permissions {
   readonly ptracerAny: boolean
   /** Another tracer (a debugger) is attached to this process now: its pid. */
   readonly tracedBy: Option.Option<number>
+}
+
+/** What `Tracer.checkPermissions` reports. */
+export interface Permissions extends PtraceFacts {
   /** The tracer's program as the backend names it. */
   readonly tracer: string
   /** The program found (on `PATH` for a bare name), if it exists and is executable. */
@@ -77,15 +81,6 @@ const status = (): Map<string, string> => {
 
 const hasCap = (mask: string | undefined): boolean =>
   mask !== undefined && /^[0-9a-f]+$/i.test(mask) && ((BigInt(`0x${mask}`) >> CAP_SYS_PTRACE) & 1n) === 1n
-
-/** The facts that decide whether a ptrace attach is allowed, without the tracer binary. */
-export interface PtraceFacts {
-  readonly ptraceScope: Option.Option<number>
-  readonly capSysPtrace: boolean
-  readonly tracerCapSysPtrace: boolean
-  readonly ptracerAny: boolean
-  readonly tracedBy: Option.Option<number>
-}
 
 /** Reads the facts off `/proc`. */
 export const ptraceFacts = (): PtraceFacts => {

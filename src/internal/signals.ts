@@ -20,6 +20,7 @@ import type { Tracer } from "../Tracer.js"
 import { SignalError, TracerConfigError } from "../TraceError.js"
 import { TracerConfig } from "../TracerConfig.js"
 import { log } from "./log.js"
+import { drainPending } from "./tracer.js"
 
 /** Backtrace's default set. */
 export const DEFAULT_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGABRT", "SIGFPE", "SIGSEGV", "SIGILL", "SIGBUS"]
@@ -128,16 +129,6 @@ export const resend = (signal: NodeJS.Signals): boolean => {
   process.kill(process.pid, signal)
   return true
 }
-
-/** Waits for background uploads, within `TracerConfig.drainTimeout`, before the process ends. */
-export const drainPending = (tracer: Tracer): Effect.Effect<void> =>
-  Effect.flatMap(TracerConfig, (config) =>
-    Effect.interruptible(tracer.awaitPending).pipe(
-      Effect.timeout(config.drainTimeout),
-      Effect.catchAll(() =>
-        log(LogLevel.Error, tracer.backend.name, "Pending uploads did not finish in time; exiting without them")
-      )
-    ))
 
 /** Traces each of `signals` while the scope is open. */
 export const register = (

@@ -19,7 +19,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { Tracer } from "../Tracer.js"
 import { log } from "./log.js"
-import { drainPending } from "./signals.js"
+import { drainPending } from "./tracer.js"
 
 interface Registration {
   readonly onException: (error: unknown) => void
