@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { TracerRunError } from "../TraceError.js"
 import type { Stdio } from "../TracerBackend.js"
 import { findExecutable } from "./executable.js"
+import { clampUtf8 } from "./request.js"
 import type { Watchdog } from "./watchdog.js"
 
 /** A command, read off a `Command`, ready to spawn. */
@@ -58,12 +59,7 @@ const STDERR_TAIL_BYTES = 4096
 const STDOUT_MAX_BYTES = 64 * 1024 * 1024
 
 /** Makes a string safe as one argv entry: no NUL byte, under the kernel's 128 KiB limit. */
-export const safeArg = (arg: string): string => {
-  const clean = arg.includes("\0") ? arg.replaceAll("\0", "\\0") : arg
-  if (clean.length * 3 <= ARG_MAX_BYTES) return clean
-  const bytes = Buffer.from(clean, "utf8")
-  return bytes.length <= ARG_MAX_BYTES ? clean : bytes.subarray(0, ARG_MAX_BYTES - 3).toString("utf8") + "..."
-}
+export const safeArg = (arg: string): string => clampUtf8(arg, ARG_MAX_BYTES, "...")
 
 /** Reads the program, args, working directory and env off a `Command`. */
 export const fromCommand = (command: Command.Command, stdio: Stdio = {}): Either.Either<Spec, string> => {
