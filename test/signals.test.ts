@@ -77,7 +77,7 @@ describe("Tracer.register", () => {
       expect(readMarker(marker)).toHaveLength(1)
     }).pipe(Effect.scoped))
 
-  it.live("resendSignal with a listener of the program's own: no re-raise, the program handles it", () =>
+  it.live("resendSignal with a listener of the program's own: no re-raise, the program handles it, the next is traced too", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const marker = path.join(dir, "marker")
@@ -92,9 +92,14 @@ describe("Tracer.register", () => {
       process.kill(child.process.pid!, "SIGUSR2")
       yield* child.line((l) => l.foreign === "SIGUSR2")
       yield* markerLines(marker, 1)
+      // Nothing was re-sent and our listener stayed: a second signal is traced as well.
+      process.kill(child.process.pid!, "SIGUSR2")
+      yield* markerLines(marker, 2)
+      expect(child.alive()).toBe(true)
       child.process.stdin!.end()
       const closed = yield* child.line((l) => l.closed === true)
-      // Our listener went with the trace (default handling restored); the program's stays.
+      expect(child.lines.filter((l) => l.foreign === "SIGUSR2")).toHaveLength(2)
+      // Closing removed ours; the program's stays.
       expect(closed.after).toEqual({ SIGABRT: 0, SIGUSR2: 1, SIGTERM: 0 })
       expect(yield* child.exit).toEqual({ code: 0, signal: null })
     }).pipe(Effect.scoped))

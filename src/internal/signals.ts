@@ -120,12 +120,13 @@ const removeListener = (signal: NodeJS.Signals) => {
 /**
  * Restores `signal`'s default handling and sends it again, so the process
  * ends as it would have without us. When the program has listeners of its
- * own, Node never applied the default action: they handle it, and nothing is
- * sent.
+ * own, Node never applied the default action: they handle it, nothing is
+ * sent, and our listener stays, so the next delivery is traced too.
  */
 export const resend = (signal: NodeJS.Signals): boolean => {
+  const ours = state.listeners.has(signal) ? 1 : 0
+  if (NODE_IGNORES.has(signal) || process.listenerCount(signal) > ours) return false
   removeListener(signal)
-  if (NODE_IGNORES.has(signal) || process.listenerCount(signal) > 0) return false
   process.kill(process.pid, signal)
   return true
 }
