@@ -111,6 +111,22 @@ describe("Tracer.handleUncaught", () => {
       expect(traced.exit).toEqual({ code: 0, signal: null })
     }).pipe(Effect.scoped))
 
+  it.live("--unhandled-rejections=strict with the program's own uncaughtException listener: one trace, the program carries on", () =>
+    Effect.gen(function*() {
+      const setup = { kind: "rejection", foreign: true, foreignEvent: "uncaughtException" }
+      const strict = ["--unhandled-rejections=strict"]
+      const [traced, control] = yield* Effect.all([
+        run({ ...setup, traced: true }, strict),
+        run({ ...setup, traced: false }, strict)
+      ], { concurrency: 2 })
+      const foreign = (child: typeof traced.child) => child.lines.filter((l) => l.foreign === "uncaughtException")
+      expect(foreign(control.child)).toHaveLength(1)
+      expect(control.exit).toEqual({ code: 0, signal: null })
+      expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
+      expect(foreign(traced.child)).toHaveLength(1)
+      expect(traced.exit).toEqual({ code: 0, signal: null })
+    }).pipe(Effect.scoped))
+
   it.live("waits for a background upload before exiting", () =>
     Effect.gen(function*() {
       const { exit, marker, traces } = yield* run({ kind: "rejection", traced: true, putMs: 400, drainMs: 20_000 })

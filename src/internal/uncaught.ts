@@ -33,19 +33,37 @@ interface UncaughtState {
   ending: boolean
   /** Set once an exception is re-thrown: the process is ending, our listeners stay off. */
   rethrown: boolean
+  /**
+   * Set when Node raised a rejection as an uncaught exception
+   * (`--unhandled-rejections=strict`): the 'unhandledRejection' it emits
+   * right after is the same event, already traced.
+   */
+  raisedRejection: boolean
 }
 
 const state: UncaughtState = globalValue(Symbol.for("effect-bcd/internal/uncaught"), () => ({
   registrations: [],
   ending: false,
-  rethrown: false
+  rethrown: false,
+  raisedRejection: false
 }))
 
-const onException = (error: unknown) => {
+const onException = (error: unknown, origin: NodeJS.UncaughtExceptionOrigin) => {
+  if (origin === "unhandledRejection") {
+    state.raisedRejection = true
+    // Node emits the event in the same pass over its pending rejections, before any microtask.
+    queueMicrotask(() => {
+      state.raisedRejection = false
+    })
+  }
   state.registrations.at(-1)?.onException(error)
 }
 
 const onRejection = (reason: unknown) => {
+  if (state.raisedRejection) {
+    state.raisedRejection = false
+    return
+  }
   state.registrations.at(-1)?.onRejection(reason)
 }
 
