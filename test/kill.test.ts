@@ -1,6 +1,7 @@
 import * as Command from "@effect/platform/Command"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Layer, Logger, Option } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Process from "../src/internal/process.js"
@@ -139,6 +140,22 @@ describe("the external watchdog (coreutils timeout)", () => {
       const quick = yield* runAlone("exit 0")
       expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
     }))
+
+  it("only GNU coreutils' timeout is used: BusyBox's (Alpine) has other options and exit codes", () => {
+    const dir = tempDir()
+    try {
+      fs.copyFileSync("/bin/true", path.join(dir, "busybox"))
+      fs.symlinkSync(path.join(dir, "busybox"), path.join(dir, "timeout"))
+      expect(Watchdog.fromPath(path.join(dir, "timeout")).name).toBe("none")
+      expect(Watchdog.fromPath(path.join(dir, "missing")).name).toBe("none")
+      const gnu = execFileSync("sh", ["-c", "command -v timeout"], { encoding: "utf8" }).trim()
+      if (execFileSync(gnu, ["--version"], { encoding: "utf8" }).includes("GNU coreutils")) {
+        expect(Watchdog.fromPath(gnu).name).toBe("coreutils timeout")
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true })
+    }
+  })
 })
 
 describe("no pipe deadlock", () => {
