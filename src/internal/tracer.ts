@@ -42,7 +42,7 @@ const runLocked = (
 ) =>
   Effect.gen(function*() {
     const deadline = TraceOptions.deadline(timeout)
-    const startedAt = Date.now()
+    const startedAt = performance.now()
     let phase: "lock" | "execution" = "lock"
     let killFailure: string | undefined
     const run = Effect.suspend(() => {
@@ -50,7 +50,7 @@ const runLocked = (
       return backend.prepare === undefined ? spawn : Effect.zipRight(backend.prepare(request), spawn)
     })
     const spawn = Effect.suspend(() => {
-      const remaining = Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - (Date.now() - startedAt))))
+      const remaining = Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - (performance.now() - startedAt))))
       return Process.run(spec, {
         deadline: remaining,
         grace: Duration.decode(config.killGrace),
