@@ -95,37 +95,24 @@ describe("Tracer.handleUncaught", () => {
       expect(child.stderr()).toBe("")
     }).pipe(Effect.scoped))
 
-  it.live("rejection with the program's own uncaughtException listener: it sees the replay once, as without us", () =>
-    Effect.gen(function*() {
-      const setup = { kind: "rejection", foreign: true, foreignEvent: "uncaughtException" }
-      const [traced, control] = yield* Effect.all([
-        run({ ...setup, traced: true }),
-        run({ ...setup, traced: false })
-      ], { concurrency: 2 })
-      const foreign = (child: typeof traced.child) => child.lines.filter((l) => l.foreign === "uncaughtException")
-      expect(foreign(control.child)).toHaveLength(1)
-      expect(control.exit).toEqual({ code: 0, signal: null })
-      expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
-      expect(foreign(traced.child)).toHaveLength(1)
-      expect(traced.child.lines.some((l) => l.alive === true)).toBe(true)
-      expect(traced.exit).toEqual({ code: 0, signal: null })
-    }).pipe(Effect.scoped))
-
-  it.live("--unhandled-rejections=strict with the program's own uncaughtException listener: one trace, the program carries on", () =>
-    Effect.gen(function*() {
-      const setup = { kind: "rejection", foreign: true, foreignEvent: "uncaughtException" }
-      const strict = ["--unhandled-rejections=strict"]
-      const [traced, control] = yield* Effect.all([
-        run({ ...setup, traced: true }, strict),
-        run({ ...setup, traced: false }, strict)
-      ], { concurrency: 2 })
-      const foreign = (child: typeof traced.child) => child.lines.filter((l) => l.foreign === "uncaughtException")
-      expect(foreign(control.child)).toHaveLength(1)
-      expect(control.exit).toEqual({ code: 0, signal: null })
-      expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
-      expect(foreign(traced.child)).toHaveLength(1)
-      expect(traced.exit).toEqual({ code: 0, signal: null })
-    }).pipe(Effect.scoped))
+  for (const mode of ["throw", "strict"] as const) {
+    it.live(`rejection (${mode} mode) with the program's own uncaughtException listener: one trace, the listener runs once, the program carries on`, () =>
+      Effect.gen(function*() {
+        const setup = { kind: "rejection", foreign: true, foreignEvent: "uncaughtException" }
+        const nodeArgs = [`--unhandled-rejections=${mode}`]
+        const [traced, control] = yield* Effect.all([
+          run({ ...setup, traced: true }, nodeArgs),
+          run({ ...setup, traced: false }, nodeArgs)
+        ], { concurrency: 2 })
+        const foreign = (child: typeof traced.child) => child.lines.filter((l) => l.foreign === "uncaughtException")
+        expect(foreign(control.child)).toHaveLength(1)
+        expect(control.exit).toEqual({ code: 0, signal: null })
+        expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
+        expect(foreign(traced.child)).toHaveLength(1)
+        expect(traced.child.lines.some((l) => l.alive === true)).toBe(true)
+        expect(traced.exit).toEqual({ code: 0, signal: null })
+      }).pipe(Effect.scoped))
+  }
 
   it.live("waits for a background upload before exiting", () =>
     Effect.gen(function*() {
