@@ -1,6 +1,6 @@
 import * as Command from "@effect/platform/Command"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Duration, Effect, Exit, Layer, Logger, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Logger, Option } from "effect"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -73,6 +73,23 @@ describe("kill on timeout", () => {
       expect(ticks).toBeGreaterThan(before)
     }).pipe(Effect.provide(Layer.merge(Tracer.layer(gdb), config)))
   }, 30_000)
+
+  it.live("an interrupted tracer's whole group dies, a straggler that ignores SIGTERM included", () => {
+    const dir = tempDir()
+    const pidFile = path.join(dir, "pid")
+    // The leader dies of SIGTERM at once; its child ignores SIGTERM (gdb left behind by gcore's shell).
+    const backend = shBackend('(trap "" TERM; exec sleep 30) & echo $! > "$1"; wait', () => [pidFile])
+    return Effect.gen(function*() {
+      const running = yield* Effect.fork(Tracer.trace(undefined, { timeout: "none" }))
+      const pid = yield* readPid(pidFile)
+      expect(alive(pid)).toBe(true)
+      yield* Fiber.interrupt(running)
+      expect(yield* Effect.promise(() => gone(pid, 1_000))).toBe(true)
+    }).pipe(
+      Effect.provide(Layer.merge(Tracer.layer(backend), config)),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
+    )
+  })
 
   const unkillable = (panicOnKillFailure: boolean) => {
     const dir = tempDir()
