@@ -234,11 +234,12 @@ export interface Permissions extends permissions.Permissions {}
  * next delivery is traced too.
  *
  * The default set is the backend's (`SIGABRT`, `SIGFPE`, `SIGSEGV`, `SIGILL`,
- * `SIGBUS` when it has none). Beware: in Node, a listener for `SIGSEGV`,
- * `SIGBUS`, `SIGFPE` or `SIGILL` turns a real fault (in a native addon) into
- * a hang at 100% CPU instead of a crash; only signals sent with `kill` are
- * traced (see docs/signals.md). An empty set, `SIGKILL`, `SIGSTOP` and
- * `SIGUSR1` (Node's inspector) fail with `TracerConfigError`. Registering again adds no
+ * `SIGBUS` when it has none). Only fault signals sent with `kill` are
+ * traced: a real fault (in a native addon) still kills the process, because
+ * the handler is made one-shot through koffi; without koffi a real fault
+ * would hang the process instead (see docs/signals.md). An empty set,
+ * `SIGKILL`, `SIGSTOP` and `SIGUSR1` (Node's inspector) fail with
+ * `TracerConfigError`. Registering again adds no
  * second trace per signal: the most recent registration handles it.
  *
  * @example

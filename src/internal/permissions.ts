@@ -161,20 +161,39 @@ const loadFfi = Effect.tryPromise({
     new EnableTracingError({ reason: "ffi-unavailable", detail: error instanceof Error ? error.message : String(error) })
 })
 
-const prctl = (koffi: Koffi): ((option: number, arg: bigint) => number) => {
-  let libc: ReturnType<Koffi["load"]> | undefined
+const loadLibc = (koffi: Koffi): ReturnType<Koffi["load"]> => {
   for (const name of ["libc.so.6", null]) {
     try {
-      libc = koffi.load(name)
-      break
+      return koffi.load(name)
     } catch {
       // try the next name (musl, or the main program)
     }
   }
-  if (libc === undefined) throw new Error("cannot load the C library")
-  const fn = libc.func("int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)")
+  throw new Error("cannot load the C library")
+}
+
+const prctl = (koffi: Koffi): ((option: number, arg: bigint) => number) => {
+  const fn = loadLibc(koffi).func(
+    "int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)"
+  )
   return (option, arg) => fn(option, arg, 0, 0, 0)
 }
+
+/** `sigaction(2)` on raw `struct sigaction` buffers (null for NULL); returns 0 on success. */
+export type Sigaction = (signal: number, action: Buffer | null, previous: Buffer | null) => number
+
+/**
+ * `sigaction(2)` through koffi, on 64-bit Linux (where `struct sigaction` is
+ * 152 bytes with `sa_flags` at offset 136, in glibc and musl alike); `None`
+ * elsewhere or without koffi.
+ */
+export const loadSigaction: Effect.Effect<Option.Option<Sigaction>> = Effect.suspend(() =>
+  process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")
+    ? Effect.option(Effect.flatMap(loadFfi, (koffi) =>
+      Effect.try(() => loadLibc(koffi).func("int sigaction(int signum, const void *act, void *oldact)") as Sigaction)
+    ))
+    : Effect.succeedNone
+)
 
 /**
  * Go's `EnableTracing`: `prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`, which
