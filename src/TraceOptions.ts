@@ -83,10 +83,11 @@ export const resolve = (base: Resolved, options?: TraceOptions): Resolved => ({
 })
 
 /**
- * The deadline as an `Option<Duration>`: `None` for `"none"`.
+ * The deadline as an `Option<Duration>`: `None` for `"none"` (and for an
+ * infinite `Duration`, which means the same).
  *
  * @since 0.1.0
  * @category getters
  */
 export const deadline = (timeout: Timeout): Option.Option<Duration.Duration> =>
-  timeout === "none" ? Option.none() : Option.some(Duration.decode(timeout))
+  timeout === "none" ? Option.none() : Option.filter(Option.some(Duration.decode(timeout)), Duration.isFinite)

@@ -229,11 +229,17 @@ export interface Permissions extends permissions.Permissions {}
  * the scope is `Unregister`). Each trace's error is a `SignalError` whose
  * message is the signal's name. With `TracerConfig.resendSignal` (the
  * default), the signal's default handling is then restored and the signal
- * sent again, so the process ends as it would have without the library.
+ * sent again, so the process ends as it would have without the library;
+ * when the program listens to that signal itself, nothing is sent and the
+ * next delivery is traced too.
  *
  * The default set is the backend's (`SIGABRT`, `SIGFPE`, `SIGSEGV`, `SIGILL`,
- * `SIGBUS` when it has none). An empty set, `SIGKILL`, `SIGSTOP` and `SIGUSR1`
- * (Node's inspector) fail with `TracerConfigError`. Registering again adds no
+ * `SIGBUS` when it has none). Only fault signals sent with `kill` are
+ * traced: a real fault (in a native addon) still kills the process, because
+ * the handler is made one-shot through koffi; without koffi a real fault
+ * would hang the process instead (see docs/signals.md). An empty set,
+ * `SIGKILL`, `SIGSTOP` and `SIGUSR1` (Node's inspector) fail with
+ * `TracerConfigError`. Registering again adds no
  * second trace per signal: the most recent registration handles it.
  *
  * @example

@@ -78,7 +78,7 @@ export interface Stdio {
  * @example
  * ```ts
  * import * as Command from "@effect/platform/Command"
- * import type { TracerBackend } from "effect-bcd"
+ * import { TraceOptions, type TracerBackend } from "effect-bcd"
  *
  * const eustack: TracerBackend.TracerBackend = {
  *   name: "eu-stack",

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
+import * as TraceOptions from "../src/TraceOptions.js"
 import { argvBackend, shBackend } from "./support/backends.js"
 
 const noCooldown = TracerConfig.layer({ rateLimit: 0 })
@@ -43,6 +44,12 @@ describe("Go's bcd_test.go", () => {
       const none = yield* Effect.exit(tracer.trace(undefined, { timeout: "none" }))
       expect(Exit.isSuccess(none)).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+
+  it("an infinite Duration means no deadline, like \"none\"", () => {
+    expect(TraceOptions.deadline("none")).toEqual(Option.none())
+    expect(TraceOptions.deadline(Duration.infinity)).toEqual(Option.none())
+    expect(TraceOptions.deadline("2 seconds")).toEqual(Option.some(Duration.seconds(2)))
+  })
 
   it.live("TestRecover: recover traces a defect and swallows it; recoverWith repanics with the original", () =>
     Effect.gen(function*() {

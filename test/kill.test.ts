@@ -1,8 +1,10 @@
 import * as Command from "@effect/platform/Command"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Logger, Option } from "effect"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Logger, Option } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as Process from "../src/internal/process.js"
 import * as internal from "../src/internal/tracer.js"
 import * as Watchdog from "../src/internal/watchdog.js"
 import * as Tracer from "../src/Tracer.js"
@@ -43,6 +45,12 @@ describe("kill on timeout", () => {
     )
   })
 
+  it.live("a tracer killed by SIGKILL well before its deadline (the OOM killer) is a TracerRunError, not a timeout", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Tracer.trace(undefined, { timeout: "20 seconds" }))
+      expect(error).toMatchObject({ _tag: "TracerRunError", signal: "SIGKILL" })
+    }).pipe(Effect.provide(Layer.merge(Tracer.layer(shBackend("kill -KILL $$")), config))))
+
   it.live("gdb that stops this process and hangs is killed on time, and the process carries on", () => {
     const gdb = {
       name: "gdb-hang",
@@ -65,6 +73,23 @@ describe("kill on timeout", () => {
       expect(ticks).toBeGreaterThan(before)
     }).pipe(Effect.provide(Layer.merge(Tracer.layer(gdb), config)))
   }, 30_000)
+
+  it.live("an interrupted tracer's whole group dies, a straggler that ignores SIGTERM included", () => {
+    const dir = tempDir()
+    const pidFile = path.join(dir, "pid")
+    // The leader dies of SIGTERM at once; its child ignores SIGTERM (gdb left behind by gcore's shell).
+    const backend = shBackend('(trap "" TERM; exec sleep 30) & echo $! > "$1"; wait', () => [pidFile])
+    return Effect.gen(function*() {
+      const running = yield* Effect.fork(Tracer.trace(undefined, { timeout: "none" }))
+      const pid = yield* readPid(pidFile)
+      expect(alive(pid)).toBe(true)
+      yield* Fiber.interrupt(running)
+      expect(yield* Effect.promise(() => gone(pid, 1_000))).toBe(true)
+    }).pipe(
+      Effect.provide(Layer.merge(Tracer.layer(backend), config)),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
+    )
+  })
 
   const unkillable = (panicOnKillFailure: boolean) => {
     const dir = tempDir()
@@ -106,6 +131,48 @@ describe("kill on timeout", () => {
       expect(Option.getOrUndefined(error)).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
       expect(logs.some((line) => line.includes("Failed to kill tracer"))).toBe(true)
     }))
+})
+
+describe("the external watchdog (coreutils timeout)", () => {
+  // No in-process timeout here: only the watchdog can end these runs.
+  const runAlone = (script: string) =>
+    Process.run(
+      { command: "sh", args: ["-c", script], cwd: undefined, env: process.env, stdin: undefined, stderr: undefined },
+      {
+        deadline: Option.some(Duration.millis(300)),
+        grace: Duration.millis(200),
+        watchdog: Watchdog.detect(),
+        onKillFailure: () => {}
+      }
+    )
+
+  it.live.skipIf(Watchdog.detect().name === "none")("ends a tracer at the deadline, escalating to SIGKILL, and says so", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const polite = yield* runAlone("exec sleep 30")
+      expect(polite).toMatchObject({ code: 124, deadlinePassed: true })
+      const stubborn = yield* runAlone('trap "" TERM; exec sleep 30')
+      expect(stubborn).toMatchObject({ signal: "SIGKILL", deadlinePassed: true })
+      expect(Date.now() - started).toBeLessThan(10_000)
+      const quick = yield* runAlone("exit 0")
+      expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
+    }))
+
+  it("only GNU coreutils' timeout is used: BusyBox's (Alpine) has other options and exit codes", () => {
+    const dir = tempDir()
+    try {
+      fs.copyFileSync("/bin/true", path.join(dir, "busybox"))
+      fs.symlinkSync(path.join(dir, "busybox"), path.join(dir, "timeout"))
+      expect(Watchdog.fromPath(path.join(dir, "timeout")).name).toBe("none")
+      expect(Watchdog.fromPath(path.join(dir, "missing")).name).toBe("none")
+      const gnu = execFileSync("sh", ["-c", "command -v timeout"], { encoding: "utf8" }).trim()
+      if (execFileSync(gnu, ["--version"], { encoding: "utf8" }).includes("GNU coreutils")) {
+        expect(Watchdog.fromPath(gnu).name).toBe("coreutils timeout")
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true })
+    }
+  })
 })
 
 describe("no pipe deadlock", () => {

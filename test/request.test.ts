@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Data, Effect, Layer, Option } from "effect"
+import { clampUtf8 } from "../src/internal/request.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { argvBackend } from "./support/backends.js"
@@ -26,6 +27,14 @@ describe("classification", () => {
       expect(lines(none.stdout).some((l) => l.startsWith("kv=error:"))).toBe(false)
     }).pipe(Effect.provide(TracerLive)))
 
+  it.live("a value whose getters throw (a revoked Proxy) is still traced", () =>
+    Effect.gen(function*() {
+      const { proxy, revoke } = Proxy.revocable({}, {})
+      revoke()
+      const result = yield* Tracer.trace(proxy)
+      expect(lines(result.stdout)).toEqual(expect.arrayContaining(["kv=error:[unprintable value]", "classifier=Object"]))
+    }).pipe(Effect.provide(TracerLive)))
+
   it.live("a message with NUL bytes is sanitised and the trace still runs", () =>
     Effect.gen(function*() {
       const result = yield* Tracer.trace(new Error("before\0after"))
@@ -40,6 +49,29 @@ describe("classification", () => {
       expect(Buffer.byteLength(error)).toBeLessThanOrEqual(64 * 1024 + "kv=error:".length)
       expect(error.startsWith("kv=error:éééé")).toBe(true)
       expect(error.endsWith("...[truncated]")).toBe(true)
+    }).pipe(Effect.provide(TracerLive)))
+})
+
+describe("argv limits", () => {
+  it("clampUtf8 cuts on a character boundary, never over the limit", () => {
+    for (const [text, max] of [["a" + "é".repeat(100), 50], ["€".repeat(100), 50], ["a😀".repeat(50), 50], ["ab", 50]] as const) {
+      for (let cut = max; cut > max - 4; cut--) {
+        const out = clampUtf8(text, cut, "...")
+        expect(Buffer.byteLength(out)).toBeLessThanOrEqual(cut)
+        expect(out).not.toContain("\uFFFD")
+        if (out !== text) expect(text.startsWith(out.slice(0, -3))).toBe(true)
+      }
+    }
+    expect(clampUtf8("a\0b", 50, "...")).toBe("a\\0b")
+  })
+
+  it.live("an attribute over the kernel's 128 KiB argv limit is cut, and the trace still runs", () =>
+    Effect.gen(function*() {
+      // "kv=big:" is 7 bytes, so the cut falls inside a two-byte character.
+      const result = yield* Tracer.trace(undefined, { attributes: { big: "é".repeat(70_000) } })
+      const line = lines(result.stdout).find((l) => l.startsWith("kv=big:"))!
+      expect(Buffer.byteLength(line)).toBeLessThan(128 * 1024)
+      expect(line.endsWith("é...")).toBe(true)
     }).pipe(Effect.provide(TracerLive)))
 })
 

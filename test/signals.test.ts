@@ -51,6 +51,36 @@ describe("Tracer.register", () => {
       expect(readMarker(marker)).toHaveLength(2)
     }).pipe(Effect.scoped))
 
+  it.live("a real fault (a native NULL dereference) still crashes the process at once, the default set registered", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const marker = path.join(dir, "marker")
+      const child = yield* fixture("signals", { marker, resend: true, fault: true, count: COUNT }, { cwd: dir })
+      const ready = yield* child.line((l) => l.ready === true)
+      expect(ready.during).toEqual({ SIGABRT: 1, SIGUSR2: 0, SIGTERM: 0 })
+      // Without a one-shot handler the fault repeats for ever, at 100% CPU.
+      const exit = yield* child.exit.pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "hung" as const }))
+      expect(exit).toEqual({ code: null, signal: "SIGSEGV" })
+      // No JS runs after a real fault: nothing is traced.
+      expect(readMarker(marker)).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.live("SIGSEGV sent with kill, resendSignal false: traced each time, the child keeps running", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const marker = path.join(dir, "marker")
+      const child = yield* fixture("signals", { marker, resend: false, signals: ["SIGSEGV"], count: COUNT }, { cwd: dir })
+      yield* child.line((l) => l.ready === true)
+      process.kill(child.process.pid!, "SIGSEGV")
+      yield* markerLines(marker, 1)
+      process.kill(child.process.pid!, "SIGSEGV")
+      yield* markerLines(marker, 2)
+      expect(child.alive()).toBe(true)
+      child.process.stdin!.end()
+      expect(yield* child.exit).toEqual({ code: 0, signal: null })
+      expect(readMarker(marker).map((l) => l.error)).toEqual(["SIGSEGV", "SIGSEGV"])
+    }).pipe(Effect.scoped))
+
   it.live("two registrations trace once; closing removes exactly our listeners (backend's set)", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
@@ -77,7 +107,7 @@ describe("Tracer.register", () => {
       expect(readMarker(marker)).toHaveLength(1)
     }).pipe(Effect.scoped))
 
-  it.live("resendSignal with a listener of the program's own: no re-raise, the program handles it", () =>
+  it.live("resendSignal with a listener of the program's own: no re-raise, the program handles it, the next is traced too", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const marker = path.join(dir, "marker")
@@ -92,9 +122,14 @@ describe("Tracer.register", () => {
       process.kill(child.process.pid!, "SIGUSR2")
       yield* child.line((l) => l.foreign === "SIGUSR2")
       yield* markerLines(marker, 1)
+      // Nothing was re-sent and our listener stayed: a second signal is traced as well.
+      process.kill(child.process.pid!, "SIGUSR2")
+      yield* markerLines(marker, 2)
+      expect(child.alive()).toBe(true)
       child.process.stdin!.end()
       const closed = yield* child.line((l) => l.closed === true)
-      // Our listener went with the trace (default handling restored); the program's stays.
+      expect(child.lines.filter((l) => l.foreign === "SIGUSR2")).toHaveLength(2)
+      // Closing removed ours; the program's stays.
       expect(closed.after).toEqual({ SIGABRT: 0, SIGUSR2: 1, SIGTERM: 0 })
       expect(yield* child.exit).toEqual({ code: 0, signal: null })
     }).pipe(Effect.scoped))

@@ -44,7 +44,9 @@ describe("Tracer.handleUncaught", () => {
         expect(traced.ready.listeners).toBe(1)
         expect(traced.traces).toEqual([{ pid: traced.child.process.pid, error: "boom", classifiers: [classifier] }])
         expect(traced.exit).toEqual({ code: 1, signal: null })
-        expect(withoutArrow(traced.child.stderr())).toBe(withoutArrow(control.child.stderr()))
+        // A replayed rejection is Node's own report, to the letter; a re-thrown exception differs in its first block.
+        if (kind === "exception") expect(withoutArrow(traced.child.stderr())).toBe(withoutArrow(control.child.stderr()))
+        else expect(traced.child.stderr()).toBe(control.child.stderr())
         expect(withoutArrow(traced.child.stderr())).toMatch(kind === "rejection-string" ? /^UnhandledPromiseRejection: / : /^Error: boom\n/)
       }).pipe(Effect.scoped))
   }
@@ -92,6 +94,25 @@ describe("Tracer.handleUncaught", () => {
       expect(exit).toEqual({ code: 0, signal: null })
       expect(child.stderr()).toBe("")
     }).pipe(Effect.scoped))
+
+  for (const mode of ["throw", "strict"] as const) {
+    it.live(`rejection (${mode} mode) with the program's own uncaughtException listener: one trace, the listener runs once, the program carries on`, () =>
+      Effect.gen(function*() {
+        const setup = { kind: "rejection", foreign: true, foreignEvent: "uncaughtException" }
+        const nodeArgs = [`--unhandled-rejections=${mode}`]
+        const [traced, control] = yield* Effect.all([
+          run({ ...setup, traced: true }, nodeArgs),
+          run({ ...setup, traced: false }, nodeArgs)
+        ], { concurrency: 2 })
+        const foreign = (child: typeof traced.child) => child.lines.filter((l) => l.foreign === "uncaughtException")
+        expect(foreign(control.child)).toHaveLength(1)
+        expect(control.exit).toEqual({ code: 0, signal: null })
+        expect(traced.traces.map((t) => t.error)).toEqual(["boom"])
+        expect(foreign(traced.child)).toHaveLength(1)
+        expect(traced.child.lines.some((l) => l.alive === true)).toBe(true)
+        expect(traced.exit).toEqual({ code: 0, signal: null })
+      }).pipe(Effect.scoped))
+  }
 
   it.live("waits for a background upload before exiting", () =>
     Effect.gen(function*() {

@@ -21,8 +21,8 @@ const PR_SET_PTRACER = 0x59616d61
 const PR_SET_PTRACER_ANY = 0xffffffffffffffffn
 const EINVAL = 22
 
-/** What `Tracer.checkPermissions` reports. */
-export interface Permissions {
+/** The facts that decide whether a ptrace attach is allowed, without the tracer binary. */
+export interface PtraceFacts {
   /** Yama's `kernel.yama.ptrace_scope` (0 to 3); `None` where Yama is absent. */
   readonly ptraceScope: Option.Option<number>
   /** This process has `CAP_SYS_PTRACE` in its effective set. */
@@ -33,6 +33,10 @@ export interface Permissions {
   readonly ptracerAny: boolean
   /** Another tracer (a debugger) is attached to this process now: its pid. */
   readonly tracedBy: Option.Option<number>
+}
+
+/** What `Tracer.checkPermissions` reports. */
+export interface Permissions extends PtraceFacts {
   /** The tracer's program as the backend names it. */
   readonly tracer: string
   /** The program found (on `PATH` for a bare name), if it exists and is executable. */
@@ -77,15 +81,6 @@ const status = (): Map<string, string> => {
 
 const hasCap = (mask: string | undefined): boolean =>
   mask !== undefined && /^[0-9a-f]+$/i.test(mask) && ((BigInt(`0x${mask}`) >> CAP_SYS_PTRACE) & 1n) === 1n
-
-/** The facts that decide whether a ptrace attach is allowed, without the tracer binary. */
-export interface PtraceFacts {
-  readonly ptraceScope: Option.Option<number>
-  readonly capSysPtrace: boolean
-  readonly tracerCapSysPtrace: boolean
-  readonly ptracerAny: boolean
-  readonly tracedBy: Option.Option<number>
-}
 
 /** Reads the facts off `/proc`. */
 export const ptraceFacts = (): PtraceFacts => {
@@ -166,20 +161,39 @@ const loadFfi = Effect.tryPromise({
     new EnableTracingError({ reason: "ffi-unavailable", detail: error instanceof Error ? error.message : String(error) })
 })
 
-const prctl = (koffi: Koffi): ((option: number, arg: bigint) => number) => {
-  let libc: ReturnType<Koffi["load"]> | undefined
+const loadLibc = (koffi: Koffi): ReturnType<Koffi["load"]> => {
   for (const name of ["libc.so.6", null]) {
     try {
-      libc = koffi.load(name)
-      break
+      return koffi.load(name)
     } catch {
       // try the next name (musl, or the main program)
     }
   }
-  if (libc === undefined) throw new Error("cannot load the C library")
-  const fn = libc.func("int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)")
+  throw new Error("cannot load the C library")
+}
+
+const prctl = (koffi: Koffi): ((option: number, arg: bigint) => number) => {
+  const fn = loadLibc(koffi).func(
+    "int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)"
+  )
   return (option, arg) => fn(option, arg, 0, 0, 0)
 }
+
+/** `sigaction(2)` on raw `struct sigaction` buffers (null for NULL); returns 0 on success. */
+export type Sigaction = (signal: number, action: Buffer | null, previous: Buffer | null) => number
+
+/**
+ * `sigaction(2)` through koffi, on 64-bit Linux (where `struct sigaction` is
+ * 152 bytes with `sa_flags` at offset 136, in glibc and musl alike); `None`
+ * elsewhere or without koffi.
+ */
+export const loadSigaction: Effect.Effect<Option.Option<Sigaction>> = Effect.suspend(() =>
+  process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")
+    ? Effect.option(Effect.flatMap(loadFfi, (koffi) =>
+      Effect.try(() => loadLibc(koffi).func("int sigaction(int signum, const void *act, void *oldact)") as Sigaction)
+    ))
+    : Effect.succeedNone
+)
 
 /**
  * Go's `EnableTracing`: `prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`, which

@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { TracerRunError } from "../TraceError.js"
 import type { Stdio } from "../TracerBackend.js"
 import { findExecutable } from "./executable.js"
+import { clampUtf8 } from "./request.js"
 import type { Watchdog } from "./watchdog.js"
 
 /** A command, read off a `Command`, ready to spawn. */
@@ -58,12 +59,7 @@ const STDERR_TAIL_BYTES = 4096
 const STDOUT_MAX_BYTES = 64 * 1024 * 1024
 
 /** Makes a string safe as one argv entry: no NUL byte, under the kernel's 128 KiB limit. */
-export const safeArg = (arg: string): string => {
-  const clean = arg.includes("\0") ? arg.replaceAll("\0", "\\0") : arg
-  if (clean.length * 3 <= ARG_MAX_BYTES) return clean
-  const bytes = Buffer.from(clean, "utf8")
-  return bytes.length <= ARG_MAX_BYTES ? clean : bytes.subarray(0, ARG_MAX_BYTES - 3).toString("utf8") + "..."
-}
+export const safeArg = (arg: string): string => clampUtf8(arg, ARG_MAX_BYTES, "...")
 
 /** Reads the program, args, working directory and env off a `Command`. */
 export const fromCommand = (command: Command.Command, stdio: Stdio = {}): Either.Either<Spec, string> => {
@@ -245,7 +241,7 @@ const spawnAndWait = (
   options: RunOptions
 ) =>
   Effect.async<Finished, TracerRunError>((resume) => {
-    const started = Date.now()
+    const started = performance.now()
     let child: ChildProcess
     try {
       child = spawn(argv[0]!, argv.slice(1), {
@@ -266,10 +262,12 @@ const spawnAndWait = (
         resume(effect)
       }
     }
-    child.once("error", (error) => {
+    // `on`, not `once`: an 'error' event with no listener left would be thrown in this process.
+    child.on("error", (error) => {
       finish(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${error.message}`, stderr: "" })))
     })
     child.once("exit", (code, signal) => {
+      const elapsed = performance.now() - started
       finish(Effect.try({
         try: () => ({
           path: program,
@@ -277,8 +275,12 @@ const spawnAndWait = (
           signal,
           stdout: readStdout(path.join(files.dir, "stdout")),
           stderr: readTail(files.stderrFile, files.stderrStart),
-          durationMs: Date.now() - started,
-          deadlinePassed: Option.isSome(options.deadline) && options.watchdog.fired(code, signal)
+          durationMs: Math.round(elapsed),
+          // A SIGKILL before the deadline came from elsewhere (the OOM killer), not from the watchdog.
+          deadlinePassed: Option.match(options.deadline, {
+            onNone: () => false,
+            onSome: (deadline) => options.watchdog.fired(code, signal) && elapsed >= Duration.toMillis(deadline) - 1
+          })
         }),
         catch: (error) => new TracerRunError({ path: program, reason: `could not read its output: ${String(error)}`, stderr: "" })
       }))

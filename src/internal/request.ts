@@ -31,40 +31,54 @@ export const threadId = (): Option.Option<number> => {
   }
 }
 
-/** Replaces NUL bytes and truncates to 64 KiB of UTF-8, so the message fits in argv. */
-export const sanitizeMessage = (message: string): string => {
-  const clean = message.includes("\0") ? message.replaceAll("\0", "\\0") : message
-  if (clean.length * 3 <= MAX_MESSAGE_BYTES) return clean
+/**
+ * `text` with each NUL byte written as `\0`, and at most `maxBytes` of UTF-8:
+ * a longer text is cut on a character boundary and ends with `marker`.
+ */
+export const clampUtf8 = (text: string, maxBytes: number, marker: string): string => {
+  const clean = text.includes("\0") ? text.replaceAll("\0", "\\0") : text
+  // A UTF-16 code unit is at most 3 bytes of UTF-8.
+  if (clean.length * 3 <= maxBytes) return clean
   const bytes = Buffer.from(clean, "utf8")
-  if (bytes.length <= MAX_MESSAGE_BYTES) return clean
-  return bytes.subarray(0, MAX_MESSAGE_BYTES - 16).toString("utf8").replace(/\uFFFD$/, "") + "...[truncated]"
+  if (bytes.length <= maxBytes) return clean
+  let end = maxBytes - Buffer.byteLength(marker)
+  // Never split a character: its decoded U+FFFD could be longer than the bytes cut.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--
+  return bytes.subarray(0, end).toString("utf8") + marker
 }
+
+/** Replaces NUL bytes and truncates to 64 KiB of UTF-8, so the message fits in argv. */
+export const sanitizeMessage = (message: string): string => clampUtf8(message, MAX_MESSAGE_BYTES, "...[truncated]")
 
 const isObject = (u: unknown): u is Record<PropertyKey, unknown> => typeof u === "object" && u !== null
 
-/** Go's `e.Error()`: the message, else the tag, else the value as text. */
-export const errorMessage = (error: unknown): string => {
-  if (isObject(error)) {
-    if (typeof error.message === "string" && error.message !== "") return error.message
-    if (typeof error._tag === "string") return error._tag
-  }
-  if (typeof error === "string") return error
+/** `f()`, or `fallback` when it throws: a defect's getters (or a revoked Proxy) must not break its trace. */
+const attempt = <A>(f: () => A, fallback: A): A => {
   try {
-    return String(error)
+    return f()
   } catch {
-    return Object.prototype.toString.call(error)
+    return fallback
   }
 }
 
+/** Go's `e.Error()`: the message, else the tag, else the value as text. */
+export const errorMessage = (error: unknown): string =>
+  attempt(() => {
+    if (isObject(error)) {
+      if (typeof error.message === "string" && error.message !== "") return error.message
+      if (typeof error._tag === "string") return error._tag
+    }
+    return typeof error === "string" ? error : attempt(() => String(error), "[unprintable value]")
+  }, "[unprintable value]")
+
 /** Go's `reflect.TypeOf(e)`: the `_tag` of a tagged error, else its constructor's name, else its type. */
 export const classify = (error: unknown): string => {
-  if (isObject(error)) {
+  if (!isObject(error)) return typeof error
+  return attempt(() => {
     if (typeof error._tag === "string" && error._tag !== "") return error._tag
     const name = Object.getPrototypeOf(error)?.constructor?.name
-    if (typeof name === "string" && name !== "" && name !== "Object") return name
-    return "Object"
-  }
-  return typeof error
+    return typeof name === "string" && name !== "" ? name : "Object"
+  }, "Object")
 }
 
 const spanAttributes = Effect.map(

@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { globalValue } from "effect/GlobalValue"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as os from "node:os"
@@ -20,6 +21,8 @@ import type { Tracer } from "../Tracer.js"
 import { SignalError, TracerConfigError } from "../TraceError.js"
 import { TracerConfig } from "../TracerConfig.js"
 import { log } from "./log.js"
+import { loadSigaction, type Sigaction } from "./permissions.js"
+import { drainPending } from "./tracer.js"
 
 /** Backtrace's default set. */
 export const DEFAULT_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGABRT", "SIGFPE", "SIGSEGV", "SIGILL", "SIGBUS"]
@@ -32,6 +35,17 @@ const REFUSED: Partial<Record<NodeJS.Signals, string>> = {
 
 /** Signals Node ignores at start-up: re-sending them would kill a process that would have lived. */
 const NODE_IGNORES: ReadonlySet<string> = new Set(["SIGPIPE", "SIGXFSZ"])
+
+/**
+ * Signals a real fault raises. libuv's handler only notes a signal and
+ * returns, so with a JS listener alone a real fault repeats for ever: the
+ * process hangs at 100% CPU instead of crashing.
+ */
+const FAULTS: ReadonlySet<string> = new Set(["SIGSEGV", "SIGBUS", "SIGFPE", "SIGILL"])
+const SA_RESETHAND = 0x80000000 | 0
+/** `struct sigaction` on 64-bit Linux: its size and where `sa_flags` is. */
+const SIGACTION_BYTES = 152
+const SA_FLAGS_AT = 136
 
 /** Checks a signal set: not empty, only known signals that Node may listen to; duplicates dropped. */
 export const validate = (
@@ -64,14 +78,51 @@ interface SignalState {
    * buffered signal channel does.
    */
   readonly inFlight: Map<NodeJS.Signals, boolean>
+  /** Per fault signal, libuv's `struct sigaction` made one-shot (SA_RESETHAND). */
+  readonly oneShot: Map<NodeJS.Signals, Buffer>
+  /** `sigaction(2)`, once loaded (koffi); `null` where unavailable. */
+  sigaction: Sigaction | null | undefined
 }
 
 /** Process-wide, shared by every copy of this library. */
 export const state: SignalState = globalValue(Symbol.for("effect-bcd/internal/signals"), () => ({
   registrations: new Map(),
   listeners: new Map(),
-  inFlight: new Map()
+  inFlight: new Map(),
+  oneShot: new Map(),
+  sigaction: undefined
 }))
+
+/**
+ * Makes libuv's handler for a fault signal one-shot. A real fault then meets
+ * the default action on its second try and kills the process, as without the
+ * library; a signal sent with kill reaches our listener, which arms it again.
+ * Without koffi this does nothing (see docs/signals.md).
+ */
+const armOneShot = (signal: NodeJS.Signals) => {
+  const sigaction = state.sigaction
+  if (!FAULTS.has(signal) || sigaction == null) return
+  const number = os.constants.signals[signal]
+  let action = state.oneShot.get(signal)
+  if (action === undefined) {
+    action = Buffer.alloc(SIGACTION_BYTES)
+    // SIG_DFL (0) or SIG_IGN (1): not libuv's handler, leave it alone.
+    if (sigaction(number, null, action) !== 0 || action.readBigUInt64LE(0) <= 1n) return
+    action.writeInt32LE(action.readInt32LE(SA_FLAGS_AT) | SA_RESETHAND, SA_FLAGS_AT)
+    state.oneShot.set(signal, action)
+  }
+  sigaction(number, action, null)
+}
+
+/** After our listener went: libuv's handler, if other listeners keep it, is persistent again. */
+const disarmOneShot = (signal: NodeJS.Signals) => {
+  const action = state.oneShot.get(signal)
+  state.oneShot.delete(signal)
+  if (action === undefined || state.sigaction == null || process.listenerCount(signal) === 0) return
+  const persistent = Buffer.from(action)
+  persistent.writeInt32LE(action.readInt32LE(SA_FLAGS_AT) & ~SA_RESETHAND, SA_FLAGS_AT)
+  state.sigaction(os.constants.signals[signal], persistent, null)
+}
 
 const dispatch = (signal: NodeJS.Signals) => {
   if (state.inFlight.has(signal)) {
@@ -95,9 +146,14 @@ const install = (signal: NodeJS.Signals, registration: Registration) => {
     return
   }
   state.registrations.set(signal, [registration])
-  const listener = (received: NodeJS.Signals) => dispatch(received)
+  const listener = (received: NodeJS.Signals) => {
+    // Only a signal sent with kill gets here (a real fault never lets JS run): arm the next one.
+    armOneShot(received)
+    dispatch(received)
+  }
   state.listeners.set(signal, listener)
   process.on(signal, listener)
+  armOneShot(signal)
 }
 
 /** Removes `registration` for `signal`; the listener goes with the last one. */
@@ -114,30 +170,22 @@ const removeListener = (signal: NodeJS.Signals) => {
   const listener = state.listeners.get(signal)
   state.listeners.delete(signal)
   if (listener !== undefined) process.off(signal, listener)
+  disarmOneShot(signal)
 }
 
 /**
  * Restores `signal`'s default handling and sends it again, so the process
  * ends as it would have without us. When the program has listeners of its
- * own, Node never applied the default action: they handle it, and nothing is
- * sent.
+ * own, Node never applied the default action: they handle it, nothing is
+ * sent, and our listener stays, so the next delivery is traced too.
  */
 export const resend = (signal: NodeJS.Signals): boolean => {
+  const ours = state.listeners.has(signal) ? 1 : 0
+  if (NODE_IGNORES.has(signal) || process.listenerCount(signal) > ours) return false
   removeListener(signal)
-  if (NODE_IGNORES.has(signal) || process.listenerCount(signal) > 0) return false
   process.kill(process.pid, signal)
   return true
 }
-
-/** Waits for background uploads, within `TracerConfig.drainTimeout`, before the process ends. */
-export const drainPending = (tracer: Tracer): Effect.Effect<void> =>
-  Effect.flatMap(TracerConfig, (config) =>
-    Effect.interruptible(tracer.awaitPending).pipe(
-      Effect.timeout(config.drainTimeout),
-      Effect.catchAll(() =>
-        log(LogLevel.Error, tracer.backend.name, "Pending uploads did not finish in time; exiting without them")
-      )
-    ))
 
 /** Traces each of `signals` while the scope is open. */
 export const register = (
@@ -146,6 +194,9 @@ export const register = (
 ): Effect.Effect<void, TracerConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     const valid = yield* validate(signals ?? tracer.backend.signals ?? DEFAULT_SIGNALS)
+    if (state.sigaction === undefined && valid.some((signal) => FAULTS.has(signal))) {
+      state.sigaction = Option.getOrNull(yield* loadSigaction)
+    }
     const runtime = yield* Effect.runtime<never>()
     const running = new Set<Fiber.RuntimeFiber<void>>()
     const say = (level: LogLevel.LogLevel, message: string) => log(level, tracer.backend.name, message)

@@ -42,7 +42,7 @@ const runLocked = (
 ) =>
   Effect.gen(function*() {
     const deadline = TraceOptions.deadline(timeout)
-    const startedAt = Date.now()
+    const startedAt = performance.now()
     let phase: "lock" | "execution" = "lock"
     let killFailure: string | undefined
     const run = Effect.suspend(() => {
@@ -50,7 +50,7 @@ const runLocked = (
       return backend.prepare === undefined ? spawn : Effect.zipRight(backend.prepare(request), spawn)
     })
     const spawn = Effect.suspend(() => {
-      const remaining = Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - (Date.now() - startedAt))))
+      const remaining = Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - (performance.now() - startedAt))))
       return Process.run(spec, {
         deadline: remaining,
         grace: Duration.decode(config.killGrace),
@@ -99,13 +99,6 @@ export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.
   Effect.gen(function*() {
     const base = yield* Ref.make(emptyBase)
     const pending = yield* FiberSet.make<void, never>()
-    yield* Effect.addFinalizer(() =>
-      Effect.flatMap(TracerConfig, (config) =>
-        Effect.interruptible(FiberSet.awaitEmpty(pending)).pipe(
-          Effect.timeout(config.drainTimeout),
-          Effect.catchAll(() => log(LogLevel.Error, backend.name, "Pending uploads did not finish in time; abandoning them"))
-        ))
-    )
     const say = (level: LogLevel.LogLevel, message: string) => log(level, backend.name, message)
 
     const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
@@ -132,7 +125,7 @@ export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.
       }).pipe(Effect.tapError((e) => e._tag === "SnapshotUploadError" ? Effect.void : say(LogLevel.Error, e.message)))
 
     const update = (f: (b: typeof emptyBase) => typeof emptyBase) => Ref.update(base, f)
-    return {
+    const service: Tracer = {
       backend,
       trace,
       addKV: (key, value) => update((b) => ({ ...b, attributes: [...b.attributes, [key, value]] })),
@@ -141,5 +134,25 @@ export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.
       options: Ref.get(base),
       clearOptions: Ref.set(base, emptyBase),
       awaitPending: FiberSet.awaitEmpty(pending)
-    } satisfies Tracer
+    }
+    // Runs before the FiberSet's own finalizer, which interrupts what is left.
+    yield* Effect.addFinalizer(() => drainPending(service))
+    return service
   })
+
+/**
+ * Waits for background uploads within `TracerConfig.drainTimeout`; what is
+ * left is abandoned, with one log line (the snapshots stay on disk).
+ */
+export const drainPending = (tracer: Tracer): Effect.Effect<void> =>
+  Effect.flatMap(TracerConfig, (config) =>
+    Effect.interruptible(tracer.awaitPending).pipe(
+      Effect.timeout(config.drainTimeout),
+      Effect.catchAll(() =>
+        log(
+          LogLevel.Error,
+          tracer.backend.name,
+          "Pending uploads did not finish in time (drainTimeout); abandoning them, their snapshots stay on disk"
+        )
+      )
+    ))

@@ -5,9 +5,10 @@
  * Listening to either event turns off Node's default (print and exit 1). So
  * after the trace, when the program has no listener of its own, the event is
  * replayed with our listeners removed: the exception is thrown again, the
- * rejection is made again on a new promise. Node then prints and exits
- * exactly as it would have, honouring `--unhandled-rejections`,
- * `--abort-on-uncaught-exception` and the 'exit' event.
+ * rejection is made again on a new promise. Node then does exactly what it
+ * would have done, honouring `--unhandled-rejections`,
+ * `--abort-on-uncaught-exception`, the 'exit' event and the program's own
+ * `uncaughtException` listeners (which see a replayed rejection once).
  *
  * @internal
  */
@@ -18,7 +19,7 @@ import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { Tracer } from "../Tracer.js"
 import { log } from "./log.js"
-import { drainPending } from "./signals.js"
+import { drainPending } from "./tracer.js"
 
 interface Registration {
   readonly onException: (error: unknown) => void
@@ -30,25 +31,39 @@ interface UncaughtState {
   readonly registrations: Array<Registration>
   /** Set while an event that ends the process is traced and replayed: later events are not traced. */
   ending: boolean
-  /** Set while a rejection is replayed, so that Node's uncaught exception for it is not traced again. */
-  replaying: boolean
   /** Set once an exception is re-thrown: the process is ending, our listeners stay off. */
   rethrown: boolean
+  /**
+   * Set when Node raised a rejection as an uncaught exception
+   * (`--unhandled-rejections=strict`): the 'unhandledRejection' it emits
+   * right after is the same event, already traced.
+   */
+  raisedRejection: boolean
 }
 
 const state: UncaughtState = globalValue(Symbol.for("effect-bcd/internal/uncaught"), () => ({
   registrations: [],
   ending: false,
-  replaying: false,
-  rethrown: false
+  rethrown: false,
+  raisedRejection: false
 }))
 
 const onException = (error: unknown, origin: NodeJS.UncaughtExceptionOrigin) => {
-  if (origin === "unhandledRejection" && state.replaying) return rethrow(error)
+  if (origin === "unhandledRejection") {
+    state.raisedRejection = true
+    // Node emits the event in the same pass over its pending rejections, before any microtask.
+    queueMicrotask(() => {
+      state.raisedRejection = false
+    })
+  }
   state.registrations.at(-1)?.onException(error)
 }
 
 const onRejection = (reason: unknown) => {
+  if (state.raisedRejection) {
+    state.raisedRejection = false
+    return
+  }
   state.registrations.at(-1)?.onRejection(reason)
 }
 
@@ -94,14 +109,16 @@ const rethrow = (error: unknown) => {
   })
 }
 
-/** Rejects a new promise with `reason`, with our listeners gone: Node applies its `--unhandled-rejections` mode. */
+/**
+ * Rejects a new promise with `reason`, with our listeners gone: Node applies
+ * its `--unhandled-rejections` mode, and in "throw" mode raises it as an
+ * uncaught exception, which only the program's own listeners (if any) see.
+ */
 const rereject = (reason: unknown) => {
-  process.off("unhandledRejection", onRejection)
-  state.replaying = true
+  removeListeners()
   void Promise.reject(reason)
   setImmediate(() => {
-    // Node did not end the process (for example `--unhandled-rejections=warn`): carry on tracing.
-    state.replaying = false
+    // Node did not end the process (a listener of the program's own, or `--unhandled-rejections=none`): carry on tracing.
     if (state.rethrown) return
     state.ending = false
     if (state.registrations.length > 0) addListeners()

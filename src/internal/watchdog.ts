@@ -6,6 +6,8 @@
  * @internal
  */
 import * as Duration from "effect/Duration"
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { findExecutable } from "./executable.js"
 
 /** Wraps a tracer command so that something outside this process enforces the deadline. */
@@ -23,9 +25,9 @@ const seconds = (d: Duration.Duration) => `${Math.max(Duration.toMillis(d), 1) /
  * coreutils `timeout`: it runs in the tracer's process group, exits 124 when
  * SIGTERM sufficed, and SIGKILLs its whole group (itself included) when not.
  */
-export const coreutils = (path: string): Watchdog => ({
+export const coreutils = (file: string): Watchdog => ({
   name: "coreutils timeout",
-  wrap: (argv, deadline, grace) => [path, `--kill-after=${seconds(grace)}`, seconds(deadline), ...argv],
+  wrap: (argv, deadline, grace) => [file, `--kill-after=${seconds(grace)}`, seconds(deadline), ...argv],
   fired: (code, signal) => code === 124 || signal === "SIGKILL"
 })
 
@@ -36,13 +38,28 @@ export const none: Watchdog = {
   fired: () => false
 }
 
+/**
+ * The watchdog for the `timeout` program at `file`: only GNU coreutils' (a
+ * `timeout` binary, or the `coreutils` multi-call one) takes
+ * `--kill-after` and exits 124. BusyBox's (Alpine) has other options and
+ * keeps the command's exit status, so it counts as none.
+ */
+export const fromPath = (file: string): Watchdog => {
+  try {
+    const name = path.basename(fs.realpathSync(file))
+    return name === "timeout" || name === "coreutils" ? coreutils(file) : none
+  } catch {
+    return none
+  }
+}
+
 let cached: Watchdog | undefined
 
 /** The best watchdog this machine has, looked up once. */
 export const detect = (): Watchdog => {
   if (cached === undefined) {
-    const path = findExecutable("timeout", process.env.PATH)
-    cached = path === undefined ? none : coreutils(path)
+    const file = findExecutable("timeout", process.env.PATH)
+    cached = file === undefined ? none : fromPath(file)
   }
   return cached
 }
