@@ -8,11 +8,11 @@
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
-import { TracerConfigError } from "./TraceError.js"
+import { loadConfig } from "./internal/loadConfig.js"
+import type { TracerConfigError } from "./TraceError.js"
 
 /**
  * A cooldown after each trace: a `Duration` (meaning `Schedule.spaced`), or
@@ -109,5 +109,5 @@ export const config: Config.Config<Settings> = Config.all({
  */
 export const fromEnv: Layer.Layer<never, TracerConfigError> = Layer.effect(
   TracerConfig,
-  Effect.mapError(config, (error) => new TracerConfigError({ field: "environment", reason: String(error) }))
+  loadConfig(config)
 )

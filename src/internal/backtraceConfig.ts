@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Options, PutOptions } from "../Backtrace.js"
-import { TracerConfigError } from "../TraceError.js"
+import type { TracerConfigError } from "../TraceError.js"
+import { loadConfig } from "./loadConfig.js"
 import type * as TraceOptions from "../TraceOptions.js"
 
 export const list = (name: string) => Config.option(Config.array(Config.string(), name))
@@ -92,9 +93,4 @@ export const config: Config.Config<Options> = Config.all({
 })))
 
 /** Loads `options`, turning a `ConfigError` into a `TracerConfigError` that names the variable. */
-export const load = (options: Config.Config<Options>): Effect.Effect<Options, TracerConfigError> =>
-  Effect.mapError(options, (error) =>
-    new TracerConfigError({
-      field: "environment",
-      reason: String(error)
-    }))
+export const load: (options: Config.Config<Options>) => Effect.Effect<Options, TracerConfigError> = loadConfig

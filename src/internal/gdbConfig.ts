@@ -10,7 +10,8 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Options, PutOptions } from "../Gdb.js"
-import { TracerConfigError } from "../TraceError.js"
+import type { TracerConfigError } from "../TraceError.js"
+import { loadConfig } from "./loadConfig.js"
 import { attributes, list, some, timeout } from "./backtraceConfig.js"
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
@@ -53,5 +54,4 @@ export const config: Config.Config<Options> = Config.all({
 })))
 
 /** Loads `options`, turning a `ConfigError` into a `TracerConfigError` that names the variable. */
-export const load = (options: Config.Config<Options>): Effect.Effect<Options, TracerConfigError> =>
-  Effect.mapError(options, (error) => new TracerConfigError({ field: "environment", reason: String(error) }))
+export const load: (options: Config.Config<Options>) => Effect.Effect<Options, TracerConfigError> = loadConfig
