@@ -6,20 +6,9 @@ import * as Redacted from "effect/Redacted"
 import { Backtrace } from "../src/index.js"
 import { parseRetryAfter, redactUrl, scrub } from "../src/internal/upload.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
+import { traceRequest } from "./support/backends.js"
 
-const request = (over: Partial<TraceRequest> = {}): TraceRequest => ({
-  pid: 4242,
-  tid: Option.none(),
-  faulted: false,
-  callerOnly: false,
-  fiberId: 7,
-  error: Option.none(),
-  cause: Option.none(),
-  classifiers: [],
-  attributes: [],
-  args: [],
-  ...over
-})
+const request = traceRequest
 
 describe("Backtrace.renderArgs", () => {
   const cases: ReadonlyArray<readonly [string, Partial<TraceRequest>, ReadonlyArray<string>]> = [

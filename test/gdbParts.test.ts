@@ -16,6 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Gdb } from "../src/index.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
+import { traceRequest } from "./support/backends.js"
 import { load } from "../src/internal/gdbConfig.js"
 import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
 import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
@@ -123,19 +124,8 @@ describe("parseProbe", () => {
   })
 })
 
-const request = (overrides: Partial<TraceRequest> = {}): TraceRequest => ({
-  pid: 42,
-  tid: Option.some(43),
-  faulted: true,
-  callerOnly: false,
-  fiberId: 7,
-  error: Option.none(),
-  cause: Option.none(),
-  classifiers: [],
-  attributes: [],
-  args: [],
-  ...overrides
-})
+const request = (overrides: Partial<TraceRequest> = {}): TraceRequest =>
+  traceRequest({ pid: 42, tid: Option.some(43), faulted: true, ...overrides })
 
 const info: Header.HeaderInfo = {
   time: new Date("2026-11-26T04:19:39.123Z"),

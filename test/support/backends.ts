@@ -6,8 +6,24 @@ import * as Command from "@effect/platform/Command"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import type { TracerBackend } from "../../src/TracerBackend.js"
+import * as Option from "effect/Option"
+import type { TraceRequest, TracerBackend } from "../../src/TracerBackend.js"
 import * as TraceOptions from "../../src/TraceOptions.js"
+
+/** A `TraceRequest` for pure tests of a backend: no thread, no error, fiber 7; `overrides` win. */
+export const traceRequest = (overrides: Partial<TraceRequest> = {}): TraceRequest => ({
+  pid: 4242,
+  tid: Option.none(),
+  faulted: false,
+  callerOnly: false,
+  fiberId: 7,
+  error: Option.none(),
+  cause: Option.none(),
+  classifiers: [],
+  attributes: [],
+  args: [],
+  ...overrides
+})
 
 /** A private scratch directory removed by the caller. */
 export const tempDir = (prefix = "bcd-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
