@@ -17,6 +17,7 @@ import * as TraceOptions from "../TraceOptions.js"
 import { DEFAULT_SIGNALS, DEFAULT_TRACER_PATH, type Settings } from "./backtrace.js"
 import { endpointUrl } from "./endpoint.js"
 import { findExecutable } from "./executable.js"
+import { ensureOutputDir } from "./outputDir.js"
 import * as signals from "./signals.js"
 import { defaultRetry, uploadTimeout } from "./uploadPolicy.js"
 
@@ -40,32 +41,6 @@ const errnoText = (error: unknown) => {
 const noNul = (field: string, values: ReadonlyArray<string>) => {
   const index = values.findIndex((v) => v.includes("\0"))
   if (index !== -1) throw bad(field, `entry ${index} contains a NUL byte`)
-}
-
-/** Creates `dir` when missing (with `mode`), then proves it is a directory this process can create files in. */
-const checkOutputDir = (dir: string, mode: number) => {
-  let created: string | undefined
-  try {
-    created = fs.mkdirSync(dir, { recursive: true, mode })
-  } catch (error) {
-    throw bad("outputDir", `cannot create ${dir}: ${errnoText(error)}`)
-  }
-  let isDirectory: boolean
-  try {
-    // mkdir's mode is masked by the umask; give the created leaf exactly `mode`.
-    if (created !== undefined) fs.chmodSync(dir, mode)
-    isDirectory = fs.statSync(dir).isDirectory()
-  } catch (error) {
-    throw bad("outputDir", `cannot use ${dir}: ${errnoText(error)}`)
-  }
-  if (!isDirectory) throw bad("outputDir", `${dir} is not a directory`)
-  const probe = path.join(dir, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
-  try {
-    fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
-    fs.unlinkSync(probe)
-  } catch (error) {
-    throw bad("outputDir", `cannot write in ${dir}: ${errnoText(error)}`)
-  }
 }
 
 /** Opening a FIFO blocks until its other end is opened: the tracer's start (the event loop) would freeze. */
@@ -150,8 +125,7 @@ const checkTheRest = (options: Options, checkedSignals: ReadonlyArray<NodeJS.Sig
       }
       // Snapshots hold process memory: by default they go to a private folder of their own, not the working directory.
       if (options.outputDir === "") throw bad("outputDir", "the path is empty")
-      const outputDir = path.resolve(options.outputDir ?? "snapshots")
-      checkOutputDir(outputDir, permissions)
+      const outputDir = ensureOutputDir(options.outputDir ?? "snapshots", permissions)
       if (options.stdin !== undefined) checkStdin(options.stdin)
       if (options.stderr !== undefined) checkStderr(options.stderr)
       checkAttributes(options.attributes ?? {})

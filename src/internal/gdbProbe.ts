@@ -7,11 +7,11 @@
  */
 import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { TracerConfigError } from "../TraceError.js"
 import { findExecutable } from "./executable.js"
 import { type Capabilities, parseProbe, probeArgs } from "./gdbCommand.js"
+import { ensureOutputDir } from "./outputDir.js"
 
 const PROBE_TIMEOUT_MS = 15_000
 
@@ -60,20 +60,16 @@ const UNSAFE_PATH = /[\u0000-\u001f\u007f"'\\]/
 export const prepareOutputDir = (dir: string): Effect.Effect<string, TracerConfigError> =>
   Effect.try({
     try: () => {
-      const absolute = path.resolve(dir)
-      if (UNSAFE_PATH.test(absolute)) {
-        throw new Error("must not contain control characters, quotes or backslashes (gdb reads it as a command argument)")
+      if (UNSAFE_PATH.test(path.resolve(dir))) {
+        throw new TracerConfigError({
+          field: "outputDir",
+          reason: "must not contain control characters, quotes or backslashes (gdb reads it as a command argument)"
+        })
       }
-      fs.mkdirSync(absolute, { recursive: true, mode: 0o700 })
-      if (!fs.statSync(absolute).isDirectory()) throw new Error(`${absolute} is not a directory`)
-      const probe = path.join(absolute, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
-      fs.closeSync(fs.openSync(probe, "wx", 0o600))
-      fs.unlinkSync(probe)
-      return absolute
+      return ensureOutputDir(dir, 0o700)
     },
     catch: (error) =>
-      new TracerConfigError({
-        field: "outputDir",
-        reason: `${JSON.stringify(dir)} is not a writable directory: ${error instanceof Error ? error.message : String(error)}`
-      })
+      error instanceof TracerConfigError
+        ? error
+        : new TracerConfigError({ field: "outputDir", reason: `cannot use ${JSON.stringify(dir)}: ${String(error)}` })
   })
