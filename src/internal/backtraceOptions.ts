@@ -17,7 +17,7 @@ import * as TraceOptions from "../TraceOptions.js"
 import { DEFAULT_SIGNALS, DEFAULT_TRACER_PATH, type Settings } from "./backtrace.js"
 import { endpointUrl } from "./endpoint.js"
 import { findExecutable } from "./executable.js"
-import { ensureOutputDir } from "./outputDir.js"
+import { ensureOutputDir, errnoText } from "./outputDir.js"
 import * as signals from "./signals.js"
 import { defaultRetry, uploadTimeout } from "./uploadPolicy.js"
 
@@ -32,11 +32,6 @@ export interface PutSettings {
 }
 
 const bad = (field: string, reason: string) => new TracerConfigError({ field, reason })
-
-const errnoText = (error: unknown) => {
-  const e = error as NodeJS.ErrnoException
-  return e.code ? `${e.code}${e.syscall ? ` (${e.syscall})` : ""}` : String(error)
-}
 
 const noNul = (field: string, values: ReadonlyArray<string>) => {
   const index = values.findIndex((v) => v.includes("\0"))

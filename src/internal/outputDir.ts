@@ -9,7 +9,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { TracerConfigError } from "../TraceError.js"
 
-const errnoText = (error: unknown) => {
+/** A Node error as its code and syscall (`EACCES (open)`), without the path it may quote. */
+export const errnoText = (error: unknown): string => {
   const e = error as NodeJS.ErrnoException
   return e.code ? `${e.code}${e.syscall ? ` (${e.syscall})` : ""}` : String(error)
 }
