@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
-import { uploadFile } from "../src/internal/upload.js"
+import { uploadFile } from "../src/internal/upload/file.js"
 
 export const runChild = async (mode: "stream" | "whole", file: string, endpoint: string) => {
   const url = new URL(`${endpoint}/post?token=bench-token`)

@@ -11,7 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
-import { loadConfig } from "./internal/loadConfig.js"
+import { loadConfig } from "./internal/core/config.js"
 import type { TracerConfigError } from "./TraceError.js"
 
 /**

@@ -19,7 +19,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as util from "node:util"
 import * as Coronerd from "../examples/coronerd.js"
-import { type UploadOptions, uploadFile } from "../src/internal/upload.js"
+import { type UploadOptions, uploadFile } from "../src/internal/upload/file.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 
 const TOKEN = "tok/EN+s3cr3t&x=y"

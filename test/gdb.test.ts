@@ -21,9 +21,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { Gdb, Tracer, TracerConfig } from "../src/index.js"
-import { DEFAULT_MAX_CORE_SIZE, defaultTraceOptions, fromSettings } from "../src/internal/gdb.js"
-import { END_MARKER } from "../src/internal/gdbCommand.js"
-import { probeGdb } from "../src/internal/gdbProbe.js"
+import { DEFAULT_MAX_CORE_SIZE, defaultTraceOptions, fromSettings } from "../src/internal/gdb/backend.js"
+import { END_MARKER } from "../src/internal/gdb/command.js"
+import { probeGdb } from "../src/internal/gdb/probe.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 

@@ -17,12 +17,12 @@ import * as path from "node:path"
 import { Gdb } from "../src/index.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { traceRequest } from "./support/backends.js"
-import { load } from "../src/internal/gdbConfig.js"
-import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdbCommand.js"
-import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdbFinalize.js"
-import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdbCore.js"
-import * as Header from "../src/internal/gdbHeader.js"
-import { sanitizeProgram, timestamp } from "../src/internal/gdb.js"
+import { load } from "../src/internal/gdb/config.js"
+import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdb/command.js"
+import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdb/finalize.js"
+import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdb/core.js"
+import * as Header from "../src/internal/gdb/header.js"
+import { sanitizeProgram, timestamp } from "../src/internal/gdb/backend.js"
 
 const gdb13: Capabilities = { version: [13, 1], python: true }
 const gdb13NoPython: Capabilities = { version: [13, 1], python: false }

@@ -7,8 +7,8 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { TraceOptions, Tracer, TracerConfig } from "../src/index.js"
-import { hintFor } from "../src/internal/hint.js"
-import { type PtraceFacts, refusals } from "../src/internal/permissions.js"
+import { hintFor } from "../src/internal/os/hint.js"
+import { type PtraceFacts, refusals } from "../src/internal/os/permissions.js"
 import { fixture, tempDir } from "./support/child.js"
 
 /** Read independently of the library: `/proc/self/status`. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Data, Effect, Layer, Option } from "effect"
-import { clampUtf8 } from "../src/internal/request.js"
+import { clampUtf8 } from "../src/internal/core/request.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { argvBackend } from "./support/backends.js"

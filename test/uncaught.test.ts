@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { rejectionsMode } from "../src/internal/uncaught.js"
+import { rejectionsMode } from "../src/internal/os/uncaught.js"
 import { fixture, readMarker, tempDir } from "./support/child.js"
 
 /**

@@ -9,10 +9,10 @@ import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type { Options, PutOptions } from "../Backtrace.js"
-import type { TracerConfigError } from "../TraceError.js"
-import { loadConfig } from "./loadConfig.js"
-import type * as TraceOptions from "../TraceOptions.js"
+import type { Options, PutOptions } from "../../Backtrace.js"
+import type { TracerConfigError } from "../../TraceError.js"
+import { loadConfig } from "../core/config.js"
+import type * as TraceOptions from "../../TraceOptions.js"
 
 export const list = (name: string) => Config.option(Config.array(Config.string(), name))
 

@@ -10,11 +10,11 @@ import * as Either from "effect/Either"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import type { Tracer } from "../Tracer.js"
-import { EnableTracingError } from "../TraceError.js"
-import { findExecutable } from "./executable.js"
-import * as Process from "./process.js"
-import { emptyBase, makeRequest } from "./request.js"
+import type { Tracer } from "../../Tracer.js"
+import { EnableTracingError } from "../../TraceError.js"
+import { findExecutable } from "../core/executable.js"
+import * as Process from "../core/process.js"
+import { emptyBase, makeRequest } from "../core/request.js"
 
 const CAP_SYS_PTRACE = 19n
 const PR_SET_PTRACER = 0x59616d61

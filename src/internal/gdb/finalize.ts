@@ -15,7 +15,7 @@
  */
 import * as fs from "node:fs"
 import * as readline from "node:readline"
-import { END_MARKER } from "./gdbCommand.js"
+import { END_MARKER } from "./command.js"
 
 /** `0x00007f… in ?? (` */
 const UNNAMED = /0x([0-9a-f]+) in \?\? \(/g

@@ -6,7 +6,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
-import type { TraceRequest } from "../TracerBackend.js"
+import type { TraceRequest } from "../../TracerBackend.js"
 
 /** What the header says besides the request. */
 export interface HeaderInfo {

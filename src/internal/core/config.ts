@@ -6,7 +6,7 @@
  */
 import type * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
-import { TracerConfigError } from "../TraceError.js"
+import { TracerConfigError } from "../../TraceError.js"
 
 /** Loads `config`, turning a `ConfigError` into a `TracerConfigError` that names the variable. */
 export const loadConfig = <A>(config: Config.Config<A>): Effect.Effect<A, TracerConfigError> =>

@@ -15,7 +15,7 @@ import { globalValue } from "effect/GlobalValue"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
-import type { RateLimit } from "../TracerConfig.js"
+import type { RateLimit } from "../../TracerConfig.js"
 
 interface LockState {
   readonly semaphore: Effect.Semaphore

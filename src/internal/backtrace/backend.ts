@@ -8,15 +8,15 @@ import * as Command from "@effect/platform/Command"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import { SnapshotUploadError } from "../TraceError.js"
-import type { Stdio, TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
-import type * as TraceOptions from "../TraceOptions.js"
+import { SnapshotUploadError } from "../../TraceError.js"
+import type { Stdio, TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
+import type * as TraceOptions from "../../TraceOptions.js"
 
 /** Where Backtrace installs its tracer. */
 export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
 
 /** Go's `BTTracer` default signal set (the core's default too). */
-export { DEFAULT_SIGNALS } from "./signals.js"
+export { DEFAULT_SIGNALS } from "../os/signals.js"
 
 /**
  * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra

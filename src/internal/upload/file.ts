@@ -20,11 +20,11 @@ import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { SnapshotUploadError } from "../TraceError.js"
-import { log } from "./log.js"
-import { parseRetryAfter, redactUrl, scrub } from "./uploadPolicy.js"
+import { SnapshotUploadError } from "../../TraceError.js"
+import { log } from "../core/log.js"
+import { parseRetryAfter, redactUrl, scrub } from "./policy.js"
 
-export { defaultRetry, defaultTimeout, parseRetryAfter, redactUrl, scrub, uploadTimeout } from "./uploadPolicy.js"
+export { defaultRetry, defaultTimeout, parseRetryAfter, redactUrl, scrub, uploadTimeout } from "./policy.js"
 
 /** How to upload one file. */
 export interface UploadOptions {

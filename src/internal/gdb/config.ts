@@ -9,10 +9,10 @@
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { Options, PutOptions } from "../Gdb.js"
-import type { TracerConfigError } from "../TraceError.js"
-import { loadConfig } from "./loadConfig.js"
-import { attributes, list, some, timeout } from "./backtraceConfig.js"
+import type { Options, PutOptions } from "../../Gdb.js"
+import type { TracerConfigError } from "../../TraceError.js"
+import { loadConfig } from "../core/config.js"
+import { attributes, list, some, timeout } from "../backtrace/config.js"
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
   url: Config.option(Config.redacted("BCD_PUT_URL")),

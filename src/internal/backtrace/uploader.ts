@@ -12,14 +12,14 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { PutDirSummary, Uploader } from "../Backtrace.js"
-import { SnapshotUploadError, TracerConfigError } from "../TraceError.js"
-import type { PutSettings } from "./backtraceOptions.js"
-import * as lock from "./lock.js"
-import type * as Upload from "./upload.js"
+import type { PutDirSummary, Uploader } from "../../Backtrace.js"
+import { SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
+import type { PutSettings } from "./options.js"
+import * as lock from "../core/lock.js"
+import type * as Upload from "../upload/file.js"
 
 /** The HTTP side, loaded when a layer with uploads is built, not when the library is imported. */
-export const loadUpload: Effect.Effect<typeof Upload> = Effect.promise(() => import("./upload.js"))
+export const loadUpload: Effect.Effect<typeof Upload> = Effect.promise(() => import("../upload/file.js"))
 
 /** The `*.btt` files below `dir` (recursively, symlinks not followed), and what was passed over. */
 export const findSnapshots = (dir: string) =>

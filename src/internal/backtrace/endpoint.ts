@@ -7,7 +7,7 @@
  */
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
-import { TracerConfigError } from "../TraceError.js"
+import { TracerConfigError } from "../../TraceError.js"
 
 /** coronerd's default submission port. */
 export const DEFAULT_PORT = 6098

@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
-import { TracerConfig } from "../TracerConfig.js"
+import { TracerConfig } from "../../TracerConfig.js"
 
 export const log = (level: LogLevel.LogLevel, backend: string, message: string): Effect.Effect<void> =>
   Effect.flatMap(TracerConfig, (config) =>

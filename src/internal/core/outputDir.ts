@@ -7,7 +7,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { TracerConfigError } from "../TraceError.js"
+import { TracerConfigError } from "../../TraceError.js"
 
 /** A Node error as its code and syscall (`EACCES (open)`), without the path it may quote. */
 export const errnoText = (error: unknown): string => {

@@ -8,10 +8,10 @@
 import * as Effect from "effect/Effect"
 import { execFile } from "node:child_process"
 import * as path from "node:path"
-import { TracerConfigError } from "../TraceError.js"
-import { findExecutable } from "./executable.js"
-import { type Capabilities, parseProbe, probeArgs } from "./gdbCommand.js"
-import { ensureOutputDir } from "./outputDir.js"
+import { TracerConfigError } from "../../TraceError.js"
+import { findExecutable } from "../core/executable.js"
+import { type Capabilities, parseProbe, probeArgs } from "./command.js"
+import { ensureOutputDir } from "../core/outputDir.js"
 
 const PROBE_TIMEOUT_MS = 15_000
 

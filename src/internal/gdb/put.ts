@@ -13,10 +13,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
-import type { PutOptions } from "../Gdb.js"
-import { TracerConfigError } from "../TraceError.js"
-import type { Upload } from "./gdb.js"
-import { defaultRetry, uploadFile, uploadTimeout } from "./upload.js"
+import type { PutOptions } from "../../Gdb.js"
+import { TracerConfigError } from "../../TraceError.js"
+import type { Upload } from "./backend.js"
+import { defaultRetry, uploadFile, uploadTimeout } from "../upload/file.js"
 
 /** The endpoint as a URL, checked: http or https. Errors never show the URL (it may hold a token). */
 export const parseUrl = (url: PutOptions["url"]): Effect.Effect<URL, TracerConfigError> =>

@@ -11,16 +11,16 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { Options } from "../Gdb.js"
-import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../TraceError.js"
-import type { TraceRequest, TraceResult, TracerBackend } from "../TracerBackend.js"
-import * as TraceOptions from "../TraceOptions.js"
-import { type Capabilities, gdbArgs, threadSelector } from "./gdbCommand.js"
-import { jitNames, rewrite } from "./gdbFinalize.js"
-import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./gdbCore.js"
-import * as Header from "./gdbHeader.js"
-import { prepareOutputDir, probeGdb } from "./gdbProbe.js"
-import { log } from "./log.js"
+import type { Options } from "../../Gdb.js"
+import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../../TraceError.js"
+import type { TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
+import * as TraceOptions from "../../TraceOptions.js"
+import { type Capabilities, gdbArgs, threadSelector } from "./command.js"
+import { jitNames, rewrite } from "./finalize.js"
+import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
+import * as Header from "./header.js"
+import { prepareOutputDir, probeGdb } from "./probe.js"
+import { log } from "../core/log.js"
 
 /** The default `maxCoreSize`: 4 GiB. */
 export const DEFAULT_MAX_CORE_SIZE = 4 * 2 ** 30
@@ -275,7 +275,7 @@ export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfi
     // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()
-      : Option.some(yield* Effect.flatMap(Effect.promise(() => import("./gdbPut.js")), (m) => m.makePut(options.put!)))
+      : Option.some(yield* Effect.flatMap(Effect.promise(() => import("./put.js")), (m) => m.makePut(options.put!)))
     const gdb = yield* probeGdb(options.gdbPath ?? "gdb")
     const outputDir = yield* prepareOutputDir(options.outputDir ?? "snapshots")
     return fromSettings({

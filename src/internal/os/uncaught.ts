@@ -17,9 +17,9 @@ import { globalValue } from "effect/GlobalValue"
 import * as LogLevel from "effect/LogLevel"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
-import type { Tracer } from "../Tracer.js"
-import { log } from "./log.js"
-import { drainPending } from "./tracer.js"
+import type { Tracer } from "../../Tracer.js"
+import { log } from "../core/log.js"
+import { drainPending } from "../core/tracer.js"
 
 interface Registration {
   readonly onException: (error: unknown) => void

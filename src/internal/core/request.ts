@@ -7,8 +7,8 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import type { TraceRequest } from "../TracerBackend.js"
-import type * as TraceOptions from "../TraceOptions.js"
+import type { TraceRequest } from "../../TracerBackend.js"
+import type * as TraceOptions from "../../TraceOptions.js"
 
 /** Base options shared by every later trace (Go's `Options()`). */
 export interface BaseOptions {
