@@ -50,7 +50,7 @@ const measure = (options: Gdb.Options, traceOptions: Parameters<typeof Tracer.tr
       fs.rmSync(file)
     }
     return { total: median(total), frozen: median(frozen), bytes: median(size), cores }
-  }).pipe(Effect.provide(Layer.merge(Gdb.layer({ outputDir: dir, ...options }), TracerConfig.layer({ rateLimit: Duration.zero }))))
+  }).pipe(Effect.provide(Layer.merge(Gdb.live({ outputDir: dir, ...options }), TracerConfig.layer({ rateLimit: Duration.zero }))))
 
 const modes: ReadonlyArray<[string, Gdb.Options, Parameters<typeof Tracer.trace>[1]]> = [
   ["all threads (default)", {}, {}],

@@ -23,7 +23,7 @@ const timeIt = async (run: () => Promise<unknown>) => {
   return Number(process.hrtime.bigint() - started) / 1e6 / iterations
 }
 
-const backend = { name: "true", defaultTraceOptions: TraceOptions.defaults, command: () => Command.make("/bin/true") }
+const backend = { name: "true", program: "/bin/true", defaultTraceOptions: TraceOptions.defaults, command: () => Command.make("/bin/true") }
 
 const main = Effect.gen(function*() {
   const tracer = yield* Tracer.make(backend)

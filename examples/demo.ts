@@ -124,7 +124,7 @@ const main = Effect.gen(function*() {
   yield* Tracer.enableTracing.pipe(Effect.catchAll((error) => Effect.sync(() => console.warn(error.message))))
   const receiver = yield* Coronerd.make({ token: "demo-token" })
   console.log(`receiver listening on ${receiver.endpoint}; gdb snapshots go to ${outputDir}`)
-  const GdbTracer = Gdb.layer({
+  const GdbTracer = Gdb.live({
     outputDir,
     put: { url: Redacted.make(`${receiver.endpoint}/post?token=${receiver.token}`) }
   })

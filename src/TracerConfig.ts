@@ -11,7 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
-import { loadConfig } from "./internal/core/config.js"
+import { loadConfig, somes } from "./internal/core/config.js"
 import type { TracerConfigError } from "./TraceError.js"
 
 /**
@@ -24,43 +24,79 @@ import type { TracerConfigError } from "./TraceError.js"
 export type RateLimit = Duration.DurationInput | Schedule.Schedule<unknown, unknown>
 
 /**
- * The settings themselves.
+ * The settings as a program gives them: every field optional, durations in
+ * any `Duration` input form.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Input {
+  /** A tracer that cannot be killed after its deadline becomes a defect. Default true. */
+  readonly panicOnKillFailure?: boolean
+  /** After a signal's trace, restore its default handling and re-send it. Default true. */
+  readonly resendSignal?: boolean
+  /** The cooldown after every trace before the next may start. Default 3 s. */
+  readonly rateLimit?: RateLimit
+  /** Upload inside `trace` (its error is `trace`'s), not in the background. Default true. */
+  readonly synchronousPut?: boolean
+  /** Time between SIGTERM and SIGKILL when a tracer is killed. Default 1 s. */
+  readonly killGrace?: Duration.DurationInput
+  /** How long closing a Tracer layer waits for background uploads. Default 30 s. */
+  readonly drainTimeout?: Duration.DurationInput
+  /** The minimum level of the library's own log lines. Default Error. */
+  readonly logLevel?: LogLevel.LogLevel
+}
+
+/**
+ * The settings, decoded once into values: what `yield* TracerConfig` gives.
+ * The cooldown is always a `Schedule` (a `Duration` becomes
+ * `Schedule.spaced`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Settings {
-  /** A tracer that cannot be killed after its deadline becomes a defect. Default true. */
   readonly panicOnKillFailure: boolean
-  /** After a signal's trace, restore its default handling and re-send it. Default true. */
   readonly resendSignal: boolean
-  /** The cooldown after every trace before the next may start. Default 3 s. */
-  readonly rateLimit: RateLimit
-  /** Upload inside `trace` (its error is `trace`'s), not in the background. Default true. */
+  readonly rateLimit: Schedule.Schedule<unknown, unknown>
   readonly synchronousPut: boolean
-  /** Time between SIGTERM and SIGKILL when a tracer is killed. Default 1 s. */
-  readonly killGrace: Duration.DurationInput
-  /** How long closing a Tracer layer waits for background uploads. Default 30 s. */
-  readonly drainTimeout: Duration.DurationInput
-  /** The minimum level of the library's own log lines. Default Error. */
+  readonly killGrace: Duration.Duration
+  readonly drainTimeout: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
 }
 
+/** A cooldown as a `Schedule`: a `Duration` means `Schedule.spaced`. */
+const cooldown = (rateLimit: RateLimit): Schedule.Schedule<unknown, unknown> =>
+  Schedule.isSchedule(rateLimit)
+    ? rateLimit as Schedule.Schedule<unknown, unknown>
+    : Schedule.spaced(Duration.decode(rateLimit as Duration.DurationInput))
+
 /**
- * The defaults, those of Backtrace's Go package.
+ * Decodes `input` over the defaults. A malformed duration throws (use
+ * {@link layer}, which turns it into a defect when the layer is built).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const defaults: Settings = {
-  panicOnKillFailure: true,
-  resendSignal: true,
-  rateLimit: Duration.seconds(3),
-  synchronousPut: true,
-  killGrace: Duration.seconds(1),
-  drainTimeout: Duration.seconds(30),
-  logLevel: LogLevel.Error
-}
+export const decode = (input: Input): Settings => ({
+  panicOnKillFailure: input.panicOnKillFailure ?? true,
+  resendSignal: input.resendSignal ?? true,
+  rateLimit: cooldown(input.rateLimit ?? Duration.seconds(3)),
+  synchronousPut: input.synchronousPut ?? true,
+  killGrace: Duration.decode(input.killGrace ?? Duration.seconds(1)),
+  drainTimeout: Duration.decode(input.drainTimeout ?? Duration.seconds(30)),
+  logLevel: input.logLevel ?? LogLevel.Error
+})
+
+/**
+ * The defaults, those of Backtrace's Go package: panic on kill failure,
+ * re-send signals, a 3 s cooldown, synchronous uploads; and a 1 s kill
+ * grace, a 30 s drain, Error-level logging.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaults: Settings = decode({})
 
 /**
  * The settings as a `Context.Reference`: `yield* TracerConfig` gives the
@@ -76,11 +112,17 @@ export class TracerConfig extends Context.Reference<TracerConfig>()("effect-bcd/
 /**
  * Overrides some settings; the rest keep their defaults.
  *
+ * @example
+ * ```ts
+ * import { TracerConfig } from "effect-bcd"
+ *
+ * const NoCooldown = TracerConfig.layer({ rateLimit: 0, logLevel: LogLevel.Debug })
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings: Partial<Settings>): Layer.Layer<never> =>
-  Layer.succeed(TracerConfig, { ...defaults, ...settings })
+export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerConfig, () => decode(settings))
 
 /**
  * The settings read from the environment, each with its default:
@@ -91,14 +133,14 @@ export const layer = (settings: Partial<Settings>): Layer.Layer<never> =>
  * @category config
  */
 export const config: Config.Config<Settings> = Config.all({
-  panicOnKillFailure: Config.withDefault(Config.boolean("BCD_PANIC_ON_KILL_FAILURE"), defaults.panicOnKillFailure),
-  resendSignal: Config.withDefault(Config.boolean("BCD_RESEND_SIGNAL"), defaults.resendSignal),
-  rateLimit: Config.withDefault(Config.duration("BCD_RATE_LIMIT"), defaults.rateLimit),
-  synchronousPut: Config.withDefault(Config.boolean("BCD_SYNCHRONOUS_PUT"), defaults.synchronousPut),
-  killGrace: Config.withDefault(Config.duration("BCD_KILL_GRACE"), defaults.killGrace),
-  drainTimeout: Config.withDefault(Config.duration("BCD_DRAIN_TIMEOUT"), defaults.drainTimeout),
-  logLevel: Config.withDefault(Config.logLevel("BCD_LOG_LEVEL"), defaults.logLevel)
-})
+  panicOnKillFailure: Config.option(Config.boolean("BCD_PANIC_ON_KILL_FAILURE")),
+  resendSignal: Config.option(Config.boolean("BCD_RESEND_SIGNAL")),
+  rateLimit: Config.option(Config.duration("BCD_RATE_LIMIT")),
+  synchronousPut: Config.option(Config.boolean("BCD_SYNCHRONOUS_PUT")),
+  killGrace: Config.option(Config.duration("BCD_KILL_GRACE")),
+  drainTimeout: Config.option(Config.duration("BCD_DRAIN_TIMEOUT")),
+  logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL"))
+}).pipe(Config.map((c) => decode(somes(c))))
 
 /**
  * Provides the settings read by {@link config}. A malformed variable fails

@@ -15,7 +15,6 @@ import { globalValue } from "effect/GlobalValue"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
-import type { RateLimit } from "../../TracerConfig.js"
 
 interface LockState {
   readonly semaphore: Effect.Semaphore
@@ -26,16 +25,14 @@ interface LockState {
 }
 
 /** One per process, shared by every Tracer, whatever copy of this library loaded it. */
-export const state: LockState = globalValue(Symbol.for("effect-bcd/internal/lock"), () => ({
+const state: LockState = globalValue(Symbol.for("effect-bcd/internal/lock"), () => ({
   semaphore: Effect.unsafeMakeSemaphore(1),
   readyAt: 0,
   schedules: new WeakMap<object, unknown>()
 }))
 
-/** When the cooldown that starts at `now` ends, stepping a `Schedule` if one is given. */
-export const cooldownEnd = (rateLimit: RateLimit, now: number): Effect.Effect<number> => {
-  if (!Schedule.isSchedule(rateLimit)) return Effect.succeed(now + Duration.toMillis(Duration.decode(rateLimit)))
-  const schedule = rateLimit as Schedule.Schedule<unknown, unknown>
+/** When the cooldown that starts at `now` ends, stepping its `Schedule`. */
+export const cooldownEnd = (schedule: Schedule.Schedule<unknown, unknown>, now: number): Effect.Effect<number> => {
   const previous = state.schedules.has(schedule) ? state.schedules.get(schedule) : schedule.initial
   return Effect.map(schedule.step(now, undefined, previous), ([next, , decision]) => {
     if (ScheduleDecision.isDone(decision)) {
@@ -51,7 +48,7 @@ export const cooldownEnd = (rateLimit: RateLimit, now: number): Effect.Effect<nu
 const awaitCooldown = Effect.flatMap(Clock.currentTimeMillis, (now) =>
   state.readyAt > now ? Effect.sleep(Duration.millis(state.readyAt - now)) : Effect.void)
 
-const startCooldown = (rateLimit: RateLimit) =>
+const startCooldown = (rateLimit: Schedule.Schedule<unknown, unknown>) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => cooldownEnd(rateLimit, now)).pipe(
     Effect.map((readyAt) => {
       state.readyAt = readyAt
@@ -64,7 +61,12 @@ const startCooldown = (rateLimit: RateLimit) =>
  * `onLocked` runs only if the wait completes; a trace interrupted while it
  * waits leaks no permit and starts no cooldown.
  */
-export const withLock = <A, E, R>(rateLimit: RateLimit, onLocked: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  state.semaphore.withPermits(1)(
-    Effect.zipRight(awaitCooldown, Effect.ensuring(onLocked, startCooldown(rateLimit)))
-  )
+export const withLock = <A, E, R>(
+  rateLimit: Schedule.Schedule<unknown, unknown>,
+  onLocked: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  withPermit(Effect.zipRight(awaitCooldown, Effect.ensuring(onLocked, startCooldown(rateLimit))))
+
+/** Runs `self` while no tracer of this process runs (the permit, without waiting out or starting a cooldown). */
+export const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  state.semaphore.withPermits(1)(self)

@@ -58,18 +58,9 @@ const UNSAFE_PATH = /[\u0000-\u001f\u007f"'\\]/
 
 /** Creates `dir` (0700) when missing, and checks a file can be created in it. Returns its absolute path. */
 export const prepareOutputDir = (dir: string): Effect.Effect<string, TracerConfigError> =>
-  Effect.try({
-    try: () => {
-      if (UNSAFE_PATH.test(path.resolve(dir))) {
-        throw new TracerConfigError({
-          field: "outputDir",
-          reason: "must not contain control characters, quotes or backslashes (gdb reads it as a command argument)"
-        })
-      }
-      return ensureOutputDir(dir, 0o700)
-    },
-    catch: (error) =>
-      error instanceof TracerConfigError
-        ? error
-        : new TracerConfigError({ field: "outputDir", reason: `cannot use ${JSON.stringify(dir)}: ${String(error)}` })
-  })
+  UNSAFE_PATH.test(path.resolve(dir))
+    ? new TracerConfigError({
+      field: "outputDir",
+      reason: "must not contain control characters, quotes or backslashes (gdb reads it as a command argument)"
+    })
+    : ensureOutputDir(dir, 0o700)

@@ -1,6 +1,6 @@
 /**
  * Naming the likely cause, and its fix, when the kernel refused a tracer's
- * ptrace (DESIGN.md pitfall 8).
+ * ptrace (ARCHITECTURE.md, pitfall 8).
  *
  * @internal
  */
