@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { Tracer, TraceError, type TracerBackend, TraceOptions } from "../src/index.js"
+import { TraceError, TraceOptions, Tracer, type TracerBackend } from "../src/index.js"
 
 /** One trace's files: gcore writes `<prefix>.<pid>`. */
 interface Plan {

@@ -39,9 +39,9 @@ import * as endpoint from "./internal/backtrace/endpoint.js"
 import { loadConfig } from "./internal/core/config.js"
 import * as platform from "./internal/upload/platform.js"
 import type { SnapshotUploadError, TracerConfigError } from "./TraceError.js"
-import * as Tracer from "./Tracer.js"
-import type { TraceRequest, TracerBackend } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import * as Tracer from "./Tracer.js"
+import type { TracerBackend, TraceRequest } from "./TracerBackend.js"
 
 /**
  * Where Backtrace installs its tracer: `/opt/backtrace/bin/ptrace`.
@@ -140,7 +140,9 @@ export interface PutDirSummary {
   /** Uploaded (and, with `unlink`, removed). */
   readonly uploaded: ReadonlyArray<string>
   /** Not uploaded, left in place. */
-  readonly failed: ReadonlyArray<{ readonly path: string; readonly reason: string; readonly error: SnapshotUploadError }>
+  readonly failed: ReadonlyArray<
+    { readonly path: string; readonly reason: string; readonly error: SnapshotUploadError }
+  >
   /** `*.btt` entries that are not regular files (symbolic links, …). */
   readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: string }>
 }

@@ -37,10 +37,10 @@ import { loadConfig } from "./internal/core/config.js"
 import * as internal from "./internal/gdb/backend.js"
 import * as internalConfig from "./internal/gdb/config.js"
 import * as platform from "./internal/upload/platform.js"
-import * as Tracer from "./Tracer.js"
 import type { TracerConfigError } from "./TraceError.js"
-import type { TracerBackend } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import * as Tracer from "./Tracer.js"
+import type { TracerBackend } from "./TracerBackend.js"
 
 /**
  * Where and how to upload each snapshot (and its core file): a POST of the
@@ -190,8 +190,9 @@ export const make: {
 export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer, TracerConfigError>
   (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, platform.Services>
-} = ((options: Options = {}) =>
-  Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer
+} =
+  ((options: Options = {}) =>
+    Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer
 
 /**
  * {@link layer} with the Node platform services provided (loaded only when

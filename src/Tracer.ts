@@ -24,8 +24,8 @@ import * as internalPermissions from "./internal/os/permissions.js"
 import * as internalSignals from "./internal/os/signals.js"
 import * as internalUncaught from "./internal/os/uncaught.js"
 import type { EnableTracingError, TraceError, TracerConfigError } from "./TraceError.js"
-import type { Any, TraceResult } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import type { Any, TraceResult } from "./TracerBackend.js"
 
 /**
  * The base set of options every later trace starts from (Go's `Options()`).
@@ -184,12 +184,12 @@ export const recover = (defect: unknown): Effect.Effect<void, never, Tracer> => 
  * @since 0.1.0
  * @category recovery
  */
-export const recoverWith = ({ repanic = false, ...options }: RecoverOptions) =>
-(defect: unknown): Effect.Effect<void, never, Tracer> =>
-  trace(defect, options).pipe(
-    Effect.ignore,
-    Effect.zipRight(repanic ? Effect.die(defect) : Effect.void)
-  )
+export const recoverWith =
+  ({ repanic = false, ...options }: RecoverOptions) => (defect: unknown): Effect.Effect<void, never, Tracer> =>
+    trace(defect, options).pipe(
+      Effect.ignore,
+      Effect.zipRight(repanic ? Effect.die(defect) : Effect.void)
+    )
 
 /**
  * Adds an attribute to every later trace (Go's `AddKV` on the base set).
@@ -365,4 +365,7 @@ export const enableTracing: Effect.Effect<void, EnableTracingError> = internalPe
  * @since 0.1.0
  * @category permissions
  */
-export const checkPermissions: Effect.Effect<Permissions, never, Tracer> = Effect.flatMap(Tracer, internalPermissions.check)
+export const checkPermissions: Effect.Effect<Permissions, never, Tracer> = Effect.flatMap(
+  Tracer,
+  internalPermissions.check
+)

@@ -11,9 +11,9 @@
 import type * as Command from "@effect/platform/Command"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type * as Tracer from "./Tracer.js"
 import type { SnapshotUploadError, TracerRunError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import type * as Tracer from "./Tracer.js"
 
 /**
  * Everything a backend needs to build one tracer command line.

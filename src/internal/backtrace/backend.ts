@@ -5,14 +5,13 @@
  * @internal
  */
 import * as Command from "@effect/platform/Command"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import type * as Tracer from "../../Tracer.js"
 import { type SnapshotUploadError, TracerRunError } from "../../TraceError.js"
-import type { Stdio, TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
 import type * as TraceOptions from "../../TraceOptions.js"
-
+import type * as Tracer from "../../Tracer.js"
+import type { Stdio, TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 
 /** Where Backtrace installs its tracer. */
 export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"

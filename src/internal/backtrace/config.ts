@@ -15,9 +15,11 @@ const put: Config.Config<Option.Option<PutOptions>> = Config.all({
   onTrace: Config.option(Config.boolean("BCD_PUT_ON_TRACE")),
   concurrency: Config.option(Config.integer("BCD_PUT_CONCURRENCY")),
   shared: commonPut
-}).pipe(Config.map(({ endpoint, shared, ...rest }) =>
-  Option.map(endpoint, (endpoint): PutOptions => ({ endpoint, ...somes(rest), ...somes(shared) }))
-))
+}).pipe(
+  Config.map(({ endpoint, shared, ...rest }) =>
+    Option.map(endpoint, (endpoint): PutOptions => ({ endpoint, ...somes(rest), ...somes(shared) }))
+  )
+)
 
 /** The options from `BCD_*` variables; absent variables keep the defaults. */
 export const config: Config.Config<Options> = Config.all({

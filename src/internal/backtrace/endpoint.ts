@@ -60,7 +60,9 @@ export const endpointUrl = (
   if (parts.scheme !== "http" && parts.scheme !== "https") {
     return fail("put.endpoint", `unsupported scheme "${parts.scheme}:"; use https: or http:`)
   }
-  if (parts.authority === "" || parts.authority.startsWith(":")) return fail("put.endpoint", "the endpoint names no host")
+  if (parts.authority === "" || parts.authority.startsWith(":")) {
+    return fail("put.endpoint", "the endpoint names no host")
+  }
   const parsed = parseHttpUrl(
     `${parts.scheme}://${parts.authority}${parts.tail}`,
     "put.endpoint",

@@ -64,14 +64,15 @@ const notConfigured = () =>
   })
 
 /** Uploads one snapshot with validated put settings. */
-export const uploadWith = (send: Send, settings: PutSettings) => (file: string): Effect.Effect<void, SnapshotUploadError> =>
-  send(path.resolve(file), {
-    url: settings.url,
-    timeout: settings.timeout,
-    retry: settings.retry,
-    unlink: settings.unlink,
-    name: "backtrace"
-  })
+export const uploadWith =
+  (send: Send, settings: PutSettings) => (file: string): Effect.Effect<void, SnapshotUploadError> =>
+    send(path.resolve(file), {
+      url: settings.url,
+      timeout: settings.timeout,
+      retry: settings.retry,
+      unlink: settings.unlink,
+      name: "backtrace"
+    })
 
 /** The uploader service over validated put settings (absent: every call fails, naming the missing option). */
 export const makeUploader = (put: Option.Option<{ readonly settings: PutSettings; readonly send: Send }>): Uploader =>

@@ -17,7 +17,10 @@ import type * as TraceOptions from "../../TraceOptions.js"
 
 /** Loads `config`, turning a `ConfigError` into a `TracerConfigError` that names the variable. */
 export const loadConfig = <A>(config: Config.Config<A>): Effect.Effect<A, TracerConfigError> =>
-  Effect.mapError(config, (error) => new TracerConfigError({ field: "environment", reason: String(error), cause: error }))
+  Effect.mapError(
+    config,
+    (error) => new TracerConfigError({ field: "environment", reason: String(error), cause: error })
+  )
 
 /** The present fields of a record of options: `{ a: Some(1), b: None }` is `{ a: 1 }`. */
 export const somes = <T extends Record<string, Option.Option<unknown>>>(
@@ -61,7 +64,8 @@ export const timeout: Config.Config<TraceOptions.Timeout> = Config.mapOrFail(
   (text): Either.Either<TraceOptions.Timeout, ConfigError.ConfigError> => {
     if (text.trim() === "none") return Either.right("none")
     return Option.match(Option.liftThrowable(Duration.decode)(text.trim() as Duration.DurationInput), {
-      onNone: () => Either.left(ConfigError.InvalidData(["BCD_TIMEOUT"], `Expected a duration or "none", got "${text}"`)),
+      onNone: () =>
+        Either.left(ConfigError.InvalidData(["BCD_TIMEOUT"], `Expected a duration or "none", got "${text}"`)),
       onSome: (duration) => Either.right(duration)
     })
   }

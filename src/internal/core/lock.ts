@@ -12,7 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { globalValue } from "effect/GlobalValue"
-import * as Schedule from "effect/Schedule"
+import type * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 
@@ -45,8 +45,10 @@ export const cooldownEnd = (schedule: Schedule.Schedule<unknown, unknown>, now: 
   })
 }
 
-const awaitCooldown = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-  state.readyAt > now ? Effect.sleep(Duration.millis(state.readyAt - now)) : Effect.void)
+const awaitCooldown = Effect.flatMap(
+  Clock.currentTimeMillis,
+  (now) => state.readyAt > now ? Effect.sleep(Duration.millis(state.readyAt - now)) : Effect.void
+)
 
 const startCooldown = (rateLimit: Schedule.Schedule<unknown, unknown>) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => cooldownEnd(rateLimit, now)).pipe(

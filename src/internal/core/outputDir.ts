@@ -38,7 +38,9 @@ export const ensureOutputDir = (dir: string, mode: number): Effect.Effect<string
       if (created !== undefined) fs.chmodSync(absolute, mode)
       return fs.statSync(absolute).isDirectory()
     })
-    if (!isDirectory) return yield* new TracerConfigError({ field: "outputDir", reason: `${absolute} is not a directory` })
+    if (!isDirectory) {
+      return yield* new TracerConfigError({ field: "outputDir", reason: `${absolute} is not a directory` })
+    }
     const probe = path.join(absolute, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
     yield* trySync("outputDir", `cannot write in ${absolute}`, () => {
       fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))

@@ -130,7 +130,12 @@ const openFiles = (spec: Spec, program: string) =>
       }
     },
     catch: (cause) =>
-      new TracerRunError({ path: program, reason: "io", detail: `could not open its stdio files: ${String(cause)}`, cause })
+      new TracerRunError({
+        path: program,
+        reason: "io",
+        detail: `could not open its stdio files: ${String(cause)}`,
+        cause
+      })
   })
 
 /** Closes the parent's copies once; a second close could hit a reused descriptor. */
@@ -234,7 +239,9 @@ export const run = (spec: Spec, options: RunOptions): Effect.Effect<Finished, Tr
       return Effect.fail(new TracerRunError({ path: spec.command, reason: "not-found" }))
     }
     if (spec.cwd !== undefined && !fs.existsSync(spec.cwd)) {
-      return Effect.fail(new TracerRunError({ path: program, reason: "spawn-failed", detail: `no directory ${spec.cwd}` }))
+      return Effect.fail(
+        new TracerRunError({ path: program, reason: "spawn-failed", detail: `no directory ${spec.cwd}` })
+      )
     }
     const argv = Option.match(options.deadline, {
       onNone: () => [program, ...spec.args],
@@ -301,7 +308,12 @@ const spawnAndWait = (
           })
         }),
         catch: (cause) =>
-          new TracerRunError({ path: program, reason: "io", detail: `could not read its output: ${String(cause)}`, cause })
+          new TracerRunError({
+            path: program,
+            reason: "io",
+            detail: `could not read its output: ${String(cause)}`,
+            cause
+          })
       }))
     })
     return killGroup(child, options)

@@ -7,9 +7,9 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
+import type * as TraceOptions from "../../TraceOptions.js"
 import type { Options } from "../../Tracer.js"
 import type { TraceRequest } from "../../TracerBackend.js"
-import type * as TraceOptions from "../../TraceOptions.js"
 
 /** No base options. */
 export const emptyBase: Options = { attributes: [], classifiers: [], args: [] }

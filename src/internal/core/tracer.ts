@@ -13,12 +13,12 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import type { Options, Tracer } from "../../Tracer.js"
 import type { TraceError } from "../../TraceError.js"
 import { TracerConfigError, TracerKillError, TracerRunError, TraceTimeoutError } from "../../TraceError.js"
+import * as TraceOptions from "../../TraceOptions.js"
+import type { Options, Tracer } from "../../Tracer.js"
 import type { Any, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { type Settings, TracerConfig } from "../../TracerConfig.js"
-import * as TraceOptions from "../../TraceOptions.js"
 import { ptraceHint } from "../os/hint.js"
 import * as Lock from "./lock.js"
 import { log } from "./log.js"
@@ -62,7 +62,7 @@ const runLocked = <P>(
   spec: Process.Spec,
   timeout: TraceOptions.Timeout,
   config: Settings,
-  options: MakeOptions
+  options: MakeOptions & { readonly watchdog: Watchdog.Watchdog }
 ) =>
   Effect.gen(function*() {
     const deadline = TraceOptions.deadline(timeout)
@@ -71,12 +71,13 @@ const runLocked = <P>(
     let killFailure: string | undefined
     // The time left before the deadline, on the monotonic clock.
     const remaining = Effect.map(Clock.currentTimeNanos, (now) =>
-      Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - Number(now - startedAt) / 1e6))))
+      Option.map(deadline, (d) =>
+        Duration.millis(Math.max(1, Duration.toMillis(d) - Number(now - startedAt) / 1e6))))
     const spawn = Effect.flatMap(remaining, (left) =>
       Process.run(spec, {
         deadline: left,
         grace: config.killGrace,
-        watchdog: options.watchdog ?? Watchdog.detect(),
+        watchdog: options.watchdog,
         onKillFailure: (reason) => {
           killFailure = reason
         },
@@ -87,7 +88,8 @@ const runLocked = <P>(
       const prepared: Effect.Effect<P, TracerRunError> = backend.prepare === undefined
         ? Effect.succeed(planned)
         : backend.prepare(request, planned)
-      return Effect.flatMap(prepared, (plan) => Effect.map(spawn, (finished) => ({ plan, finished })))
+      return Effect.flatMap(prepared, (plan) =>
+        Effect.map(spawn, (finished) => ({ plan, finished })))
     })
     const locked = Lock.withLock(config.rateLimit, run)
     const exit = yield* Effect.exit(Option.match(deadline, {
@@ -129,6 +131,7 @@ export const make = (
 ): Effect.Effect<Tracer, TracerConfigError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* checkBackend(backend)
+    const watchdog = options.watchdog ?? Watchdog.detect()
     const base = yield* Ref.make<Options>(backend.base ?? emptyBase)
     const pending = yield* FiberSet.make<void, never>()
     const say = (level: LogLevel.LogLevel, message: string) => log(level, backend.name, message)
@@ -141,7 +144,7 @@ export const make = (
         const plan: unknown = backend.plan === undefined ? undefined : yield* backend.plan(request)
         const spec = yield* specOf(backend, request, plan)
         yield* say(LogLevel.Debug, `Starting tracer ${spec.command} (${spec.args.length} args)`)
-        const raw = yield* runLocked(backend, request, plan, spec, resolved.timeout, config, options)
+        const raw = yield* runLocked(backend, request, plan, spec, resolved.timeout, config, { ...options, watchdog })
         const result: TraceResult = backend.finalize === undefined ? raw : yield* backend.finalize(raw)
         yield* say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)
         if (backend.put === undefined) return result

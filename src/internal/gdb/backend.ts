@@ -15,15 +15,15 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { Options, Plan } from "../../Gdb.js"
 import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../../TraceError.js"
-import type { TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
 import * as TraceOptions from "../../TraceOptions.js"
-import { type Capabilities, gdbArgs, threadSelector } from "./command.js"
-import { jitNames, rewrite } from "./finalize.js"
-import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
-import * as Header from "./header.js"
-import { prepareOutputDir, probeGdb } from "./probe.js"
+import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
 import type { Services } from "../upload/file.js"
+import { type Capabilities, gdbArgs, threadSelector } from "./command.js"
+import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
+import { jitNames, rewrite } from "./finalize.js"
+import * as Header from "./header.js"
+import { prepareOutputDir, probeGdb } from "./probe.js"
 
 /** The default `maxCoreSize`: 4 GiB. */
 export const DEFAULT_MAX_CORE_SIZE = 4 * 2 ** 30
@@ -38,8 +38,7 @@ export const sanitizeProgram = (name: string): string => {
 }
 
 /** The script's name without its extension, else the executable's. */
-export const defaultProgram = (): string =>
-  sanitizeProgram(path.parse(process.argv[1] ?? process.execPath).name)
+export const defaultProgram = (): string => sanitizeProgram(path.parse(process.argv[1] ?? process.execPath).name)
 
 /** `20261126T041939.123Z`: sortable, no colons. */
 export const timestamp = (date: Date): string => date.toISOString().replace(/[-:]/g, "")
@@ -129,11 +128,17 @@ const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void
   }).pipe(
     Effect.flatMap((summary) =>
       summary.complete
-        ? say(LogLevel.Debug, `Snapshot ${plan.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`)
+        ? say(
+          LogLevel.Debug,
+          `Snapshot ${plan.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`
+        )
         : say(LogLevel.Error, `Snapshot ${plan.snapshot} is incomplete: gdb exited without writing its end marker`)
     ),
     Effect.catchAll((error) =>
-      say(LogLevel.Warning, `Snapshot ${plan.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`)
+      say(
+        LogLevel.Warning,
+        `Snapshot ${plan.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`
+      )
     )
   )
   return Effect.zipRight(checkCore, postProcess)

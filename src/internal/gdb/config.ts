@@ -15,9 +15,11 @@ const put: Config.Config<Option.Option<PutOptions>> = Config.all({
   url: Config.option(Config.redacted("BCD_PUT_URL")),
   core: Config.option(Config.boolean("BCD_PUT_CORE")),
   shared: commonPut
-}).pipe(Config.map(({ shared, url, ...rest }) =>
-  Option.map(url, (url): PutOptions => ({ url, ...somes(rest), ...somes(shared) }))
-))
+}).pipe(
+  Config.map(({ shared, url, ...rest }) =>
+    Option.map(url, (url): PutOptions => ({ url, ...somes(rest), ...somes(shared) }))
+  )
+)
 
 /** The options from `BCD_*` variables; absent variables keep the defaults. */
 export const config: Config.Config<Options> = Config.all({

@@ -10,8 +10,8 @@ import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { TracerConfigError } from "../../TraceError.js"
 import { findExecutable } from "../core/executable.js"
-import { type Capabilities, parseProbe, probeArgs } from "./command.js"
 import { ensureOutputDir } from "../core/outputDir.js"
+import { type Capabilities, parseProbe, probeArgs } from "./command.js"
 
 const PROBE_TIMEOUT_MS = 15_000
 
@@ -40,9 +40,14 @@ export const probeGdb = (gdbPath: string): Effect.Effect<
         (error, stdout, stderr) => {
           const capabilities = parseProbe(String(stdout))
           if (capabilities !== undefined) return resume(Effect.succeed({ path: found, capabilities }))
-          const why = error?.killed ? `did not answer within ${PROBE_TIMEOUT_MS / 1000} s` : String(stderr).trim().split("\n").slice(-2).join(" | ")
+          const why = error?.killed
+            ? `did not answer within ${PROBE_TIMEOUT_MS / 1000} s`
+            : String(stderr).trim().split("\n").slice(-2).join(" | ")
           resume(Effect.fail(
-            new TracerConfigError({ field: "gdbPath", reason: `${found} does not answer like gdb${why === "" ? "" : `: ${why}`}` })
+            new TracerConfigError({
+              field: "gdbPath",
+              reason: `${found} does not answer like gdb${why === "" ? "" : `: ${why}`}`
+            })
           ))
         }
       )

@@ -30,7 +30,10 @@ export const makePut = (options: PutOptions): Effect.Effect<Upload, TracerConfig
     return (plan: Plan) =>
       Effect.gen(function*() {
         yield* send(plan.snapshot, { ...base, contentType: "text/plain; charset=utf-8" })
-        const core = Option.filter(plan.core, (file) => withCore && (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0)
-        if (Option.isSome(core)) yield* send(core.value, { ...base, contentType: "application/octet-stream" })
+        const core = Option.filter(plan.core, (file) =>
+          withCore && (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0)
+        if (Option.isSome(core)) {
+          yield* send(core.value, { ...base, contentType: "application/octet-stream" })
+        }
       })
   })

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import { ptraceFacts, type PtraceFacts, refusals } from "./permissions.js"
+import { type PtraceFacts, ptraceFacts, refusals } from "./permissions.js"
 
 /** What gdb, Backtrace's ptrace and friends print when an attach fails with EPERM. */
 const REFUSED = /operation not permitted|\bEPERM\b|could not attach|not permitted to attach|ptrace_scope/i

@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import type { Permissions, Tracer } from "../../Tracer.js"
 import { EnableTracingError } from "../../TraceError.js"
+import type { Permissions, Tracer } from "../../Tracer.js"
 import { findExecutable } from "../core/executable.js"
 
 const CAP_SYS_PTRACE = 19n
@@ -124,7 +124,10 @@ const loadFfi = Effect.tryPromise({
     return (module.default ?? module) as Koffi
   },
   catch: (error) =>
-    new EnableTracingError({ reason: "ffi-unavailable", detail: error instanceof Error ? error.message : String(error) })
+    new EnableTracingError({
+      reason: "ffi-unavailable",
+      detail: error instanceof Error ? error.message : String(error)
+    })
 })
 
 const loadLibc = (koffi: Koffi): ReturnType<Koffi["load"]> => {
@@ -138,7 +141,7 @@ const loadLibc = (koffi: Koffi): ReturnType<Koffi["load"]> => {
   throw new Error("cannot load the C library")
 }
 
-const prctl = (koffi: Koffi): ((option: number, arg: bigint) => number) => {
+const prctl = (koffi: Koffi): (option: number, arg: bigint) => number => {
   const fn = loadLibc(koffi).func(
     "int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)"
   )
@@ -155,9 +158,15 @@ export type Sigaction = (signal: number, action: Buffer | null, previous: Buffer
  */
 export const loadSigaction: Effect.Effect<Option.Option<Sigaction>> = Effect.suspend(() =>
   process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")
-    ? Effect.option(Effect.flatMap(loadFfi, (koffi) =>
-      Effect.try(() => loadLibc(koffi).func("int sigaction(int signum, const void *act, void *oldact)") as Sigaction)
-    ))
+    ? Effect.option(
+      Effect.flatMap(
+        loadFfi,
+        (koffi) =>
+          Effect.try(() =>
+            loadLibc(koffi).func("int sigaction(int signum, const void *act, void *oldact)") as Sigaction
+          )
+      )
+    )
     : Effect.succeedNone
 )
 
@@ -169,7 +178,9 @@ export const loadSigaction: Effect.Effect<Option.Option<Sigaction>> = Effect.sus
  */
 export const enableTracing: Effect.Effect<void, EnableTracingError> = Effect.suspend(() => {
   if (process.platform !== "linux") {
-    return Effect.fail(new EnableTracingError({ reason: "unsupported-platform", detail: `this is ${process.platform}` }))
+    return Effect.fail(
+      new EnableTracingError({ reason: "unsupported-platform", detail: `this is ${process.platform}` })
+    )
   }
   return Effect.flatMap(loadFfi, (koffi) =>
     Effect.try({
@@ -180,6 +191,9 @@ export const enableTracing: Effect.Effect<void, EnableTracingError> = Effect.sus
         else if (!(errno === EINVAL && Option.isNone(yamaScope()))) throw new Error(`errno ${errno}`)
       },
       catch: (error) =>
-        new EnableTracingError({ reason: "prctl-failed", detail: error instanceof Error ? error.message : String(error) })
+        new EnableTracingError({
+          reason: "prctl-failed",
+          detail: error instanceof Error ? error.message : String(error)
+        })
     }))
 })

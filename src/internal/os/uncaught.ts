@@ -68,8 +68,8 @@ const onRejection = (reason: unknown) => {
 }
 
 /** Other listeners than ours for `event`. */
-const others = (event: "uncaughtException" | "unhandledRejection", ours: Function) =>
-  (process.listeners as (event: string) => Array<Function>)(event).filter((listener) => listener !== ours).length
+const others = (event: "uncaughtException" | "unhandledRejection", ours: (...args: Array<never>) => void) =>
+  (process.listeners as (event: string) => Array<unknown>)(event).filter((listener) => listener !== ours).length
 
 const removeListeners = () => {
   process.off("uncaughtException", onException)

@@ -172,7 +172,10 @@ export const uploadFile = (
       return attempt(client, path, options, maxRetryAfter)
     }).pipe(
       Effect.tapError((a) =>
-        say(a.transient ? LogLevel.Warning : LogLevel.Debug, `Upload attempt ${attempts} of ${path} failed: ${a.reason}`)
+        say(
+          a.transient ? LogLevel.Warning : LogLevel.Debug,
+          `Upload attempt ${attempts} of ${path} failed: ${a.reason}`
+        )
       ),
       Effect.retry(retrySchedule(options.retry)),
       Effect.mapError((a) =>
