@@ -203,6 +203,8 @@ export const snapshotPath: (stdout: string, outputDir: string) => Option.Option<
  *
  * @example
  * ```ts
+ * import { Backtrace } from "effect-bcd"
+ *
  * Backtrace.endpointUrl("[::1]", "s3cr3t") // Right(https://[::1]:6098/post?token=s3cr3t)
  * ```
  *
@@ -238,8 +240,13 @@ export const put = (path: string): Effect.Effect<void, SnapshotUploadError | Tra
  *
  * @example
  * ```ts
- * const summary = yield* Backtrace.putDir("/var/lib/myapp/snapshots")
- * for (const f of summary.failed) yield* Effect.logWarning(`${f.path}: ${f.reason}`)
+ * import { Effect } from "effect"
+ * import { Backtrace } from "effect-bcd"
+ *
+ * Effect.gen(function*() {
+ *   const summary = yield* Backtrace.putDir("/var/lib/myapp/snapshots")
+ *   for (const f of summary.failed) yield* Effect.logWarning(`${f.path}: ${f.reason}`)
+ * })
  * ```
  *
  * @since 0.1.0

@@ -49,6 +49,7 @@ import type { TracerBackend } from "./TracerBackend.js"
  * @example
  * ```ts
  * import { Redacted } from "effect"
+ * import { Gdb } from "effect-bcd"
  *
  * Gdb.layer({
  *   put: { url: Redacted.make("https://crash.example.com:6098/post?token=…"), unlink: true }

@@ -133,6 +133,9 @@ export const layer = (backend: Any): Layer.Layer<Tracer, TracerConfigError> => L
  *
  * @example
  * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
  * Effect.gen(function*() {
  *   const result = yield* Tracer.trace(new Error("disk full"), { timeout: "30 seconds" })
  *   console.log(Option.getOrElse(result.snapshot, () => result.stdout))
@@ -164,6 +167,11 @@ export interface RecoverOptions extends TraceOptions.TraceOptions {
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.die(new Error("boom"))
+ *
  * program.pipe(Effect.catchAllDefect(Tracer.recover))
  * ```
  *
@@ -178,6 +186,11 @@ export const recover = (defect: unknown): Effect.Effect<void, never, Tracer> => 
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.die(new Error("boom"))
+ *
  * program.pipe(Effect.catchAllDefect(Tracer.recoverWith({ repanic: true, callerOnly: true })))
  * ```
  *
@@ -291,6 +304,11 @@ export interface Permissions {
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const server = Effect.never
+ *
  * Effect.scoped(Effect.gen(function*() {
  *   yield* Tracer.register(["SIGABRT", "SIGTERM"])
  *   yield* server
@@ -310,6 +328,17 @@ export const register = (
  *
  * @example
  * ```ts
+ * import * as Command from "@effect/platform/Command"
+ * import { Layer } from "effect"
+ * import { TraceOptions, Tracer } from "effect-bcd"
+ *
+ * const TracerLive = Tracer.layer({
+ *   name: "eu-stack",
+ *   program: "eu-stack",
+ *   defaultTraceOptions: TraceOptions.defaults,
+ *   command: (req) => Command.make("eu-stack", "-p", String(req.pid))
+ * })
+ *
  * const MainLive = Tracer.registerLayer().pipe(Layer.provideMerge(TracerLive))
  * ```
  *
@@ -328,6 +357,11 @@ export const registerLayer = (signals?: ReadonlyArray<NodeJS.Signals>): Layer.La
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.never
+ *
  * Effect.scoped(Effect.zipRight(Tracer.handleUncaught, program))
  * ```
  *
@@ -358,8 +392,13 @@ export const enableTracing: Effect.Effect<void, EnableTracingError> = internalPe
  *
  * @example
  * ```ts
- * const report = yield* Tracer.checkPermissions
- * if (report.refused) yield* Effect.logWarning(report.reasons.join("; "))
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * Effect.gen(function*() {
+ *   const report = yield* Tracer.checkPermissions
+ *   if (report.refused) yield* Effect.logWarning(report.reasons.join("; "))
+ * })
  * ```
  *
  * @since 0.1.0

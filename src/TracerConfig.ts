@@ -114,6 +114,7 @@ export class TracerConfig extends Context.Reference<TracerConfig>()("effect-bcd/
  *
  * @example
  * ```ts
+ * import { LogLevel } from "effect"
  * import { TracerConfig } from "effect-bcd"
  *
  * const NoCooldown = TracerConfig.layer({ rateLimit: 0, logLevel: LogLevel.Debug })
