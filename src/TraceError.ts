@@ -119,14 +119,40 @@ export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
 }
 
 /**
+ * A trace was not taken, at once and before any work: as many traces as
+ * `TracerConfig.maxWaiting` already wait for the tracer (`"queue-full"`),
+ * the window's cap (`TracerConfig.limit`) is reached (`"limited"`), or
+ * `TracerConfig.sample` left it out (`"sampled-out"`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TraceBusyError extends Data.TaggedError("TraceBusyError")<{
+  readonly reason: "queue-full" | "limited" | "sampled-out"
+}> {
+  override get message(): string {
+    return this.reason === "queue-full"
+      ? "Tracer busy: too many traces wait for the tracer already (TracerConfig.maxWaiting)"
+      : this.reason === "limited"
+      ? "Tracer busy: the cap of traces per window is reached (TracerConfig.limit)"
+      : "Trace sampled out (TracerConfig.sample)"
+  }
+}
+
+/**
  * Every error `Tracer.trace` can fail with.
  *
  * @since 0.1.0
  * @category errors
  */
-export type TraceError = TraceTimeoutError | TracerRunError | SnapshotUploadError
+export type TraceError = TraceTimeoutError | TracerRunError | SnapshotUploadError | TraceBusyError
 
-const TRACE_ERROR_TAGS: ReadonlySet<unknown> = new Set(["TraceTimeoutError", "TracerRunError", "SnapshotUploadError"])
+const TRACE_ERROR_TAGS: ReadonlySet<unknown> = new Set([
+  "TraceTimeoutError",
+  "TracerRunError",
+  "SnapshotUploadError",
+  "TraceBusyError"
+])
 
 /**
  * Whether `u` is one of the errors `Tracer.trace` fails with.

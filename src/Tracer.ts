@@ -53,6 +53,8 @@ export interface Tracer {
   readonly backend: Any
   /** Runs the tracer against this process. */
   readonly trace: (error?: unknown, options?: TraceOptions.TraceOptions) => Effect.Effect<TraceResult, TraceError>
+  /** Hands a trace to the background; never fails, never waits. */
+  readonly capture: (error?: unknown, options?: TraceOptions.TraceOptions) => Effect.Effect<void>
   /** Adds an attribute to every later trace. */
   readonly addKV: (key: string, value: string) => Effect.Effect<void>
   /** Adds a classifier to every later trace. */
@@ -149,6 +151,33 @@ export const trace = (
   error?: unknown,
   options?: TraceOptions.TraceOptions
 ): Effect.Effect<TraceResult, TraceError, Tracer> => Effect.flatMap(Tracer, (t) => t.trace(error, options))
+
+/**
+ * Hands a trace of this process to the Tracer's background fibers and
+ * returns at once: for request paths, where a response must never wait on a
+ * tracer. It never fails. When the trace cannot run soon (`maxWaiting`
+ * traces wait already, the `limit` is reached, or `sample` leaves it out) it
+ * is dropped and counted (`TraceMetrics.traces`, outcome `dropped` or
+ * `sampled_out`), with one summary log line per 10 s. Closing the Tracer's
+ * layer waits for captured traces within `drainTimeout`, like background
+ * uploads. Use {@link trace} where the caller wants the result or the error.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const handler = Effect.fail(new Error("payment declined")).pipe(
+ *   Effect.tapErrorCause((cause) => Tracer.capture(cause)),
+ *   Effect.catchAll(() => Effect.succeed({ status: 500 }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const capture = (error?: unknown, options?: TraceOptions.TraceOptions): Effect.Effect<void, never, Tracer> =>
+  Effect.flatMap(Tracer, (t) => t.capture(error, options))
 
 /**
  * Options for {@link recoverWith}.

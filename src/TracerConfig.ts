@@ -6,13 +6,18 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { loadConfig, somes } from "./internal/core/config.js"
 import type { TracerConfigError } from "./TraceError.js"
+import type { TraceRequest } from "./TracerBackend.js"
 
 /**
  * A cooldown after each trace: a `Duration` (meaning `Schedule.spaced`), or
@@ -45,6 +50,21 @@ export interface Input {
   readonly drainTimeout?: Duration.DurationInput
   /** The minimum level of the library's own log lines. Default Error. */
   readonly logLevel?: LogLevel.LogLevel
+  /**
+   * How many traces may wait for the tracer at once, process-wide; one more
+   * fails at once with `TraceBusyError`. Default 16: with the 3 s cooldown
+   * and about 1 s per gdb trace, the 16th waiter still starts within the
+   * default 120 s deadline, and a storm costs 16 waiting fibers, not N.
+   */
+  readonly maxWaiting?: number
+  /**
+   * Which traces to take: a probability from 0 to 1, or an effect deciding
+   * from the request. The rest fail at once with `TraceBusyError`
+   * (`sampled-out`). Default 1 (all).
+   */
+  readonly sample?: number | ((request: TraceRequest) => Effect.Effect<boolean>)
+  /** At most `traces` traces per `window`, besides the cooldown. Default none. */
+  readonly limit?: { readonly traces: number; readonly window: Duration.DurationInput }
 }
 
 /**
@@ -63,6 +83,9 @@ export interface Settings {
   readonly killGrace: Duration.Duration
   readonly drainTimeout: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
+  readonly maxWaiting: number
+  readonly sample: number | ((request: TraceRequest) => Effect.Effect<boolean>)
+  readonly limit: Option.Option<{ readonly traces: number; readonly window: Duration.Duration }>
 }
 
 /** A cooldown as a `Schedule`: a `Duration` means `Schedule.spaced`. */
@@ -71,9 +94,20 @@ const cooldown = (rateLimit: RateLimit): Schedule.Schedule<unknown, unknown> =>
     ? rateLimit as Schedule.Schedule<unknown, unknown>
     : Schedule.spaced(Duration.decode(rateLimit as Duration.DurationInput))
 
+const count = (name: string, value: number, min: number): number => {
+  if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer of at least ${min}`)
+  return value
+}
+
+const probability = (value: Settings["sample"]): Settings["sample"] => {
+  if (typeof value === "number" && !(value >= 0 && value <= 1)) throw new RangeError("sample must be from 0 to 1")
+  return value
+}
+
 /**
- * Decodes `input` over the defaults. A malformed duration throws (use
- * {@link layer}, which turns it into a defect when the layer is built).
+ * Decodes `input` over the defaults. A malformed value throws a `RangeError`
+ * (use {@link layer}, which turns it into a defect when the layer is built,
+ * or {@link fromEnv}, which fails with `TracerConfigError`).
  *
  * @since 0.1.0
  * @category constructors
@@ -85,7 +119,13 @@ export const decode = (input: Input): Settings => ({
   synchronousPut: input.synchronousPut ?? true,
   killGrace: Duration.decode(input.killGrace ?? Duration.seconds(1)),
   drainTimeout: Duration.decode(input.drainTimeout ?? Duration.seconds(30)),
-  logLevel: input.logLevel ?? LogLevel.Error
+  logLevel: input.logLevel ?? LogLevel.Error,
+  maxWaiting: count("maxWaiting", input.maxWaiting ?? 16, 0),
+  sample: probability(input.sample ?? 1),
+  limit: Option.map(Option.fromNullable(input.limit), (l) => ({
+    traces: count("limit.traces", l.traces, 1),
+    window: Duration.decode(l.window)
+  }))
 })
 
 /**
@@ -128,7 +168,8 @@ export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerC
 /**
  * The settings read from the environment, each with its default:
  * `BCD_PANIC_ON_KILL_FAILURE`, `BCD_RESEND_SIGNAL`, `BCD_RATE_LIMIT`,
- * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`.
+ * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`,
+ * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability).
  *
  * @since 0.1.0
  * @category config
@@ -140,8 +181,15 @@ export const config: Config.Config<Settings> = Config.all({
   synchronousPut: Config.option(Config.boolean("BCD_SYNCHRONOUS_PUT")),
   killGrace: Config.option(Config.duration("BCD_KILL_GRACE")),
   drainTimeout: Config.option(Config.duration("BCD_DRAIN_TIMEOUT")),
-  logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL"))
-}).pipe(Config.map((c) => decode(somes(c))))
+  logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL")),
+  maxWaiting: Config.option(Config.integer("BCD_MAX_WAITING")),
+  sample: Config.option(Config.number("BCD_SAMPLE"))
+}).pipe(Config.mapOrFail((c) =>
+  Either.mapLeft(
+    Either.try(() => decode(somes(c))),
+    (error) => ConfigError.InvalidData([], error instanceof Error ? error.message : String(error))
+  )
+))
 
 /**
  * Provides the settings read by {@link config}. A malformed variable fails

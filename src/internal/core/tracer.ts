@@ -10,18 +10,27 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
 import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import type { TraceError } from "../../TraceError.js"
-import { TracerConfigError, TracerKillError, TracerRunError, TraceTimeoutError } from "../../TraceError.js"
+import {
+  TraceBusyError,
+  TracerConfigError,
+  TracerKillError,
+  TracerRunError,
+  TraceTimeoutError
+} from "../../TraceError.js"
+import * as TraceMetrics from "../../TraceMetrics.js"
 import * as TraceOptions from "../../TraceOptions.js"
 import type { Options, Tracer } from "../../Tracer.js"
 import type { Any, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { type Settings, TracerConfig } from "../../TracerConfig.js"
 import { ptraceHint } from "../os/hint.js"
+import * as Admission from "./admission.js"
 import * as Lock from "./lock.js"
-import { log } from "./log.js"
+import { log, logSummarised } from "./log.js"
 import * as Process from "./process.js"
 import { emptyBase, makeRequest, probeRequest } from "./request.js"
 import * as Watchdog from "./watchdog.js"
@@ -124,7 +133,24 @@ const runLocked = <P>(
     return result
   })
 
-/** Builds the service for `backend`; closing the scope waits (bounded) for background uploads. */
+/** The `outcome` tag of a failed trace. */
+const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
+  error._tag === "TraceTimeoutError"
+    ? "timeout"
+    : error._tag === "TraceBusyError"
+    ? error.reason === "sampled-out" ? "sampled_out" : "busy"
+    : "failed"
+
+const count = (outcome: TraceMetrics.Outcome) =>
+  Metric.increment(Metric.tagged(TraceMetrics.traces, "outcome", outcome))
+
+const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
+  Effect.tapBoth(upload, {
+    onFailure: () => Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "failed")),
+    onSuccess: () => Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "ok"))
+  })
+
+/** Builds the service for `backend`; closing the scope waits (bounded) for background uploads and captures. */
 export const make = (
   backend: Any,
   options: MakeOptions = {}
@@ -136,28 +162,85 @@ export const make = (
     const pending = yield* FiberSet.make<void, never>()
     const say = (level: LogLevel.LogLevel, message: string) => log(level, backend.name, message)
 
-    const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
+    /** The part of a trace after admission: its place is given back once it has left the lock. */
+    const traceAdmitted = (
+      config: Settings,
+      resolved: TraceOptions.Resolved,
+      error: Option.Option<unknown>
+    ): Effect.Effect<TraceResult, TraceError> =>
       Effect.gen(function*() {
-        const config = yield* TracerConfig
-        const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
-        const request = yield* makeRequest(yield* Ref.get(base), resolved, Option.fromNullable(error))
+        const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
+        if (typeof config.sample === "function" && !(yield* config.sample(request))) {
+          return yield* new TraceBusyError({ reason: "sampled-out" })
+        }
         const plan: unknown = backend.plan === undefined ? undefined : yield* backend.plan(request)
         const spec = yield* specOf(backend, request, plan)
         yield* say(LogLevel.Debug, `Starting tracer ${spec.command} (${spec.args.length} args)`)
-        const raw = yield* runLocked(backend, request, plan, spec, resolved.timeout, config, { ...options, watchdog })
-        const result: TraceResult = backend.finalize === undefined ? raw : yield* backend.finalize(raw)
-        yield* say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)
-        if (backend.put === undefined) return result
-        const upload = backend.put(result)
-        if (config.synchronousPut) yield* upload
-        else yield* FiberSet.run(pending, Effect.ignore(Effect.tapError(upload, (e) => say(LogLevel.Error, e.message))))
-        return result
-      }).pipe(Effect.tapError((e) => say(LogLevel.Error, e.message)))
+        return yield* runLocked(backend, request, plan, spec, resolved.timeout, config, { ...options, watchdog })
+      }).pipe(
+        Effect.ensuring(Admission.leave),
+        Effect.tap((raw) => Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000)),
+        Effect.flatMap((raw) => backend.finalize === undefined ? Effect.succeed(raw) : backend.finalize(raw)),
+        Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
+        Effect.tap((result) => {
+          if (backend.put === undefined) return Effect.void
+          const upload = countUpload(backend.put(result))
+          return config.synchronousPut
+            ? upload
+            : FiberSet.run(pending, Effect.ignore(Effect.tapError(upload, (e) => say(LogLevel.Error, e.message))))
+        })
+      )
+
+    /** Admission, before anything is built: fails at once when the trace cannot run soon. */
+    const admitted = (traceOptions: TraceOptions.TraceOptions | undefined) =>
+      Effect.gen(function*() {
+        const config = yield* TracerConfig
+        const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
+        yield* Admission.admit(config, TraceOptions.deadline(resolved.timeout))
+        return { config, resolved }
+      })
+
+    const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
+      Effect.flatMap(
+        admitted(traceOptions),
+        ({ config, resolved }) => traceAdmitted(config, resolved, Option.fromNullable(error))
+      ).pipe(
+        Effect.tapBoth({
+          onFailure: (e) =>
+            Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
+          onSuccess: () => count("ok")
+        })
+      )
+
+    const capture = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<void> =>
+      admitted(traceOptions).pipe(
+        Effect.matchEffect({
+          onFailure: (e) =>
+            Effect.zipRight(
+              count(e._tag === "TraceBusyError" && e.reason === "sampled-out" ? "sampled_out" : "dropped"),
+              logSummarised(LogLevel.Warning, backend.name, `Trace dropped: ${e.message}`)
+            ),
+          onSuccess: ({ config, resolved }) =>
+            FiberSet.run(
+              pending,
+              traceAdmitted(config, resolved, Option.fromNullable(error)).pipe(
+                Effect.tapBoth({
+                  onFailure: (e) =>
+                    Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
+                  onSuccess: () => count("ok")
+                }),
+                Effect.ignore
+              )
+            )
+        }),
+        Effect.asVoid
+      )
 
     const update = (f: (b: Options) => Options) => Ref.update(base, f)
     const service: Tracer = {
       backend,
       trace,
+      capture,
       addKV: (key, value) => update((b) => ({ ...b, attributes: [...b.attributes, [key, value]] })),
       addClassifier: (name) => update((b) => ({ ...b, classifiers: [...b.classifiers, name] })),
       addOptions: (...args) => update((b) => ({ ...b, args: [...b.args, ...args] })),
