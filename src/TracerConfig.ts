@@ -65,6 +65,13 @@ export interface Input {
   readonly sample?: number | ((request: TraceRequest) => Effect.Effect<boolean>)
   /** At most `traces` traces per `window`, besides the cooldown. Default none. */
   readonly limit?: { readonly traces: number; readonly window: Duration.DurationInput }
+  /**
+   * After an uncaught exception (or a rejection Node treats as fatal), the
+   * time `Tracer.handleUncaught` gives the trace and its upload before the
+   * process ends as Node would have ended it; a snapshot whose upload does
+   * not fit stays on disk. Default 5 s.
+   */
+  readonly fatalBudget?: Duration.DurationInput
 }
 
 /**
@@ -86,6 +93,7 @@ export interface Settings {
   readonly maxWaiting: number
   readonly sample: number | ((request: TraceRequest) => Effect.Effect<boolean>)
   readonly limit: Option.Option<{ readonly traces: number; readonly window: Duration.Duration }>
+  readonly fatalBudget: Duration.Duration
 }
 
 /** A cooldown as a `Schedule`: a `Duration` means `Schedule.spaced`. */
@@ -125,7 +133,8 @@ export const decode = (input: Input): Settings => ({
   limit: Option.map(Option.fromNullable(input.limit), (l) => ({
     traces: count("limit.traces", l.traces, 1),
     window: Duration.decode(l.window)
-  }))
+  })),
+  fatalBudget: Duration.decode(input.fatalBudget ?? Duration.seconds(5))
 })
 
 /**
@@ -169,7 +178,7 @@ export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerC
  * The settings read from the environment, each with its default:
  * `BCD_PANIC_ON_KILL_FAILURE`, `BCD_RESEND_SIGNAL`, `BCD_RATE_LIMIT`,
  * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`,
- * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability).
+ * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability), `BCD_FATAL_BUDGET`.
  *
  * @since 0.1.0
  * @category config
@@ -183,7 +192,8 @@ export const config: Config.Config<Settings> = Config.all({
   drainTimeout: Config.option(Config.duration("BCD_DRAIN_TIMEOUT")),
   logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL")),
   maxWaiting: Config.option(Config.integer("BCD_MAX_WAITING")),
-  sample: Config.option(Config.number("BCD_SAMPLE"))
+  sample: Config.option(Config.number("BCD_SAMPLE")),
+  fatalBudget: Config.option(Config.duration("BCD_FATAL_BUDGET"))
 }).pipe(Config.mapOrFail((c) =>
   Either.mapLeft(
     Either.try(() => decode(somes(c))),
