@@ -141,14 +141,21 @@ const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
     ? error.reason === "sampled-out" ? "sampled_out" : "busy"
     : "failed"
 
-const count = (outcome: TraceMetrics.Outcome) =>
-  Metric.increment(Metric.tagged(TraceMetrics.traces, "outcome", outcome))
+/** One increment per outcome, built once: a storm must not build a tagged metric per trace. */
+const counted = Object.fromEntries(
+  (["ok", "failed", "timeout", "busy", "dropped", "sampled_out"] as const).map((outcome) => [
+    outcome,
+    Metric.increment(Metric.tagged(TraceMetrics.traces, "outcome", outcome))
+  ])
+) as Record<TraceMetrics.Outcome, Effect.Effect<void>>
+
+const count = (outcome: TraceMetrics.Outcome) => counted[outcome]
+
+const uploadOk = Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "ok"))
+const uploadFailed = Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "failed"))
 
 const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
-  Effect.tapBoth(upload, {
-    onFailure: () => Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "failed")),
-    onSuccess: () => Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "ok"))
-  })
+  Effect.tapBoth(upload, { onFailure: () => uploadFailed, onSuccess: () => uploadOk })
 
 /** Builds the service for `backend`; closing the scope waits (bounded) for background uploads and captures. */
 export const make = (
@@ -165,10 +172,11 @@ export const make = (
     /** The part of a trace after admission: its place is given back once it has left the lock. */
     const traceAdmitted = (
       config: Settings,
-      resolved: TraceOptions.Resolved,
+      traceOptions: TraceOptions.TraceOptions | undefined,
       error: Option.Option<unknown>
     ): Effect.Effect<TraceResult, TraceError> =>
       Effect.gen(function*() {
+        const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
         const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
         if (typeof config.sample === "function" && !(yield* config.sample(request))) {
           return yield* new TraceBusyError({ reason: "sampled-out" })
@@ -193,17 +201,18 @@ export const make = (
 
     /** Admission, before anything is built: fails at once when the trace cannot run soon. */
     const admitted = (traceOptions: TraceOptions.TraceOptions | undefined) =>
-      Effect.gen(function*() {
-        const config = yield* TracerConfig
-        const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
-        yield* Admission.admit(config, TraceOptions.deadline(resolved.timeout))
-        return { config, resolved }
+      Effect.flatMap(TracerConfig, (config) => {
+        const timeout = traceOptions?.timeout ?? backend.defaultTraceOptions.timeout
+        return Effect.as(
+          Admission.admit(config, TraceOptions.deadline(timeout)),
+          { config, traceOptions }
+        )
       })
 
     const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
       Effect.flatMap(
         admitted(traceOptions),
-        ({ config, resolved }) => traceAdmitted(config, resolved, Option.fromNullable(error))
+        ({ config, traceOptions }) => traceAdmitted(config, traceOptions, Option.fromNullable(error))
       ).pipe(
         Effect.tapBoth({
           onFailure: (e) =>
@@ -220,10 +229,10 @@ export const make = (
               count(e._tag === "TraceBusyError" && e.reason === "sampled-out" ? "sampled_out" : "dropped"),
               logSummarised(LogLevel.Warning, backend.name, `Trace dropped: ${e.message}`)
             ),
-          onSuccess: ({ config, resolved }) =>
+          onSuccess: ({ config, traceOptions }) =>
             FiberSet.run(
               pending,
-              traceAdmitted(config, resolved, Option.fromNullable(error)).pipe(
+              traceAdmitted(config, traceOptions, Option.fromNullable(error)).pipe(
                 Effect.tapBoth({
                   onFailure: (e) =>
                     Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
