@@ -29,6 +29,7 @@ const HELLO_TIMEOUT_MS = 5_000
 const KILL_REPLY_SLACK_MS = 5_000
 const STDERR_TAIL_BYTES = 4096
 const STDOUT_MAX_BYTES = 64 * 1024 * 1024
+const SYNC_READ_MAX_BYTES = 1024 * 1024
 
 /** The supervisor's script, beside this module in `src/` and in `dist/`. */
 export const supervisorPath = fileURLToPath(new URL("./supervisor.mjs", import.meta.url))
@@ -316,34 +317,64 @@ interface Files {
   readonly stderrStart: number
 }
 
+// A handful of small synchronous file operations per run (tens of microseconds): each async one would
+// cost a thread-pool round trip, and a trace is dominated by such latencies. Only a large stdout is read async.
 const makeFiles = (spec: Spec, program: string) =>
-  Effect.tryPromise({
-    try: async (): Promise<Files> => {
-      const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), "effect-bcd-"))
+  Effect.try({
+    try: (): Files => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
       const stderr = spec.stderr ?? path.join(dir, "stderr")
-      const stderrStart = spec.stderr === undefined ? 0 : await fs.promises.stat(stderr).then((s) => s.size, () => 0)
-      return { dir, stdout: path.join(dir, "stdout"), stderr, stderrStart }
+      return { dir, stdout: path.join(dir, "stdout"), stderr, stderrStart: spec.stderr === undefined ? 0 : sizeOf(stderr) }
     },
     catch: (cause) => runError({ path: program, reason: "io", detail: `could not open its stdio files: ${String(cause)}`, cause })
   })
 
-const readOutputs = async (files: Files) => {
-  const read = async (file: string, from: number, max: number, tail: boolean) => {
+const removeFiles = (files: Files) =>
+  Effect.sync(() => {
+    try {
+      for (const file of [files.stdout, path.join(files.dir, "stderr")]) fs.rmSync(file, { force: true })
+      fs.rmdirSync(files.dir)
+    } catch {
+      fs.rmSync(files.dir, { recursive: true, force: true })
+    }
+  })
+
+const sizeOf = (file: string) => {
+  try {
+    return fs.statSync(file).size
+  } catch {
+    return 0
+  }
+}
+
+/** Bytes [start, end) of `file`: synchronously when small, else through the thread pool. */
+const readRange = async (file: string, start: number, end: number): Promise<string> => {
+  if (end <= start) return ""
+  const buffer = Buffer.alloc(end - start)
+  if (buffer.length <= SYNC_READ_MAX_BYTES) {
+    const fd = fs.openSync(file, "r")
+    try {
+      fs.readSync(fd, buffer, 0, buffer.length, start)
+    } finally {
+      fs.closeSync(fd)
+    }
+  } else {
     const handle = await fs.promises.open(file, "r")
     try {
-      const size = (await handle.stat()).size
-      const start = tail ? Math.max(from, size - max) : from
-      const length = Math.max(Math.min(size - start, max), 0)
-      const buffer = Buffer.alloc(length)
-      await handle.read(buffer, 0, length, start)
-      return buffer.toString("utf8")
+      await handle.read(buffer, 0, buffer.length, start)
     } finally {
       await handle.close()
     }
   }
-  // A runaway tracer must not exhaust this process's memory: stdout is capped, stderr is a tail.
-  const stdout = await read(files.stdout, 0, STDOUT_MAX_BYTES, false)
-  const stderr = await read(files.stderr, files.stderrStart, STDERR_TAIL_BYTES, true).catch(() => "")
+  return buffer.toString("utf8")
+}
+
+// A runaway tracer must not exhaust this process's memory: stdout is capped, stderr is a tail.
+const readOutputs = async (files: Files) => {
+  const stdout = await readRange(files.stdout, 0, Math.min(sizeOf(files.stdout), STDOUT_MAX_BYTES))
+  const stderrEnd = sizeOf(files.stderr)
+  const stderr = await readRange(files.stderr, Math.max(files.stderrStart, stderrEnd - STDERR_TAIL_BYTES), stderrEnd)
+    .catch(() => "")
   return { stdout, stderr }
 }
 
@@ -462,6 +493,6 @@ export const run = (
             stragglers: reply.stragglers
           } satisfies Supervised
         }),
-      (files) => Effect.promise(() => fs.promises.rm(files.dir, { recursive: true, force: true }))
+      removeFiles
     )
   })

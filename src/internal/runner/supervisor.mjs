@@ -80,23 +80,12 @@ const isStopped = (state) => state === "T" || state === "t"
 const hostStoppedNow = () => isStopped(stat(hostPid)?.state)
 
 /**
- * Resumes the host if any of its threads is stopped while no tracer is
- * attached: after a tracer died before it consumed PTRACE_ATTACH's SIGSTOP,
- * or one that ran `kill -STOP`. Returns whether SIGCONT was sent.
+ * Resumes the host if it is stopped while no tracer is attached: after a
+ * tracer died before it consumed PTRACE_ATTACH's SIGSTOP, or one that ran
+ * `kill -STOP`. A stop signal stops every thread (a group stop), so the main
+ * thread tells. Returns whether SIGCONT was sent.
  */
-const rescue = () => {
-  let tasks
-  try {
-    tasks = fs.readdirSync(`/proc/${hostPid}/task`)
-  } catch {
-    return false
-  }
-  const stuck = tasks.some((tid) => {
-    const thread = stat(`${hostPid}/task/${tid}`)
-    return thread !== undefined && isStopped(thread.state) && tracerPidOf(`${hostPid}/task/${tid}`) === 0
-  })
-  return stuck && signal(hostPid, "SIGCONT")
-}
+const rescue = () => hostStoppedNow() && tracerPidOf(hostPid) === 0 && signal(hostPid, "SIGCONT")
 
 const signal = (pid, name) => {
   try {
@@ -107,12 +96,14 @@ const signal = (pid, name) => {
   }
 }
 
-/** Our children, from /proc/self/task/<tid>/children; `undefined` where the kernel lacks the file. */
-const ownChildren = () => {
+/**
+ * Whether we have children now. libuv forks from the main thread, and the
+ * kernel hands orphans to a subreaper's main thread, so its `children` file
+ * tells; `undefined` where the kernel lacks the file.
+ */
+const hasChildren = () => {
   try {
-    return fs.readdirSync("/proc/self/task").flatMap((tid) =>
-      fs.readFileSync(`/proc/self/task/${tid}/children`, "latin1").split(" ").filter(Boolean).map(Number)
-    )
+    return fs.readFileSync(`/proc/self/task/${process.pid}/children`, "latin1").trim() !== ""
   } catch {
     return undefined
   }
@@ -160,9 +151,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
  * alive or `boundMs` passed. Returns the pids killed.
  */
 const killLeftovers = async (pgid, boundMs) => {
-  const children = ownChildren()
   // The common case, without a pass over /proc: the group is empty and nothing was reparented to us.
-  if (!signal(-pgid, 0) && children !== undefined && children.length === 0) return []
+  if (!signal(-pgid, 0) && hasChildren() === false) return []
   const killed = new Set()
   const until = Date.now() + boundMs
   for (;;) {
