@@ -4,7 +4,8 @@
  * 1. Supervisor start: time from spawn until it accepts a connection
  *    ("listening") and until its hello ("ready": koffi loaded, subreaper set),
  *    and its memory once ready (Rss, Pss, Private), over N starts, with koffi
- *    (abstract socket) and without (socket path).
+ *    (abstract socket) and without (socket path), interleaved with the floor:
+ *    an empty Node program that listens.
  * 2. One trace of /bin/true through the supervisor, through the in-process
  *    runner (`Process.run` with the coreutils `timeout` watchdog), and a raw
  *    `child_process.spawn` + wait, interleaved in the same run; plus the
@@ -60,10 +61,16 @@ const probe = (address: string) =>
     socket.once("error", () => resolve(undefined))
   })
 
-const startOnce = async (ffi: boolean, i: number, dir: string) => {
-  const address = ffi ? `\0effect-bcd-bench-${process.pid}-${i}` : path.join(dir, `s${i}.sock`)
+/** The floor: an empty Node program that listens and says one line. */
+const FLOOR = 'require("net").createServer((c) => c.end("x\\n")).listen(process.argv[1].replace(/^@/, "\\0"))'
+
+const startOnce = async (kind: "koffi" | "no koffi" | "node floor", i: number, dir: string) => {
+  const address = kind === "no koffi" ? path.join(dir, `s${i}.sock`) : `\0effect-bcd-bench-${process.pid}-${i}`
+  const argv = kind === "node floor"
+    ? ["-e", FLOOR, address.replace(/^\0/, "@")]
+    : [Client.supervisorPath, String(process.pid), address.replace(/^\0/, "@"), kind === "koffi" ? "1" : "0"]
   const started = performance.now()
-  const child = spawn(process.execPath, [Client.supervisorPath, String(process.pid), address.replace(/^\0/, "@"), ffi ? "1" : "0"], {
+  const child = spawn(process.execPath, argv, {
     cwd: "/",
     detached: true,
     stdio: "ignore",
@@ -81,18 +88,16 @@ const startOnce = async (ffi: boolean, i: number, dir: string) => {
 
 const measureStarts = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-bench-"))
-  const rows: Record<string, Array<Awaited<ReturnType<typeof startOnce>>>> = { koffi: [], "no koffi": [] }
-  await startOnce(true, -1, dir) // warm the page cache
-  for (let i = 0; i < STARTS; i++) {
-    rows.koffi!.push(await startOnce(true, i, dir))
-    rows["no koffi"]!.push(await startOnce(false, i, dir))
-  }
+  const kinds = ["koffi", "no koffi", "node floor"] as const
+  const rows: Record<string, Array<Awaited<ReturnType<typeof startOnce>>>> = { koffi: [], "no koffi": [], "node floor": [] }
+  await startOnce("koffi", -1, dir) // warm the page cache
+  for (let i = 0; i < STARTS; i++) for (const kind of kinds) rows[kind]!.push(await startOnce(kind, i, dir))
   fs.rmSync(dir, { recursive: true, force: true })
   console.log(`\nsupervisor start, ${STARTS} starts each (ms from spawn; MiB once ready)`)
   for (const [name, runs] of Object.entries(rows)) {
-    console.log(`  ${name.padEnd(8)} listening ${spread(runs.map((r) => r.listening))}`)
-    console.log(`  ${"".padEnd(8)} ready     ${spread(runs.map((r) => r.ready))}`)
-    console.log(`  ${"".padEnd(8)} Rss ${spread(runs.map((r) => r.rss))}  Pss ${spread(runs.map((r) => r.pss))}  Private ${spread(runs.map((r) => r.private))}`)
+    console.log(`  ${name.padEnd(10)} listening ${spread(runs.map((r) => r.listening))}`)
+    console.log(`  ${"".padEnd(10)} ready     ${spread(runs.map((r) => r.ready))}`)
+    console.log(`  ${"".padEnd(10)} Rss ${spread(runs.map((r) => r.rss))}  Pss ${spread(runs.map((r) => r.pss))}  Private ${spread(runs.map((r) => r.private))}`)
   }
 }
 

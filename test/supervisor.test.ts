@@ -9,8 +9,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Client from "../src/internal/runner/client.js"
@@ -40,6 +42,18 @@ const groupMembers = (pgid: number) =>
   fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((name) => {
     const s = stat(Number(name))
     return s !== undefined && s.pgrp === pgid && s.state !== "Z"
+  })
+
+/** Live supervisors whose parent is `host` (the supervisor sets its title). */
+const supervisorsOf = (host: number) =>
+  fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((name) => {
+    const s = stat(Number(name))
+    if (s === undefined || s.ppid !== host || s.state === "Z") return false
+    try {
+      return fs.readFileSync(`/proc/${name}/cmdline`, "latin1").startsWith("effect-bcd-supervisor")
+    } catch {
+      return false
+    }
   })
 
 /** Polls until `pid` is not stopped, for at most `ms`; returns whether it runs. */
@@ -301,7 +315,40 @@ describe("supervisor: lifetime and the lock", () => {
       const record = readRecord(log)
       expect(record.map((r) => r.kind)).toEqual(["start", "end", "start", "end", "start", "end"])
       for (let i = 1; i < record.length; i++) expect(record[i]!.ns).toBeGreaterThanOrEqual(record[i - 1]!.ns)
+      // The workers started theirs at the same time: one won the address, the other connected to it.
+      expect(supervisorsOf(host.pid)).toHaveLength(1)
       yield* host.settled(undefined)
+    }).pipe(Effect.scoped))
+
+  it.live("a second supervisor for a taken address exits 0; a stale socket path is taken over", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const start = (address: string, ffi: boolean) =>
+        spawn(process.execPath, [Client.supervisorPath, String(process.pid), address, ffi ? "1" : "0"], { stdio: "ignore", env: {} })
+      const exited = (child: ReturnType<typeof start>) =>
+        Effect.promise(() => new Promise((resolve) => child.once("exit", (code) => resolve(code))))
+      const answers = (address: string) =>
+        Effect.promise(() =>
+          new Promise<boolean>((resolve) => {
+            const socket = net.createConnection(address.replace(/^@/, "\0"))
+            socket.once("data", () => (socket.destroy(), resolve(true)))
+            socket.once("error", () => resolve(false))
+          })
+        ).pipe(Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("10 millis") }), Effect.timeout("10 seconds"))
+      for (const [address, ffi] of [[`@effect-bcd-test-${process.pid}`, true], [path.join(dir, "s.sock"), false]] as const) {
+        const first = start(address, ffi)
+        yield* answers(address)
+        expect(yield* exited(start(address, ffi))).toBe(0)
+        expect(alive(first.pid!)).toBe(true)
+        first.kill("SIGKILL")
+        yield* exited(first)
+      }
+      // The SIGKILLed one left its socket file behind: the next one probes it, removes it and listens.
+      expect(fs.existsSync(path.join(dir, "s.sock"))).toBe(true)
+      const next = start(path.join(dir, "s.sock"), false)
+      yield* answers(path.join(dir, "s.sock"))
+      next.kill("SIGKILL")
+      yield* exited(next)
     }).pipe(Effect.scoped))
 
   for (const how of ["exits normally", "is killed with SIGKILL"] as const) {

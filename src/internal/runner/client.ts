@@ -400,6 +400,8 @@ const request = (live: Live, program: string, message: object, graceMs: number) 
       }
     }
     live.pending.set(id, entry)
+    // A socket closed since `ensure` has already told its pending runs: this one would wait for ever.
+    if (live.socket.destroyed) return entry.lost()
     live.socket.ref() // the reply must be awaited even when nothing else keeps this process alive
     live.socket.write(JSON.stringify({ ...message, op: "run", id }) + "\n")
     return Effect.async<void>((resumeCancel) => {

@@ -35,6 +35,8 @@ const HOST_POLL_MS = 200
 const RUN_POLL_MS = 50
 const MAX_LINE = 16 * 1024 * 1024
 const LATE_RESCUE_MS = [25, 100, 300]
+/** Node fires longer timers at once (TimeoutOverflowWarning): a longer deadline counts as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 const hostPid = Number(process.argv[2])
 // argv cannot hold the NUL that starts an abstract name: "@name" stands for it, as in ss(8).
@@ -42,10 +44,12 @@ const address = (process.argv[3] ?? "").replace(/^@/, "\0")
 const wantFfi = process.argv[4] === "1"
 if (!Number.isInteger(hostPid) || hostPid <= 1 || address === "") process.exit(2)
 if (process.ppid !== hostPid) process.exit(4)
+const abstract = address.startsWith("\0")
+if (abstract && !wantFfi) process.exit(3) // an abstract socket without SO_PEERCRED would serve anyone
 // Snapshots must not come out readable by others (Backtrace's came out 0644 under the host's umask).
 process.umask(0o077)
+process.title = "effect-bcd-supervisor"
 
-const abstract = address.startsWith("\0")
 /** koffi functions, once loaded; `undefined` until then or without koffi. */
 let ffi
 let ready = false
@@ -278,7 +282,8 @@ const onRequest = (conn, req) => {
     if (!Array.isArray(req.argv) || req.argv.length === 0 || typeof req.stdout !== "string" || typeof req.stderr !== "string") {
       return send(conn, { op: "done", id: req.id, error: { code: "EINVAL", message: "malformed run request" } })
     }
-    req.graceMs = typeof req.graceMs === "number" ? Math.max(req.graceMs, 0) : 1000
+    req.graceMs = typeof req.graceMs === "number" ? Math.min(Math.max(req.graceMs, 0), MAX_TIMER_MS) : 1000
+    if (typeof req.deadlineMs !== "number" || req.deadlineMs > MAX_TIMER_MS) req.deadlineMs = null
     queue.push({ conn, req })
     return next()
   }
