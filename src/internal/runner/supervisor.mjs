@@ -69,12 +69,21 @@ const stat = (pid) => {
   }
 }
 
-const tracerPidOf = (pid) => {
+/** `{ state, tracerPid, stopPending }` of a thread (`pid/task/tid`), from its status file. */
+const threadStatus = (path) => {
+  let text
   try {
-    const match = /\nTracerPid:\s*(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "latin1"))
-    return match === null ? 0 : Number(match[1])
+    text = fs.readFileSync(`/proc/${path}/status`, "latin1")
   } catch {
-    return -1
+    return undefined
+  }
+  const field = (name) => new RegExp(`\n${name}:\\s*(\\S+)`).exec(text)?.[1] ?? ""
+  // SIGSTOP (19) is bit 18 of the pending masks: sent, not yet acted on. SIGCONT cancels it.
+  const sigstop = (mask) => (parseInt(mask.slice(-8), 16) & 0x40000) !== 0
+  return {
+    state: field("State"),
+    tracerPid: Number(field("TracerPid")),
+    stopPending: sigstop(field("SigPnd")) || sigstop(field("ShdPnd"))
   }
 }
 
@@ -84,12 +93,29 @@ const isStopped = (state) => state === "T" || state === "t"
 const hostStoppedNow = () => isStopped(stat(hostPid)?.state)
 
 /**
- * Resumes the host if it is stopped while no tracer is attached: after a
- * tracer died before it consumed PTRACE_ATTACH's SIGSTOP, or one that ran
- * `kill -STOP`. A stop signal stops every thread (a group stop), so the main
- * thread tells. Returns whether SIGCONT was sent.
+ * Resumes the host if it is stopped, or about to stop, while no tracer is
+ * attached: after a tracer died before it consumed PTRACE_ATTACH's SIGSTOP
+ * (sent to one thread), or one that ran `kill -STOP`. A pending SIGSTOP
+ * counts, because it may take effect only after this check (the host's
+ * threads must be scheduled first); SIGCONT cancels it. Left alone when any
+ * thread has a tracer (a debugger's session). Returns whether SIGCONT was sent.
  */
-const rescue = () => hostStoppedNow() && tracerPidOf(hostPid) === 0 && signal(hostPid, "SIGCONT")
+const rescue = () => {
+  let tids
+  try {
+    tids = fs.readdirSync(`/proc/${hostPid}/task`)
+  } catch {
+    return false
+  }
+  let stuck = false
+  for (const tid of tids) {
+    const thread = threadStatus(`${hostPid}/task/${tid}`)
+    if (thread === undefined) continue
+    if (thread.tracerPid !== 0) return false
+    if (isStopped(thread.state[0]) || thread.stopPending) stuck = true
+  }
+  return stuck && signal(hostPid, "SIGCONT")
+}
 
 const signal = (pid, name) => {
   try {
