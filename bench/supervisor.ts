@@ -159,5 +159,5 @@ const measureTraces = async () => {
 }
 
 console.log(`node ${process.version}, ${os.cpus().length} cpus, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)
-await measureStarts()
-await measureTraces()
+if (STARTS > 0) await measureStarts()
+if (TRACES > 0) await measureTraces()
