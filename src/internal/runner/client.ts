@@ -323,7 +323,7 @@ const makeFiles = (spec: Spec, program: string) =>
   Effect.try({
     try: (): Files => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
-      const stderr = spec.stderr ?? path.join(dir, "stderr")
+      const stderr = spec.stderr === undefined ? path.join(dir, "stderr") : path.resolve(spec.stderr)
       return { dir, stdout: path.join(dir, "stdout"), stderr, stderrStart: spec.stderr === undefined ? 0 : sizeOf(stderr) }
     },
     catch: (cause) => runError({ path: program, reason: "io", detail: `could not open its stdio files: ${String(cause)}`, cause })
@@ -378,9 +378,14 @@ const readOutputs = async (files: Files) => {
   return { stdout, stderr }
 }
 
+/** The connection closed before the tracer was spawned (a supervisor that died while idle): try again. */
+class NotStarted extends Error {}
+const notStarted = new NotStarted("the supervisor went away before the run started")
+const isNotStarted = (error: unknown): error is NotStarted => error === notStarted
+
 /** Sends the run and waits for its reply; interruption asks the supervisor to kill the tracer and waits for it. */
 const request = (live: Live, program: string, message: object, graceMs: number) =>
-  Effect.async<Reply, TracerRunError>((resume) => {
+  Effect.async<Reply, TracerRunError | NotStarted>((resume) => {
     const id = state.nextId++
     const settle = () => {
       live.pending.delete(id)
@@ -395,7 +400,8 @@ const request = (live: Live, program: string, message: object, graceMs: number) 
       lost: () => {
         settle()
         // Not SIGKILL from here: a tracer killed mid-attach would leave this process stopped (pitfall 12).
-        if (entry.spawned !== undefined) signalGroup(entry.spawned, "SIGTERM")
+        if (entry.spawned === undefined) return resume(Effect.fail(notStarted))
+        signalGroup(entry.spawned, "SIGTERM")
         resume(Effect.fail(runError({ path: program, reason: "spawn-failed", detail: "the supervisor exited during the run" })))
       }
     }
@@ -452,21 +458,27 @@ export const run = (
       makeFiles(spec, program),
       (files) =>
         Effect.gen(function*() {
-          const live = yield* ensureLive.pipe(
-            Effect.mapError((cause) =>
-              runError({ path: program, reason: "spawn-failed", detail: `no supervisor: ${cause.message}`, cause })
-            )
-          )
-          const reply = yield* request(live, program, {
-            argv: [program, ...spec.args],
-            cwd: spec.cwd ?? process.cwd(),
+          const message = {
+            // The supervisor's working directory is "/": paths are made absolute against ours.
+            argv: [path.resolve(program), ...spec.args],
+            cwd: path.resolve(spec.cwd ?? "."),
             env: spec.env,
-            stdin: spec.stdin ?? null,
+            stdin: spec.stdin === undefined ? null : path.resolve(spec.stdin),
             stdout: files.stdout,
             stderr: files.stderr,
             deadlineMs: Option.match(options.deadline, { onNone: () => null, onSome: Duration.toMillis }),
             graceMs
-          }, graceMs)
+          }
+          const reply = yield* ensureLive.pipe(
+            Effect.mapError((cause) =>
+              runError({ path: program, reason: "spawn-failed", detail: `no supervisor: ${cause.message}`, cause })
+            ),
+            Effect.flatMap((live) => request(live, program, message, graceMs)),
+            // A supervisor killed while idle may not have been noticed yet: the next `ensure` restarts it.
+            Effect.retry({ times: 1, while: isNotStarted }),
+            Effect.catchIf(isNotStarted, () =>
+              Effect.fail(runError({ path: program, reason: "spawn-failed", detail: notStarted.message })))
+          )
           if (reply.error !== undefined) {
             const detail = reply.error.phase === "stdio"
               ? `could not open its stdio files: ${reply.error.message}`

@@ -202,6 +202,8 @@ const killLeftovers = async (pgid, boundMs) => {
 const queue = []
 /** The job running now, if any. */
 let current
+/** The previous run's later rescue checks; the next run cancels them (its own check follows it). */
+let lateRescues = []
 
 const send = (conn, message) => {
   if (!conn.socket.destroyed && conn.socket.writable) conn.socket.write(JSON.stringify(message) + "\n")
@@ -238,6 +240,8 @@ const expire = (job, why) => {
 
 const start = (job) => {
   current = job
+  // Not during a run: a tracer may stop the host on purpose (a snapshot through /proc/<pid>/mem).
+  lateRescues.forEach(clearTimeout)
   const { req } = job
   job.hostStopped = false
   job.deadlinePassed = false
@@ -284,7 +288,7 @@ const finish = async (job, code, sig, error) => {
   // Only now: a straggler that was attached has been killed, so the kernel has detached it.
   const rescued = rescue()
   if (rescued) job.hostStopped = true
-  for (const ms of LATE_RESCUE_MS) setTimeout(rescue, ms) // a pending SIGSTOP may land a moment later
+  lateRescues = LATE_RESCUE_MS.map((ms) => setTimeout(rescue, ms)) // a stop may land a moment later
   send(job.conn, {
     op: "done",
     id: job.req.id,
