@@ -319,7 +319,7 @@ describe("supervisor: lifetime and the lock", () => {
       for (let i = 1; i < record.length; i++) expect(record[i]!.ns).toBeGreaterThanOrEqual(record[i - 1]!.ns)
       // The workers started theirs at the same time: one won the address, the other connected to it.
       expect(supervisorsOf(host.pid)).toHaveLength(1)
-      yield* host.settled(undefined)
+      for (const r of answer.results as Array<Answer>) yield* host.settled(r.result)
     }).pipe(Effect.scoped))
 
   it.live("a second supervisor for a taken address exits 0; a stale socket path is taken over", () =>
