@@ -227,14 +227,14 @@ describe("supervisor: a child host stopped by its tracers", () => {
 
   it.live.skipIf(!hasGdb)("a tracer that backgrounds gdb and exits 0: the straggler is killed, the host resumed", () =>
     Effect.gen(function*() {
-      const host = yield* startHost({ guardSeconds: 30 })
+      const host = yield* startHost({ guardSeconds: 40 })
       const started = Date.now()
-      const script = `${GDB} -p "$1" -batch -nx -ex "shell sleep 5" >/dev/null 2>&1 & ${UNTIL_ATTACHED}; exit 0`
+      const script = `${GDB} -p "$1" -batch -nx -ex "shell sleep 30" >/dev/null 2>&1 & ${UNTIL_ATTACHED}; exit 0`
       const answer = yield* host.sh(script, [String(host.pid)], 20_000)
       expect(answer.result).toMatchObject({ code: 0, deadlinePassed: false })
       expect(answer.result!.stragglers).toBeGreaterThan(0)
-      // gdb would have held the host for 5 s.
-      expect(Date.now() - started).toBeLessThan(4_000)
+      // gdb would have held the host for 30 s (a loose bound: gdb's start under load included).
+      expect(Date.now() - started).toBeLessThan(15_000)
       yield* host.settled(answer.result)
     }).pipe(Effect.scoped), 60_000)
 
