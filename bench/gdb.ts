@@ -50,7 +50,11 @@ const measure = (options: Gdb.Options, traceOptions: Parameters<typeof Tracer.tr
       fs.rmSync(file)
     }
     return { total: median(total), frozen: median(frozen), bytes: median(size), cores }
-  }).pipe(Effect.provide(Layer.merge(Gdb.layer({ outputDir: dir, ...options }), TracerConfig.layer({ rateLimit: Duration.zero }))))
+  }).pipe(
+    Effect.provide(
+      Layer.merge(Gdb.live({ outputDir: dir, ...options }), TracerConfig.layer({ rateLimit: Duration.zero }))
+    )
+  )
 
 const modes: ReadonlyArray<[string, Gdb.Options, Parameters<typeof Tracer.trace>[1]]> = [
   ["all threads (default)", {}, {}],
@@ -65,13 +69,19 @@ Effect.runPromise(
     yield* Effect.ignore(Tracer.enableTracing)
     // Start libuv's threadpool so that its threads are part of the picture.
     yield* Effect.promise(() => fs.promises.readFile(import.meta.filename ?? process.argv[1]!))
-    console.log(`gdb trace of this process (${fs.readdirSync(`/proc/${process.pid}/task`).length} threads), median of ${runs}`)
+    console.log(
+      `gdb trace of this process (${fs.readdirSync(`/proc/${process.pid}/task`).length} threads), median of ${runs}`
+    )
     console.log("mode                   total ms  frozen ms  output bytes")
     for (const [name, options, traceOptions] of modes) {
       const r = yield* measure(options, traceOptions)
-      const note = options.core === true && r.cores === 0 ? "  (core skipped: over maxCoreSize, see the snapshot header)" : ""
+      const note = options.core === true && r.cores === 0
+        ? "  (core skipped: over maxCoreSize, see the snapshot header)"
+        : ""
       console.log(
-        `${name.padEnd(22)} ${r.total.toFixed(0).padStart(8)}  ${r.frozen.toFixed(0).padStart(9)}  ${String(r.bytes).padStart(12)}${note}`
+        `${name.padEnd(22)} ${r.total.toFixed(0).padStart(8)}  ${r.frozen.toFixed(0).padStart(9)}  ${
+          String(r.bytes).padStart(12)
+        }${note}`
       )
     }
   })

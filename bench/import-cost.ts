@@ -21,7 +21,9 @@ const entries: Record<string, string> = {
     const m = await import("${root}dist/index.js")
     const Effect = await import("effect/Effect"); const Layer = await import("effect/Layer")
     await Effect.runPromise(Effect.scoped(Layer.build(m.Backtrace.live({
-      tracerPath: "/bin/true", outputDir: "${fs.mkdtempSync("/tmp/bcd-import-")}", put: { endpoint: "h", token: "t" } }))))`
+      tracerPath: "/bin/true", outputDir: "${
+    fs.mkdtempSync("/tmp/bcd-import-")
+  }", put: { endpoint: "h", token: "t" } }))))`
 }
 
 const measure = (code: string) => {

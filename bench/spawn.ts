@@ -3,9 +3,9 @@
 import * as Command from "@effect/platform/Command"
 import { Effect, Layer } from "effect"
 import { spawn } from "node:child_process"
+import * as TraceOptions from "../src/TraceOptions.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import * as TraceOptions from "../src/TraceOptions.js"
 
 const iterations = Number(process.argv[2] ?? 200)
 
@@ -23,13 +23,21 @@ const timeIt = async (run: () => Promise<unknown>) => {
   return Number(process.hrtime.bigint() - started) / 1e6 / iterations
 }
 
-const backend = { name: "true", defaultTraceOptions: TraceOptions.defaults, command: () => Command.make("/bin/true") }
+const backend = {
+  name: "true",
+  program: "/bin/true",
+  defaultTraceOptions: TraceOptions.defaults,
+  command: () => Command.make("/bin/true")
+}
 
 const main = Effect.gen(function*() {
   const tracer = yield* Tracer.make(backend)
-  const traced = (timeout: TraceOptions.Timeout) => () => Effect.runPromise(tracer.trace(undefined, { timeout }).pipe(
-    Effect.provide(TracerConfig.layer({ rateLimit: 0 }))
-  ))
+  const traced = (timeout: TraceOptions.Timeout) => () =>
+    Effect.runPromise(
+      tracer.trace(undefined, { timeout }).pipe(
+        Effect.provide(TracerConfig.layer({ rateLimit: 0 }))
+      )
+    )
   const baseline = yield* Effect.promise(() => timeIt(rawSpawn))
   const watched = yield* Effect.promise(() => timeIt(traced("10 seconds")))
   const unwatched = yield* Effect.promise(() => timeIt(traced("none")))

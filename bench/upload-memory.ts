@@ -42,7 +42,15 @@ const endpoint = await new Promise<string>((resolve) => {
 })
 
 const run = (mode: string) => {
-  const child = spawnSync(process.execPath, ["--import", "tsx", "bench/upload-memory.ts", "--child", mode, file, endpoint], {
+  const child = spawnSync(process.execPath, [
+    "--import",
+    "tsx",
+    "bench/upload-memory.ts",
+    "--child",
+    mode,
+    file,
+    endpoint
+  ], {
     cwd: root,
     encoding: "utf8"
   })
@@ -57,7 +65,9 @@ const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[Math.floor(xs.len
 for (const mode of ["stream", "whole"]) {
   const growth = median(results[mode]!.map((r) => r.peakGrowthMiB))
   const ms = median(results[mode]!.map((r) => r.ms))
-  console.log(`${mode.padEnd(6)} peak RSS growth ${growth.toFixed(1)} MiB, ${ms} ms (${(mib / (ms / 1000)).toFixed(0)} MiB/s)`)
+  console.log(
+    `${mode.padEnd(6)} peak RSS growth ${growth.toFixed(1)} MiB, ${ms} ms (${(mib / (ms / 1000)).toFixed(0)} MiB/s)`
+  )
 }
 const ratio = median(results.stream!.map((r) => r.peakGrowthMiB)) / median(results.whole!.map((r) => r.peakGrowthMiB))
 console.log(`stream/whole peak RSS growth: ${ratio.toFixed(3)}`)

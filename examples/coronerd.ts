@@ -92,7 +92,9 @@ export interface Coronerd {
   /** Accepted uploads, in order of arrival. */
   readonly received: ReadonlyArray<Received>
   /** Every request seen, accepted or not (with the method and path, never the query). */
-  readonly requests: ReadonlyArray<{ readonly method: string; readonly path: string; readonly answered: number | "closed" | "stalled" }>
+  readonly requests: ReadonlyArray<
+    { readonly method: string; readonly path: string; readonly answered: number | "closed" | "stalled" }
+  >
   /** The most requests that were open at the same time. */
   readonly maxInFlight: number
   /** The next `n` requests get `status` (default 500), with optional headers. */

@@ -59,7 +59,8 @@ interface Row {
   readonly frozenMs: number
 }
 
-const snapshots = () => new Set(fs.existsSync(outputDir) ? fs.readdirSync(outputDir).filter((f) => f.endsWith(".txt")) : [])
+const snapshots = () =>
+  new Set(fs.existsSync(outputDir) ? fs.readdirSync(outputDir).filter((f) => f.endsWith(".txt")) : [])
 
 /** Runs one step, waits for its snapshot's upload, and names the snapshot it left. */
 const step = (
@@ -75,7 +76,10 @@ const step = (
     yield* Effect.ignore(effect)
     // A signal's trace runs in a fiber of its own: wait until its upload (the trace's last act) has landed.
     yield* Effect.sync(() => receiver.received.length).pipe(
-      Effect.repeat({ until: (n) => n > uploads, schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo("60 seconds")) })
+      Effect.repeat({
+        until: (n) => n > uploads,
+        schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo("60 seconds"))
+      })
     )
     const fresh = [...snapshots()].filter((f) => !before.has(f))
     return { step: name, snapshot: path.join(outputDir, fresh[0] ?? "(none)"), frozenMs: meter.take() } satisfies Row
@@ -124,7 +128,7 @@ const main = Effect.gen(function*() {
   yield* Tracer.enableTracing.pipe(Effect.catchAll((error) => Effect.sync(() => console.warn(error.message))))
   const receiver = yield* Coronerd.make({ token: "demo-token" })
   console.log(`receiver listening on ${receiver.endpoint}; gdb snapshots go to ${outputDir}`)
-  const GdbTracer = Gdb.layer({
+  const GdbTracer = Gdb.live({
     outputDir,
     put: { url: Redacted.make(`${receiver.endpoint}/post?token=${receiver.token}`) }
   })
@@ -135,7 +139,9 @@ const main = Effect.gen(function*() {
     Effect.ensuring(Effect.sync(meter.stop))
   )
   const ok = report(rows, receiver)
-  console.log(`${rows.length} snapshots, ${receiver.received.length} uploads, ${((Date.now() - started) / 1000).toFixed(1)} s`)
+  console.log(
+    `${rows.length} snapshots, ${receiver.received.length} uploads, ${((Date.now() - started) / 1000).toFixed(1)} s`
+  )
   if (!ok) return yield* Effect.fail("a snapshot was not uploaded")
 })
 

@@ -9,41 +9,51 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/platform/Command"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { Tracer, TraceError, type TracerBackend, TraceOptions } from "../src/index.js"
+import { TraceError, TraceOptions, Tracer, type TracerBackend } from "../src/index.js"
+
+/** One trace's files: gcore writes `<prefix>.<pid>`. */
+interface Plan {
+  readonly prefix: string
+  readonly core: string
+}
 
 /**
  * A backend that runs `gcore -o <dir>/core.<time> <pid>`, which writes
- * `<dir>/core.<time>.<pid>`, created 0600 beforehand. The core's path is read
- * from gdb's `Saved corefile …` line on stdout.
+ * `<dir>/core.<time>.<pid>`, created 0600 beforehand. Its plan holds those
+ * paths: chosen once per trace, handed to `command` and `prepare`, and read
+ * back as the snapshot.
  *
  * @since 0.1.0
  */
-export const gcore = (dir: string): TracerBackend.TracerBackend => {
-  const cores = new WeakMap<TracerBackend.TraceRequest, string>()
-  return {
-    name: "gcore",
-    // Backtrace's defaults, with a deadline that suits a large core.
-    defaultTraceOptions: { ...TraceOptions.defaults, timeout: "60 seconds" },
-    // A new name per trace, so that no core replaces an earlier one.
-    command: (request) => {
-      const prefix = path.join(dir, `core.${Date.now()}`)
-      cores.set(request, `${prefix}.${request.pid}`)
-      return Command.make("gcore", "-o", prefix, String(request.pid))
-    },
-    // A core holds this process's memory: create it 0600 (gdb keeps the mode of a file it overwrites).
-    prepare: (request) =>
-      Effect.try({
-        try: () => fs.closeSync(fs.openSync(cores.get(request)!, "wx", 0o600)),
-        catch: (error) => new TraceError.TracerRunError({ path: "gcore", reason: String(error), stderr: "" })
-      }),
-    snapshot: (stdout) => Option.fromNullable(/^Saved corefile (.+)$/m.exec(stdout)?.[1]?.trim())
-  }
-}
+export const gcore = (dir: string): TracerBackend.TracerBackend<Plan> => ({
+  name: "gcore",
+  program: "gcore",
+  // Backtrace's defaults, with a deadline that suits a large core.
+  defaultTraceOptions: { ...TraceOptions.defaults, timeout: "60 seconds" },
+  // A new name per trace, so that no core replaces an earlier one.
+  plan: (request) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const prefix = path.join(dir, `core.${now}`)
+      return { prefix, core: `${prefix}.${request.pid}` }
+    }),
+  command: (request, plan) => Command.make("gcore", "-o", plan.prefix, String(request.pid)),
+  // A core holds this process's memory: create it 0600 (gdb keeps the mode of a file it overwrites).
+  prepare: (_request, plan) =>
+    Effect.try({
+      try: () => {
+        fs.closeSync(fs.openSync(plan.core, "wx", 0o600))
+        return plan
+      },
+      catch: (cause) => new TraceError.TracerRunError({ path: "gcore", reason: "io", detail: String(cause), cause })
+    }),
+  snapshot: (_stdout, _request, plan) => Option.some(plan.core)
+})
 
 /**
  * The Tracer service running {@link gcore}.

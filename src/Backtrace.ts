@@ -22,26 +22,26 @@
  *
  * @since 0.1.0
  */
-import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Config from "effect/Config"
+import type * as PlatformError from "@effect/platform/Error"
+import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as internal from "./internal/backtrace/backend.js"
-import { validate } from "./internal/backtrace/options.js"
-import { loadUpload, makeUploader, uploadWith } from "./internal/backtrace/uploader.js"
+import { build } from "./internal/backtrace/build.js"
 import * as internalConfig from "./internal/backtrace/config.js"
 import * as endpoint from "./internal/backtrace/endpoint.js"
+import { loadConfig } from "./internal/core/config.js"
+import * as platform from "./internal/upload/platform.js"
 import type { SnapshotUploadError, TracerConfigError } from "./TraceError.js"
-import * as Tracer from "./Tracer.js"
-import type { TraceRequest } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import * as Tracer from "./Tracer.js"
+import type { TracerBackend, TraceRequest } from "./TracerBackend.js"
 
 /**
  * Where Backtrace installs its tracer: `/opt/backtrace/bin/ptrace`.
@@ -140,7 +140,9 @@ export interface PutDirSummary {
   /** Uploaded (and, with `unlink`, removed). */
   readonly uploaded: ReadonlyArray<string>
   /** Not uploaded, left in place. */
-  readonly failed: ReadonlyArray<{ readonly path: string; readonly reason: string; readonly error: SnapshotUploadError }>
+  readonly failed: ReadonlyArray<
+    { readonly path: string; readonly reason: string; readonly error: SnapshotUploadError }
+  >
   /** `*.btt` entries that are not regular files (symbolic links, …). */
   readonly skipped: ReadonlyArray<{ readonly path: string; readonly reason: string }>
 }
@@ -154,8 +156,11 @@ export interface PutDirSummary {
 export interface Uploader {
   /** Uploads one snapshot (Go's `Put`). */
   readonly put: (path: string) => Effect.Effect<void, SnapshotUploadError | TracerConfigError>
-  /** Uploads every `*.btt` file below `dir` (Go's `PutDir`, but it carries on after a failure). */
-  readonly putDir: (dir: string) => Effect.Effect<PutDirSummary, SnapshotUploadError | TracerConfigError>
+  /**
+   * Uploads every `*.btt` file below `dir` (Go's `PutDir`, but it carries on
+   * after a failure). A directory that cannot be listed is a `SystemError`.
+   */
+  readonly putDir: (dir: string) => Effect.Effect<PutDirSummary, PlatformError.SystemError | TracerConfigError>
 }
 
 /**
@@ -198,6 +203,8 @@ export const snapshotPath: (stdout: string, outputDir: string) => Option.Option<
  *
  * @example
  * ```ts
+ * import { Backtrace } from "effect-bcd"
+ *
  * Backtrace.endpointUrl("[::1]", "s3cr3t") // Right(https://[::1]:6098/post?token=s3cr3t)
  * ```
  *
@@ -227,57 +234,88 @@ export const put = (path: string): Effect.Effect<void, SnapshotUploadError | Tra
  * Uploads every `*.btt` file below `dir`, recursively, with bounded
  * concurrency. It carries on past failures and returns what was uploaded,
  * what failed (and why) and what was skipped. The directory is listed while
- * no tracer of this process runs, so no half-written snapshot is sent.
+ * no tracer of this process runs, so no half-written snapshot is sent. A
+ * directory that cannot be listed fails with `@effect/platform`'s
+ * `SystemError`.
  *
  * @example
  * ```ts
- * const summary = yield* Backtrace.putDir("/var/lib/myapp/snapshots")
- * for (const f of summary.failed) yield* Effect.logWarning(`${f.path}: ${f.reason}`)
+ * import { Effect } from "effect"
+ * import { Backtrace } from "effect-bcd"
+ *
+ * Effect.gen(function*() {
+ *   const summary = yield* Backtrace.putDir("/var/lib/myapp/snapshots")
+ *   for (const f of summary.failed) yield* Effect.logWarning(`${f.path}: ${f.reason}`)
+ * })
  * ```
  *
  * @since 0.1.0
  * @category uploads
  */
-export const putDir = (dir: string): Effect.Effect<PutDirSummary, SnapshotUploadError | TracerConfigError, Uploader> =>
+export const putDir = (
+  dir: string
+): Effect.Effect<PutDirSummary, PlatformError.SystemError | TracerConfigError, Uploader> =>
   Effect.flatMap(Uploader, (uploader) => uploader.putDir(dir))
+
+/**
+ * The backend itself, after checking `options` (ptrace found, `outputDir`
+ * created, the endpoint and token usable). With `put` (and `onTrace`), each
+ * trace is uploaded, and `HttpClient` and `FileSystem` are taken from
+ * context, once. A bad option fails with `TracerConfigError` naming it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Backtrace, Tracer } from "effect-bcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tracer = yield* Tracer.make(yield* Backtrace.make({ outputDir: "/var/lib/myapp/snapshots" }))
+ *   yield* tracer.trace(new Error("boom"))
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: {
+  (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend, TracerConfigError>
+  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, platform.Services>
+} = ((options: Options = {}) => Effect.map(build(options), (built) => built.backend)) as typeof make
 
 /**
  * Provides `Tracer.Tracer` running Backtrace's ptrace, and the
  * {@link Uploader}. The options are checked, and `outputDir` created, when the
  * layer is built; a bad option fails with `TracerConfigError` naming it.
  * The base `attributes`, `classifiers` and `args` seed the tracer's base
- * options (`Tracer.options`).
+ * options (`Tracer.options`). With `put`, it needs `HttpClient` and
+ * `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+ * import { Layer, Redacted } from "effect"
+ * import { Backtrace } from "effect-bcd"
+ *
  * const BacktraceLayer = Backtrace.layer({
  *   outputDir: "/var/lib/myapp/snapshots",
  *   attributes: { version: "1.2.3" },
- *   put: { endpoint: "https://backtrace.example.com:6098", token: Redacted.make(token), unlink: true }
+ *   put: { endpoint: "https://backtrace.example.com:6098", token: Redacted.make("secret"), unlink: true }
  * }).pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(NodeHttpClient.layer))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: Options = {}
-): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, HttpClient.HttpClient | FileSystem.FileSystem> =>
+export const layer: {
+  (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError>
+  (options: Options): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, platform.Services>
+} = ((options: Options = {}) =>
   Layer.scopedContext(Effect.gen(function*() {
-    const { put, settings } = yield* validate(options)
-    const context = yield* Effect.context<HttpClient.HttpClient | FileSystem.FileSystem>()
-    const loaded = Option.isSome(put) ? Option.some([put.value, yield* loadUpload] as const) : Option.none()
-    const uploader = makeUploader(loaded, context)
-    const onTrace = Option.map(
-      Option.filter(loaded, ([p]) => p.onTrace),
-      ([p, upload]) => uploadWith(upload, p, context)
-    )
-    const tracer = yield* Tracer.make(internal.backend(settings, onTrace))
-    for (const [key, value] of Object.entries(options.attributes ?? {})) yield* tracer.addKV(key, value)
-    for (const classifier of options.classifiers ?? []) yield* tracer.addClassifier(classifier)
-    if (options.args !== undefined && options.args.length > 0) yield* tracer.addOptions(...options.args)
+    const { backend, uploader } = yield* build(options)
+    const tracer = yield* Tracer.make(backend)
     return Context.make(Tracer.Tracer, tracer).pipe(Context.add(Uploader, uploader))
-  }))
+  }))) as typeof layer
 
 /**
  * The options read from the environment: `BCD_TRACER_PATH`, `BCD_OUTPUT_DIR`,
@@ -294,14 +332,17 @@ export const layer = (
 export const config: Config.Config<Options> = internalConfig.config
 
 /**
- * {@link layer} with its options read through `Config` (by default
+ * {@link live} with its options read through `Config` (by default
  * {@link config}, from the environment). A malformed variable fails with
  * `TracerConfigError`.
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Backtrace, Tracer } from "effect-bcd"
+ *
  * // BCD_OUTPUT_DIR=/var/lib/myapp/snapshots BCD_ENDPOINT=backtrace.example.com BCD_TOKEN=… node app.js
- * program.pipe(Effect.provide(Backtrace.layerConfig().pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(NodeHttpClient.layer))))
+ * Tracer.trace(new Error("boom")).pipe(Effect.provide(Backtrace.layerConfig()))
  * ```
  *
  * @since 0.1.0
@@ -309,48 +350,41 @@ export const config: Config.Config<Options> = internalConfig.config
  */
 export const layerConfig = (
   options: Config.Config<Options> = config
-): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, HttpClient.HttpClient | FileSystem.FileSystem> =>
-  Layer.unwrapEffect(Effect.map(internalConfig.load(options), layer))
+): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError> => Layer.unwrapEffect(Effect.map(loadConfig(options), live))
 
 /**
- * The Node platform services the layers need: `NodeFileSystem` and the
- * `node:http`-based `NodeHttpClient`. (Node 20's `fetch` buffers a streamed
- * request body whole, so the fetch client would hold a snapshot in memory.)
+ * {@link layer} with the Node platform services (`NodeFileSystem` and the
+ * `node:http`-based `NodeHttpClient`) provided; they are loaded only when
+ * `put` is given.
  *
- * @since 0.1.0
- * @category layers
- */
-export const platformLayer: Layer.Layer<HttpClient.HttpClient | FileSystem.FileSystem> = Layer.unwrapEffect(
-  Effect.promise(async () => {
-    // Loaded when the layer is built, so that importing effect-bcd stays cheap.
-    const [NodeFileSystem, NodeHttpClient] = await Promise.all([
-      import("@effect/platform-node/NodeFileSystem"),
-      import("@effect/platform-node/NodeHttpClient")
-    ])
-    return Layer.merge(NodeFileSystem.layer, NodeHttpClient.layer)
-  })
-)
-
-/**
- * {@link layer} with the Node platform services already provided.
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { Backtrace, Tracer } from "effect-bcd"
+ *
+ * Tracer.trace(new Error("boom")).pipe(
+ *   Effect.provide(Backtrace.live({ put: { endpoint: "backtrace.example.com", token: Redacted.make("secret") } }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError> =>
-  Layer.provide(layer(options), platformLayer)
+  platform.live(options, layer)
 
 /**
- * The Backtrace backend with all its defaults (ptrace at
+ * The Backtrace backend with all its defaults (`live()`: ptrace at
  * `/opt/backtrace/bin/ptrace`, snapshots in `./snapshots` (0700), no
- * uploads) and the Node platform services: `program.pipe(Effect.provide(BacktraceLive))`.
- * Building it fails with `TracerConfigError` when ptrace is not installed.
+ * uploads): `program.pipe(Effect.provide(BacktraceLive))`. Building it fails
+ * with `TracerConfigError` when ptrace is not installed.
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
  * import { BacktraceLive, Tracer } from "effect-bcd"
  *
- * program.pipe(Effect.catchAllDefect(Tracer.recover), Effect.provide(BacktraceLive))
+ * Effect.die("boom").pipe(Effect.catchAllDefect(Tracer.recover), Effect.provide(BacktraceLive))
  * ```
  *
  * @since 0.1.0

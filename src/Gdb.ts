@@ -30,14 +30,17 @@ import type * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
+import { loadConfig } from "./internal/core/config.js"
 import * as internal from "./internal/gdb/backend.js"
 import * as internalConfig from "./internal/gdb/config.js"
-import * as Tracer from "./Tracer.js"
+import * as platform from "./internal/upload/platform.js"
 import type { TracerConfigError } from "./TraceError.js"
-import type { TracerBackend } from "./TracerBackend.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import * as Tracer from "./Tracer.js"
+import type { TracerBackend } from "./TracerBackend.js"
 
 /**
  * Where and how to upload each snapshot (and its core file): a POST of the
@@ -46,6 +49,7 @@ import type * as TraceOptions from "./TraceOptions.js"
  * @example
  * ```ts
  * import { Redacted } from "effect"
+ * import { Gdb } from "effect-bcd"
  *
  * Gdb.layer({
  *   put: { url: Redacted.make("https://crash.example.com:6098/post?token=…"), unlink: true }
@@ -112,32 +116,61 @@ export interface Options {
   /** Upload each snapshot. Absent means no uploads. */
   readonly put?: PutOptions
   /**
-   * Overrides of the default trace options (Backtrace's: faulted, all
-   * threads, error classification, a 120 s deadline).
+   * Laid over the default trace options (Backtrace's: faulted, all threads,
+   * error classification, a 120 s deadline).
    */
-  readonly traceOptions?: TraceOptions.TraceOptions
+  readonly defaultTraceOptions?: TraceOptions.TraceOptions
+}
+
+/**
+ * One trace's plan, carried on `TraceResult.plan`: the snapshot's path, its
+ * time, and the core file (or why none is written).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Plan {
+  /** The snapshot file. */
+  readonly snapshot: string
+  /** When the trace was planned. */
+  readonly time: Date
+  /** The core file gdb writes, if any. */
+  readonly core: Option.Option<string>
+  /** Why no core is written although one was asked for. */
+  readonly coreSkipped: Option.Option<string>
 }
 
 /**
  * The backend itself, after checking `options`: gdb is found and answers,
  * and `outputDir` exists (created 0700 when missing) and is writable.
- * Otherwise fails with `TracerConfigError` naming the field.
+ * Otherwise fails with `TracerConfigError` naming the field. With `put`, the
+ * upload takes `HttpClient` and `FileSystem` from context, once.
  *
  * @example
  * ```ts
- * const backend = yield* Gdb.make({ core: true })
- * const tracer = yield* Tracer.make(backend)
+ * import { Effect } from "effect"
+ * import { Gdb, Tracer } from "effect-bcd"
+ *
+ * const program = Effect.gen(function*() {
+ *   const backend = yield* Gdb.make({ core: true })
+ *   const tracer = yield* Tracer.make(backend)
+ *   yield* tracer.trace(new Error("boom"))
+ * })
  * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<TracerBackend, TracerConfigError> => internal.make(options)
+export const make: {
+  (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend<Plan>, TracerConfigError>
+  (options: Options): Effect.Effect<TracerBackend<Plan>, TracerConfigError, platform.Services>
+} = ((options: Options = {}) => internal.make(options)) as typeof make
 
 /**
  * Provides a `Tracer` that runs gdb. Building the layer checks the options
  * and fails with `TracerConfigError` (naming the field) when gdb is missing
- * or `outputDir` is not writable.
+ * or `outputDir` is not writable. With `put`, it needs `HttpClient` and
+ * `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
@@ -155,8 +188,32 @@ export const make = (options: Options = {}): Effect.Effect<TracerBackend, Tracer
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerConfigError> =>
-  Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))
+export const layer: {
+  (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer, TracerConfigError>
+  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, platform.Services>
+} =
+  ((options: Options = {}) =>
+    Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer
+
+/**
+ * {@link layer} with the Node platform services provided (loaded only when
+ * `put` is given).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { Gdb, Tracer } from "effect-bcd"
+ *
+ * Tracer.trace(new Error("boom")).pipe(
+ *   Effect.provide(Gdb.live({ put: { url: Redacted.make("https://crash.example.com/upload?token=secret") } }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerConfigError> =>
+  platform.live(options, layer)
 
 /**
  * The options read from the environment, each absent variable keeping its
@@ -172,33 +229,39 @@ export const layer = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerC
 export const config: Config.Config<Options> = internalConfig.config
 
 /**
- * {@link layer} with its options read through `Config` (by default
+ * {@link live} with its options read through `Config` (by default
  * {@link config}, from the environment). A malformed variable fails with
  * `TracerConfigError`.
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Gdb, Tracer } from "effect-bcd"
+ *
  * // BCD_OUTPUT_DIR=/var/crash/my-app BCD_GDB_CORE=true node app.js
- * program.pipe(Effect.provide(Gdb.layerConfig()))
+ * Tracer.trace(new Error("boom")).pipe(Effect.provide(Gdb.layerConfig()))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (options: Config.Config<Options> = config): Layer.Layer<Tracer.Tracer, TracerConfigError> =>
-  Layer.unwrapEffect(Effect.map(internalConfig.load(options), layer))
+  Layer.unwrapEffect(Effect.map(loadConfig(options), live))
 
 /**
- * The gdb backend with its defaults: `gdb` from `PATH`, snapshots in
- * `./snapshots`, no uploads. Use {@link layerConfig} to read the options
+ * The gdb backend with its defaults (`live()`): `gdb` from `PATH`, snapshots
+ * in `./snapshots`, no uploads. Use {@link layerConfig} to read the options
  * from `BCD_*` variables instead.
  *
  * @example
  * ```ts
- * program.pipe(Effect.provide(GdbLive))
+ * import { Effect } from "effect"
+ * import { GdbLive, Tracer } from "effect-bcd"
+ *
+ * Tracer.trace(new Error("boom")).pipe(Effect.provide(GdbLive))
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const GdbLive: Layer.Layer<Tracer.Tracer, TracerConfigError> = layer()
+export const GdbLive: Layer.Layer<Tracer.Tracer, TracerConfigError> = live()

@@ -22,27 +22,60 @@ export class TraceTimeoutError extends Data.TaggedError("TraceTimeoutError")<{
 }
 
 /**
+ * Why a tracer run failed: its program was not found, it could not be
+ * spawned, it exited with a non-zero code, it was killed by a signal, a file
+ * it needs (stdio, the snapshot) could not be read or written, or it printed
+ * no snapshot path where one was needed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TracerRunFailure = "not-found" | "spawn-failed" | "exited" | "killed" | "io" | "no-snapshot"
+
+const RUN_FAILURE: Record<TracerRunFailure, string> = {
+  "not-found": "could not start: not found or not executable",
+  "spawn-failed": "could not start",
+  exited: "exited abnormally",
+  killed: "was killed",
+  io: "failed on a file",
+  "no-snapshot": "printed no snapshot path"
+}
+
+/**
  * The tracer could not start, or it exited with a non-zero code or a signal.
- * Carries the tracer's path, how it ended, and the tail of its stderr.
+ * Carries the tracer's path, how it ended (`reason`, with a `detail`), the
+ * tail of its stderr, and the original `cause` (an errno exception) when
+ * there is one.
  *
  * @since 0.1.0
  * @category errors
  */
 export class TracerRunError extends Data.TaggedError("TracerRunError")<{
   readonly path: string
-  readonly reason: string
+  readonly reason: TracerRunFailure
+  /** What happened, in words (never a secret). */
+  readonly detail?: string
   readonly exitCode?: number
   readonly signal?: string
-  readonly stderr: string
+  /** The tail of the tracer's stderr, when it ran. */
+  readonly stderr?: string
+  /** The likely cause and its fix, when ptrace was refused. */
   readonly hint?: string
+  /** The underlying exception, if any. */
+  readonly cause?: unknown
 }> {
   override get message(): string {
     const how = this.signal !== undefined
       ? `killed by ${this.signal}`
       : this.exitCode !== undefined
       ? `exited with code ${this.exitCode}`
-      : this.reason
-    const tail = this.stderr.trim() === "" ? "" : `: ${this.stderr.trim().split("\n").slice(-3).join(" | ")}`
+      : this.detail === undefined
+      ? RUN_FAILURE[this.reason]
+      : this.reason === "not-found" || this.reason === "spawn-failed"
+      ? `could not start: ${this.detail}`
+      : this.detail
+    const stderr = this.stderr?.trim() ?? ""
+    const tail = stderr === "" ? "" : `: ${stderr.split("\n").slice(-3).join(" | ")}`
     const hint = this.hint === undefined ? "" : ` (${this.hint})`
     return `Tracer ${this.path} ${how}${tail}${hint}`
   }
@@ -77,9 +110,32 @@ export class SnapshotUploadError extends Data.TaggedError("SnapshotUploadError")
 export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
   readonly field: string
   readonly reason: string
+  /** The underlying error (a `ConfigError`, an errno exception), if any. */
+  readonly cause?: unknown
 }> {
   override get message(): string {
     return `Invalid tracer configuration (${this.field}): ${this.reason}`
+  }
+}
+
+/**
+ * A trace was not taken, at once and before any work: as many traces as
+ * `TracerConfig.maxWaiting` already wait for the tracer (`"queue-full"`),
+ * the window's cap (`TracerConfig.limit`) is reached (`"limited"`), or
+ * `TracerConfig.sample` left it out (`"sampled-out"`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TraceBusyError extends Data.TaggedError("TraceBusyError")<{
+  readonly reason: "queue-full" | "limited" | "sampled-out"
+}> {
+  override get message(): string {
+    return this.reason === "queue-full"
+      ? "Tracer busy: too many traces wait for the tracer already (TracerConfig.maxWaiting)"
+      : this.reason === "limited"
+      ? "Tracer busy: the cap of traces per window is reached (TracerConfig.limit)"
+      : "Trace sampled out (TracerConfig.sample)"
   }
 }
 
@@ -89,7 +145,33 @@ export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
  * @since 0.1.0
  * @category errors
  */
-export type TraceError = TraceTimeoutError | TracerRunError | SnapshotUploadError
+export type TraceError = TraceTimeoutError | TracerRunError | SnapshotUploadError | TraceBusyError
+
+const TRACE_ERROR_TAGS: ReadonlySet<unknown> = new Set([
+  "TraceTimeoutError",
+  "TracerRunError",
+  "SnapshotUploadError",
+  "TraceBusyError"
+])
+
+/**
+ * Whether `u` is one of the errors `Tracer.trace` fails with.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { TraceError, Tracer } from "effect-bcd"
+ *
+ * const traced = Tracer.trace(new Error("boom")).pipe(
+ *   Effect.catchIf(TraceError.isTraceError, (e) => Effect.logWarning(e.message))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isTraceError = (u: unknown): u is TraceError =>
+  typeof u === "object" && u !== null && TRACE_ERROR_TAGS.has((u as { readonly _tag?: unknown })._tag)
 
 /**
  * A tracer outlived its deadline and could not be killed. Raised as a defect

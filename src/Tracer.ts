@@ -17,16 +17,15 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/core/tracer.js"
-import type { BaseOptions } from "./internal/core/request.js"
-import type { TraceError } from "./TraceError.js"
-import type { TraceResult, TracerBackend } from "./TracerBackend.js"
+import * as internalPermissions from "./internal/os/permissions.js"
+import * as internalSignals from "./internal/os/signals.js"
+import * as internalUncaught from "./internal/os/uncaught.js"
+import type { EnableTracingError, TraceError, TracerConfigError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
-import * as permissions from "./internal/os/permissions.js"
-import * as signalsInternal from "./internal/os/signals.js"
-import * as uncaughtInternal from "./internal/os/uncaught.js"
-import type { EnableTracingError, TracerConfigError } from "./TraceError.js"
+import type { Any, TraceResult } from "./TracerBackend.js"
 
 /**
  * The base set of options every later trace starts from (Go's `Options()`).
@@ -34,7 +33,14 @@ import type { EnableTracingError, TracerConfigError } from "./TraceError.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends BaseOptions {}
+export interface Options {
+  /** Attributes, in the order they were added. */
+  readonly attributes: ReadonlyArray<readonly [string, string]>
+  /** Classifiers, in the order they were added. */
+  readonly classifiers: ReadonlyArray<string>
+  /** Extra raw tracer arguments. */
+  readonly args: ReadonlyArray<string>
+}
 
 /**
  * A tracer bound to one backend.
@@ -44,9 +50,11 @@ export interface Options extends BaseOptions {}
  */
 export interface Tracer {
   /** The backend this tracer runs. */
-  readonly backend: TracerBackend
+  readonly backend: Any
   /** Runs the tracer against this process. */
   readonly trace: (error?: unknown, options?: TraceOptions.TraceOptions) => Effect.Effect<TraceResult, TraceError>
+  /** Hands a trace to the background; never fails, never waits. */
+  readonly capture: (error?: unknown, options?: TraceOptions.TraceOptions) => Effect.Effect<void>
   /** Adds an attribute to every later trace. */
   readonly addKV: (key: string, value: string) => Effect.Effect<void>
   /** Adds a classifier to every later trace. */
@@ -71,15 +79,36 @@ export const Tracer: Context.Tag<Tracer, Tracer> = Context.GenericTag<Tracer>("e
 
 /**
  * Builds a Tracer for `backend`. Closing the scope waits, within
- * `TracerConfig.drainTimeout`, for background uploads.
+ * `TracerConfig.drainTimeout`, for background uploads. Fails with
+ * `TracerConfigError` when the backend has no name or program, or (for a
+ * backend without a plan) its command uses `Command` features the core
+ * cannot honour (pipes, stdio settings, a shell, a uid or gid).
+ *
+ * @example
+ * ```ts
+ * import * as Command from "@effect/platform/Command"
+ * import { Effect } from "effect"
+ * import { TraceOptions, Tracer } from "effect-bcd"
+ *
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const tracer = yield* Tracer.make({
+ *     name: "eu-stack",
+ *     program: "eu-stack",
+ *     defaultTraceOptions: TraceOptions.defaults,
+ *     command: (req) => Command.make("eu-stack", "-p", String(req.pid))
+ *   })
+ *   const result = yield* tracer.trace(new Error("boom"))
+ *   console.log(result.stdout)
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (backend: TracerBackend): Effect.Effect<Tracer, never, Scope.Scope> => internal.make(backend)
+export const make = (backend: Any): Effect.Effect<Tracer, TracerConfigError, Scope.Scope> => internal.make(backend)
 
 /**
- * Provides a Tracer for `backend`.
+ * Provides a Tracer for `backend` (see {@link make}).
  *
  * @example
  * ```ts
@@ -88,6 +117,7 @@ export const make = (backend: TracerBackend): Effect.Effect<Tracer, never, Scope
  *
  * const TracerLive = Tracer.layer({
  *   name: "gcore",
+ *   program: "gcore",
  *   defaultTraceOptions: TraceOptions.defaults,
  *   command: (req) => Command.make("gcore", "-o", "/tmp/core", String(req.pid))
  * })
@@ -96,7 +126,7 @@ export const make = (backend: TracerBackend): Effect.Effect<Tracer, never, Scope
  * @since 0.1.0
  * @category layers
  */
-export const layer = (backend: TracerBackend): Layer.Layer<Tracer> => Layer.scoped(Tracer, make(backend))
+export const layer = (backend: Any): Layer.Layer<Tracer, TracerConfigError> => Layer.scoped(Tracer, make(backend))
 
 /**
  * Runs the tracer against this process. With an error, its message becomes
@@ -105,6 +135,9 @@ export const layer = (backend: TracerBackend): Layer.Layer<Tracer> => Layer.scop
  *
  * @example
  * ```ts
+ * import { Effect, Option } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
  * Effect.gen(function*() {
  *   const result = yield* Tracer.trace(new Error("disk full"), { timeout: "30 seconds" })
  *   console.log(Option.getOrElse(result.snapshot, () => result.stdout))
@@ -118,6 +151,33 @@ export const trace = (
   error?: unknown,
   options?: TraceOptions.TraceOptions
 ): Effect.Effect<TraceResult, TraceError, Tracer> => Effect.flatMap(Tracer, (t) => t.trace(error, options))
+
+/**
+ * Hands a trace of this process to the Tracer's background fibers and
+ * returns at once: for request paths, where a response must never wait on a
+ * tracer. It never fails. When the trace cannot run soon (`maxWaiting`
+ * traces wait already, the `limit` is reached, or `sample` leaves it out) it
+ * is dropped and counted (`TraceMetrics.traces`, outcome `dropped` or
+ * `sampled_out`), with one summary log line per 10 s. Closing the Tracer's
+ * layer waits for captured traces within `drainTimeout`, like background
+ * uploads. Use {@link trace} where the caller wants the result or the error.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const handler = Effect.fail(new Error("payment declined")).pipe(
+ *   Effect.tapErrorCause((cause) => Tracer.capture(cause)),
+ *   Effect.catchAll(() => Effect.succeed({ status: 500 }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const capture = (error?: unknown, options?: TraceOptions.TraceOptions): Effect.Effect<void, never, Tracer> =>
+  Effect.flatMap(Tracer, (t) => t.capture(error, options))
 
 /**
  * Options for {@link recoverWith}.
@@ -136,6 +196,11 @@ export interface RecoverOptions extends TraceOptions.TraceOptions {
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.die(new Error("boom"))
+ *
  * program.pipe(Effect.catchAllDefect(Tracer.recover))
  * ```
  *
@@ -150,18 +215,23 @@ export const recover = (defect: unknown): Effect.Effect<void, never, Tracer> => 
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.die(new Error("boom"))
+ *
  * program.pipe(Effect.catchAllDefect(Tracer.recoverWith({ repanic: true, callerOnly: true })))
  * ```
  *
  * @since 0.1.0
  * @category recovery
  */
-export const recoverWith = ({ repanic = false, ...options }: RecoverOptions) =>
-(defect: unknown): Effect.Effect<void, never, Tracer> =>
-  trace(defect, options).pipe(
-    Effect.ignore,
-    Effect.zipRight(repanic ? Effect.die(defect) : Effect.void)
-  )
+export const recoverWith =
+  ({ repanic = false, ...options }: RecoverOptions) => (defect: unknown): Effect.Effect<void, never, Tracer> =>
+    trace(defect, options).pipe(
+      Effect.ignore,
+      Effect.zipRight(repanic ? Effect.die(defect) : Effect.void)
+    )
 
 /**
  * Adds an attribute to every later trace (Go's `AddKV` on the base set).
@@ -222,7 +292,26 @@ export const awaitPending: Effect.Effect<void, never, Tracer> = Effect.flatMap(T
  * @since 0.1.0
  * @category models
  */
-export interface Permissions extends permissions.Permissions {}
+export interface Permissions {
+  /** Yama's `kernel.yama.ptrace_scope` (0 to 3); `None` where Yama is absent. */
+  readonly ptraceScope: Option.Option<number>
+  /** This process has `CAP_SYS_PTRACE` in its effective set. */
+  readonly capSysPtrace: boolean
+  /** The tracer will hold `CAP_SYS_PTRACE`: root keeps it across exec, others only as an ambient capability. */
+  readonly tracerCapSysPtrace: boolean
+  /** `Tracer.enableTracing` succeeded in this process (`PR_SET_PTRACER_ANY`). */
+  readonly ptracerAny: boolean
+  /** Another tracer (a debugger) is attached to this process now: its pid. */
+  readonly tracedBy: Option.Option<number>
+  /** The tracer's program as the backend names it. */
+  readonly tracer: string
+  /** The program found (on `PATH` for a bare name), if it exists and is executable. */
+  readonly tracerPath: Option.Option<string>
+  /** A trace would be refused. */
+  readonly refused: boolean
+  /** Why, one sentence per cause, each with its fix. */
+  readonly reasons: ReadonlyArray<string>
+}
 
 /**
  * Traces each of `signals` while the scope is open (Go's `Register`; closing
@@ -244,6 +333,11 @@ export interface Permissions extends permissions.Permissions {}
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const server = Effect.never
+ *
  * Effect.scoped(Effect.gen(function*() {
  *   yield* Tracer.register(["SIGABRT", "SIGTERM"])
  *   yield* server
@@ -256,13 +350,24 @@ export interface Permissions extends permissions.Permissions {}
 export const register = (
   signals?: ReadonlyArray<NodeJS.Signals>
 ): Effect.Effect<void, TracerConfigError, Tracer | Scope.Scope> =>
-  Effect.flatMap(Tracer, (t) => signalsInternal.register(t, signals))
+  Effect.flatMap(Tracer, (t) => internalSignals.register(t, signals))
 
 /**
  * {@link register} as a layer, for programs built from layers.
  *
  * @example
  * ```ts
+ * import * as Command from "@effect/platform/Command"
+ * import { Layer } from "effect"
+ * import { TraceOptions, Tracer } from "effect-bcd"
+ *
+ * const TracerLive = Tracer.layer({
+ *   name: "eu-stack",
+ *   program: "eu-stack",
+ *   defaultTraceOptions: TraceOptions.defaults,
+ *   command: (req) => Command.make("eu-stack", "-p", String(req.pid))
+ * })
+ *
  * const MainLive = Tracer.registerLayer().pipe(Layer.provideMerge(TracerLive))
  * ```
  *
@@ -281,6 +386,11 @@ export const registerLayer = (signals?: ReadonlyArray<NodeJS.Signals>): Layer.La
  *
  * @example
  * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * const program = Effect.never
+ *
  * Effect.scoped(Effect.zipRight(Tracer.handleUncaught, program))
  * ```
  *
@@ -289,7 +399,7 @@ export const registerLayer = (signals?: ReadonlyArray<NodeJS.Signals>): Layer.La
  */
 export const handleUncaught: Effect.Effect<void, never, Tracer | Scope.Scope> = Effect.flatMap(
   Tracer,
-  uncaughtInternal.handleUncaught
+  internalUncaught.handleUncaught
 )
 
 /**
@@ -302,7 +412,7 @@ export const handleUncaught: Effect.Effect<void, never, Tracer | Scope.Scope> = 
  * @since 0.1.0
  * @category permissions
  */
-export const enableTracing: Effect.Effect<void, EnableTracingError> = permissions.enableTracing
+export const enableTracing: Effect.Effect<void, EnableTracingError> = internalPermissions.enableTracing
 
 /**
  * A pre-flight check: the Yama `ptrace_scope`, `CAP_SYS_PTRACE`, whether the
@@ -311,11 +421,19 @@ export const enableTracing: Effect.Effect<void, EnableTracingError> = permission
  *
  * @example
  * ```ts
- * const report = yield* Tracer.checkPermissions
- * if (report.refused) yield* Effect.logWarning(report.reasons.join("; "))
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * Effect.gen(function*() {
+ *   const report = yield* Tracer.checkPermissions
+ *   if (report.refused) yield* Effect.logWarning(report.reasons.join("; "))
+ * })
  * ```
  *
  * @since 0.1.0
  * @category permissions
  */
-export const checkPermissions: Effect.Effect<Permissions, never, Tracer> = Effect.flatMap(Tracer, permissions.check)
+export const checkPermissions: Effect.Effect<Permissions, never, Tracer> = Effect.flatMap(
+  Tracer,
+  internalPermissions.check
+)

@@ -13,6 +13,7 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { SnapshotUploadError, TracerRunError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
+import type * as Tracer from "./Tracer.js"
 
 /**
  * Everything a backend needs to build one tracer command line.
@@ -49,7 +50,7 @@ export interface TraceRequest {
  * @since 0.1.0
  * @category models
  */
-export interface TraceResult {
+export interface TraceResult<P = unknown> {
   /** The tracer's stdout. */
   readonly stdout: string
   /** The snapshot's path, when the backend knows it. */
@@ -58,6 +59,8 @@ export interface TraceResult {
   readonly durationMs: number
   /** The request the tracer ran for. */
   readonly request: TraceRequest
+  /** The backend's plan for this trace (see {@link TracerBackend.plan}); `undefined` without one. */
+  readonly plan: P
 }
 
 /**
@@ -73,7 +76,14 @@ export interface Stdio {
 }
 
 /**
- * An out-of-process tracer.
+ * An out-of-process tracer. `P` is the backend's per-trace plan: what it
+ * decides once per trace (a file name, a core path) and hands from one step
+ * to the next. A backend without state has none (`void`) and stays a few
+ * lines.
+ *
+ * The core calls, in order: `plan` (before the lock), `command`, then with
+ * the lock held `prepare` and the tracer itself, then `snapshot`,
+ * `finalize` and `put` (after the lock).
  *
  * @example
  * ```ts
@@ -82,6 +92,7 @@ export interface Stdio {
  *
  * const eustack: TracerBackend.TracerBackend = {
  *   name: "eu-stack",
+ *   program: "eu-stack",
  *   defaultTraceOptions: { ...TraceOptions.defaults, timeout: "10 seconds" },
  *   command: (req) => Command.make("eu-stack", "-p", String(req.pid))
  * }
@@ -90,30 +101,57 @@ export interface Stdio {
  * @since 0.1.0
  * @category models
  */
-export interface TracerBackend {
+export interface TracerBackend<P = void> {
   /** A short name, used in logs. */
   readonly name: string
+  /**
+   * The tracer's program, a name looked up in `PATH` or a path: what
+   * `Tracer.checkPermissions` checks, without building a command.
+   */
+  readonly program: string
   /** The options used when a trace gives none. */
   readonly defaultTraceOptions: TraceOptions.Resolved
-  /** Builds the tracer's command line for one request. */
-  readonly command: (request: TraceRequest) => Command.Command
+  /**
+   * Decides what this one trace needs (file names, a core path), before the
+   * lock is taken. Its value is given to every later step and carried on
+   * `TraceResult.plan`.
+   */
+  readonly plan?: (request: TraceRequest) => Effect.Effect<P, TracerRunError>
+  /**
+   * Builds the tracer's command line for one request: a plain `Command.make`
+   * (no pipes, stdin/stdout/stderr settings, shell, uid or gid: the core
+   * runs it with files and its own process group).
+   */
+  readonly command: (request: TraceRequest, plan: P) => Command.Command
   /**
    * Runs with the lock held, just before the tracer starts: creates what the
    * command refers to (the gdb backend writes the snapshot's header here).
-   * Its failure is the trace's.
+   * Returns the plan, changed if preparing changed it. Its failure is the
+   * trace's.
    */
-  readonly prepare?: (request: TraceRequest) => Effect.Effect<void, TracerRunError>
-  /** Reads the snapshot's path from the tracer's stdout. */
-  readonly snapshot?: (stdout: string, request: TraceRequest) => Option.Option<string>
+  readonly prepare?: (request: TraceRequest, plan: P) => Effect.Effect<P, TracerRunError>
+  /** Reads the snapshot's path from the tracer's stdout (or the plan). */
+  readonly snapshot?: (stdout: string, request: TraceRequest, plan: P) => Option.Option<string>
   /**
    * Runs after a tracer exited successfully, outside the lock and before the
    * upload: post-processes the snapshot (for example names JIT frames).
    */
-  readonly finalize?: (result: TraceResult) => Effect.Effect<TraceResult, TracerRunError>
+  readonly finalize?: (result: TraceResult<P>) => Effect.Effect<TraceResult<P>, TracerRunError>
   /** Uploads a finished trace. Present means uploads are on. */
-  readonly put?: (result: TraceResult) => Effect.Effect<void, SnapshotUploadError>
+  readonly put?: (result: TraceResult<P>) => Effect.Effect<void, SnapshotUploadError | TracerRunError>
+  /** The base options a new Tracer starts from (`Tracer.options`): the backend's own attributes, classifiers, args. */
+  readonly base?: Tracer.Options
   /** Files for the tracer's stdin and stderr. */
   readonly stdio?: Stdio
   /** Signals `Tracer.register` listens to by default. */
   readonly signals?: ReadonlyArray<NodeJS.Signals>
 }
+
+/**
+ * A backend whatever its plan: what a `Tracer` holds.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Any = TracerBackend<any>

@@ -6,13 +6,18 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { loadConfig } from "./internal/core/config.js"
+import { loadConfig, somes } from "./internal/core/config.js"
 import type { TracerConfigError } from "./TraceError.js"
+import type { TraceRequest } from "./TracerBackend.js"
 
 /**
  * A cooldown after each trace: a `Duration` (meaning `Schedule.spaced`), or
@@ -24,43 +29,123 @@ import type { TracerConfigError } from "./TraceError.js"
 export type RateLimit = Duration.DurationInput | Schedule.Schedule<unknown, unknown>
 
 /**
- * The settings themselves.
+ * The settings as a program gives them: every field optional, durations in
+ * any `Duration` input form.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Input {
+  /** A tracer that cannot be killed after its deadline becomes a defect. Default true. */
+  readonly panicOnKillFailure?: boolean
+  /** After a signal's trace, restore its default handling and re-send it. Default true. */
+  readonly resendSignal?: boolean
+  /** The cooldown after every trace before the next may start. Default 3 s. */
+  readonly rateLimit?: RateLimit
+  /** Upload inside `trace` (its error is `trace`'s), not in the background. Default true. */
+  readonly synchronousPut?: boolean
+  /** Time between SIGTERM and SIGKILL when a tracer is killed. Default 1 s. */
+  readonly killGrace?: Duration.DurationInput
+  /** How long closing a Tracer layer waits for background uploads. Default 30 s. */
+  readonly drainTimeout?: Duration.DurationInput
+  /** The minimum level of the library's own log lines. Default Error. */
+  readonly logLevel?: LogLevel.LogLevel
+  /**
+   * How many traces may wait for the tracer at once, process-wide; one more
+   * fails at once with `TraceBusyError`. Default 16: with the 3 s cooldown
+   * and about 1 s per gdb trace, the 16th waiter still starts within the
+   * default 120 s deadline, and a storm costs 16 waiting fibers, not N.
+   */
+  readonly maxWaiting?: number
+  /**
+   * Which traces to take: a probability from 0 to 1, or an effect deciding
+   * from the request. The rest fail at once with `TraceBusyError`
+   * (`sampled-out`). Default 1 (all).
+   */
+  readonly sample?: number | ((request: TraceRequest) => Effect.Effect<boolean>)
+  /** At most `traces` traces per `window`, besides the cooldown. Default none. */
+  readonly limit?: { readonly traces: number; readonly window: Duration.DurationInput }
+  /**
+   * After an uncaught exception (or a rejection Node treats as fatal), the
+   * time `Tracer.handleUncaught` gives the trace and its upload before the
+   * process ends as Node would have ended it; a snapshot whose upload does
+   * not fit stays on disk. Default 5 s.
+   */
+  readonly fatalBudget?: Duration.DurationInput
+}
+
+/**
+ * The settings, decoded once into values: what `yield* TracerConfig` gives.
+ * The cooldown is always a `Schedule` (a `Duration` becomes
+ * `Schedule.spaced`).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Settings {
-  /** A tracer that cannot be killed after its deadline becomes a defect. Default true. */
   readonly panicOnKillFailure: boolean
-  /** After a signal's trace, restore its default handling and re-send it. Default true. */
   readonly resendSignal: boolean
-  /** The cooldown after every trace before the next may start. Default 3 s. */
-  readonly rateLimit: RateLimit
-  /** Upload inside `trace` (its error is `trace`'s), not in the background. Default true. */
+  readonly rateLimit: Schedule.Schedule<unknown, unknown>
   readonly synchronousPut: boolean
-  /** Time between SIGTERM and SIGKILL when a tracer is killed. Default 1 s. */
-  readonly killGrace: Duration.DurationInput
-  /** How long closing a Tracer layer waits for background uploads. Default 30 s. */
-  readonly drainTimeout: Duration.DurationInput
-  /** The minimum level of the library's own log lines. Default Error. */
+  readonly killGrace: Duration.Duration
+  readonly drainTimeout: Duration.Duration
   readonly logLevel: LogLevel.LogLevel
+  readonly maxWaiting: number
+  readonly sample: number | ((request: TraceRequest) => Effect.Effect<boolean>)
+  readonly limit: Option.Option<{ readonly traces: number; readonly window: Duration.Duration }>
+  readonly fatalBudget: Duration.Duration
+}
+
+/** A cooldown as a `Schedule`: a `Duration` means `Schedule.spaced`. */
+const cooldown = (rateLimit: RateLimit): Schedule.Schedule<unknown, unknown> =>
+  Schedule.isSchedule(rateLimit)
+    ? rateLimit as Schedule.Schedule<unknown, unknown>
+    : Schedule.spaced(Duration.decode(rateLimit as Duration.DurationInput))
+
+const count = (name: string, value: number, min: number): number => {
+  if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer of at least ${min}`)
+  return value
+}
+
+const probability = (value: Settings["sample"]): Settings["sample"] => {
+  if (typeof value === "number" && !(value >= 0 && value <= 1)) throw new RangeError("sample must be from 0 to 1")
+  return value
 }
 
 /**
- * The defaults, those of Backtrace's Go package.
+ * Decodes `input` over the defaults. A malformed value throws a `RangeError`
+ * (use {@link layer}, which turns it into a defect when the layer is built,
+ * or {@link fromEnv}, which fails with `TracerConfigError`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const defaults: Settings = {
-  panicOnKillFailure: true,
-  resendSignal: true,
-  rateLimit: Duration.seconds(3),
-  synchronousPut: true,
-  killGrace: Duration.seconds(1),
-  drainTimeout: Duration.seconds(30),
-  logLevel: LogLevel.Error
-}
+export const decode = (input: Input): Settings => ({
+  panicOnKillFailure: input.panicOnKillFailure ?? true,
+  resendSignal: input.resendSignal ?? true,
+  rateLimit: cooldown(input.rateLimit ?? Duration.seconds(3)),
+  synchronousPut: input.synchronousPut ?? true,
+  killGrace: Duration.decode(input.killGrace ?? Duration.seconds(1)),
+  drainTimeout: Duration.decode(input.drainTimeout ?? Duration.seconds(30)),
+  logLevel: input.logLevel ?? LogLevel.Error,
+  maxWaiting: count("maxWaiting", input.maxWaiting ?? 16, 0),
+  sample: probability(input.sample ?? 1),
+  limit: Option.map(Option.fromNullable(input.limit), (l) => ({
+    traces: count("limit.traces", l.traces, 1),
+    window: Duration.decode(l.window)
+  })),
+  fatalBudget: Duration.decode(input.fatalBudget ?? Duration.seconds(5))
+})
+
+/**
+ * The defaults, those of Backtrace's Go package: panic on kill failure,
+ * re-send signals, a 3 s cooldown, synchronous uploads; and a 1 s kill
+ * grace, a 30 s drain, Error-level logging.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const defaults: Settings = decode({})
 
 /**
  * The settings as a `Context.Reference`: `yield* TracerConfig` gives the
@@ -76,29 +161,45 @@ export class TracerConfig extends Context.Reference<TracerConfig>()("effect-bcd/
 /**
  * Overrides some settings; the rest keep their defaults.
  *
+ * @example
+ * ```ts
+ * import { LogLevel } from "effect"
+ * import { TracerConfig } from "effect-bcd"
+ *
+ * const NoCooldown = TracerConfig.layer({ rateLimit: 0, logLevel: LogLevel.Debug })
+ * ```
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (settings: Partial<Settings>): Layer.Layer<never> =>
-  Layer.succeed(TracerConfig, { ...defaults, ...settings })
+export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerConfig, () => decode(settings))
 
 /**
  * The settings read from the environment, each with its default:
  * `BCD_PANIC_ON_KILL_FAILURE`, `BCD_RESEND_SIGNAL`, `BCD_RATE_LIMIT`,
- * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`.
+ * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`,
+ * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability), `BCD_FATAL_BUDGET`.
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Settings> = Config.all({
-  panicOnKillFailure: Config.withDefault(Config.boolean("BCD_PANIC_ON_KILL_FAILURE"), defaults.panicOnKillFailure),
-  resendSignal: Config.withDefault(Config.boolean("BCD_RESEND_SIGNAL"), defaults.resendSignal),
-  rateLimit: Config.withDefault(Config.duration("BCD_RATE_LIMIT"), defaults.rateLimit),
-  synchronousPut: Config.withDefault(Config.boolean("BCD_SYNCHRONOUS_PUT"), defaults.synchronousPut),
-  killGrace: Config.withDefault(Config.duration("BCD_KILL_GRACE"), defaults.killGrace),
-  drainTimeout: Config.withDefault(Config.duration("BCD_DRAIN_TIMEOUT"), defaults.drainTimeout),
-  logLevel: Config.withDefault(Config.logLevel("BCD_LOG_LEVEL"), defaults.logLevel)
-})
+  panicOnKillFailure: Config.option(Config.boolean("BCD_PANIC_ON_KILL_FAILURE")),
+  resendSignal: Config.option(Config.boolean("BCD_RESEND_SIGNAL")),
+  rateLimit: Config.option(Config.duration("BCD_RATE_LIMIT")),
+  synchronousPut: Config.option(Config.boolean("BCD_SYNCHRONOUS_PUT")),
+  killGrace: Config.option(Config.duration("BCD_KILL_GRACE")),
+  drainTimeout: Config.option(Config.duration("BCD_DRAIN_TIMEOUT")),
+  logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL")),
+  maxWaiting: Config.option(Config.integer("BCD_MAX_WAITING")),
+  sample: Config.option(Config.number("BCD_SAMPLE")),
+  fatalBudget: Config.option(Config.duration("BCD_FATAL_BUDGET"))
+}).pipe(Config.mapOrFail((c) =>
+  Either.mapLeft(
+    Either.try(() => decode(somes(c))),
+    (error) => ConfigError.InvalidData([], error instanceof Error ? error.message : String(error))
+  )
+))
 
 /**
  * Provides the settings read by {@link config}. A malformed variable fails

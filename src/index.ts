@@ -16,6 +16,8 @@ export * as TracerBackend from "./TracerBackend.js"
 /** @since 0.1.0 */
 export * as TraceError from "./TraceError.js"
 /** @since 0.1.0 */
+export * as TraceMetrics from "./TraceMetrics.js"
+/** @since 0.1.0 */
 export * as Backtrace from "./Backtrace.js"
 /**
  * The Backtrace backend with its defaults and the Node platform services:

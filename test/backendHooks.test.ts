@@ -25,6 +25,7 @@ describe("TracerBackend.prepare", () => {
     const calls: Array<string> = []
     const backend: TracerBackend.TracerBackend = {
       name: "cat",
+      program: "cat",
       defaultTraceOptions: TraceOptions.defaults,
       command: () => {
         calls.push("command")
@@ -39,7 +40,8 @@ describe("TracerBackend.prepare", () => {
     return Effect.gen(function*() {
       const result = yield* Tracer.trace()
       expect(result.stdout).toBe(`pid ${process.pid}`)
-      expect(calls).toEqual(["command", "prepare"])
+      // Tracer.make builds the command once to check it (a backend without a plan); then the trace's own.
+      expect(calls).toEqual(["command", "command", "prepare"])
     }).pipe((e) => run(backend, e), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
   })
 
@@ -48,13 +50,14 @@ describe("TracerBackend.prepare", () => {
     const marker = path.join(dir, "ran")
     const backend: TracerBackend.TracerBackend = {
       name: "touch",
+      program: "touch",
       defaultTraceOptions: TraceOptions.defaults,
       command: () => Command.make("touch", marker),
-      prepare: () => Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "cannot prepare", stderr: "" }))
+      prepare: () => Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "io", detail: "cannot prepare" }))
     }
     return Effect.gen(function*() {
       const error = yield* Effect.flip(Tracer.trace())
-      expect(error).toMatchObject({ _tag: "TracerRunError", reason: "cannot prepare" })
+      expect(error).toMatchObject({ _tag: "TracerRunError", reason: "io", detail: "cannot prepare" })
       expect(fs.existsSync(marker)).toBe(false)
     }).pipe((e) => run(backend, e), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
   })
@@ -65,6 +68,7 @@ describe("TracerBackend.finalize", () => {
     const uploaded: Array<Option.Option<string>> = []
     const backend: TracerBackend.TracerBackend = {
       name: "echo",
+      program: "echo",
       defaultTraceOptions: TraceOptions.defaults,
       command: () => Command.make("echo", "raw"),
       finalize: (result) => Effect.succeed({ ...result, snapshot: Option.some(`finalized:${result.stdout.trim()}`) }),
@@ -84,6 +88,7 @@ describe("TracerBackend.finalize", () => {
     let finalized = 0
     const backend: TracerBackend.TracerBackend = {
       name: "sh",
+      program: "sh",
       defaultTraceOptions: TraceOptions.defaults,
       command: () => Command.make("sh", "-c", "exit 3"),
       finalize: (result) =>

@@ -4,7 +4,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { Backtrace } from "../src/index.js"
-import { parseRetryAfter, redactUrl, scrub } from "../src/internal/upload/file.js"
+import { parseRetryAfter, redactUrl, scrub } from "../src/internal/upload/policy.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { traceRequest } from "./support/backends.js"
 

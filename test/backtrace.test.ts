@@ -42,7 +42,7 @@ const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(fil
 const recorded = (dir: string): Array<{ argv: Array<string>; cwd: string; stdin: string }> =>
   fs.readFileSync(path.join(dir, "fake-ptrace.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
 
-const live = (options: Backtrace.Options) => Layer.provide(Backtrace.layer(options), Backtrace.platformLayer)
+const live = Backtrace.live
 
 const buildError = (options: Backtrace.Options) =>
   Effect.gen(function*() {
@@ -244,7 +244,7 @@ describe("Backtrace.layer", () => {
       )
     }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
-  it.live("putDir on a missing directory fails with SnapshotUploadError naming it", () =>
+  it.live("putDir on a missing directory fails with a SystemError (NotFound) naming it", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const dir = path.join(tmp(), "missing")
@@ -253,8 +253,8 @@ describe("Backtrace.layer", () => {
         outputDir: tmp(),
         put: { endpoint: server.endpoint, token: TOKEN }
       }))))
-      expect(error._tag).toBe("SnapshotUploadError")
-      if (error._tag === "SnapshotUploadError") expect(error.message).toContain(`${dir}: cannot list the directory: ENOENT`)
+      expect(error).toMatchObject({ _tag: "SystemError", reason: "NotFound", pathOrDescriptor: dir })
+      expect(error.message).toContain("cannot list the directory: ENOENT")
     }).pipe(Effect.scoped))
 
   it.live("putDir uploads everything once, never more than `concurrency` at a time", () =>
@@ -384,7 +384,7 @@ describe("Backtrace.layer", () => {
       }
     }))
 
-  it.live("with uploads on, a tracer that prints no snapshot path fails the trace with SnapshotUploadError", () =>
+  it.live("with uploads on, a tracer that prints no snapshot path fails the trace with TracerRunError (no-snapshot)", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const outputDir = tmp()
@@ -393,10 +393,8 @@ describe("Backtrace.layer", () => {
         outputDir,
         put: { endpoint: server.endpoint, token: TOKEN }
       }))))
-      expect(error._tag).toBe("SnapshotUploadError")
-      if (error._tag !== "SnapshotUploadError") return
-      expect(error.path).toBe(outputDir)
-      expect(error.reason).toBe(`the tracer printed no snapshot path (stdout: "")`)
+      expect(error).toMatchObject({ _tag: "TracerRunError", path: "/bin/true", reason: "no-snapshot" })
+      expect(error.message).toBe(`Tracer /bin/true printed no snapshot path (stdout: "")`)
       expect(server.requests).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
@@ -430,7 +428,7 @@ describe("Backtrace.layer", () => {
 
 describe("Backtrace.layerConfig", () => {
   const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
-  const configured = Layer.provide(Backtrace.layerConfig(), Backtrace.platformLayer)
+  const configured = Backtrace.layerConfig()
 
   it.live("reads tracer, output, attributes, endpoint and token from BCD_* variables", () =>
     Effect.gen(function*() {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer, LogLevel } from "effect"
+import { cooldownEnd } from "../src/internal/core/lock.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 
 const withEnv = (env: Record<string, string>) => Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
@@ -9,7 +10,7 @@ describe("TracerConfig", () => {
     Effect.gen(function*() {
       const config = yield* TracerConfig.TracerConfig
       expect(config).toMatchObject({ panicOnKillFailure: true, resendSignal: true, synchronousPut: true })
-      expect(Duration.toMillis(Duration.decode(config.rateLimit as Duration.DurationInput))).toBe(3_000)
+      expect(yield* cooldownEnd(config.rateLimit, 0)).toBe(3_000)
       expect(config.logLevel).toBe(LogLevel.Error)
     }))
 
@@ -25,7 +26,8 @@ describe("TracerConfig", () => {
       const config = yield* TracerConfig.TracerConfig
       expect(config.resendSignal).toBe(false)
       expect(config.panicOnKillFailure).toBe(true)
-      expect(Duration.toMillis(Duration.decode(config.rateLimit as Duration.DurationInput))).toBe(500)
+      expect(yield* cooldownEnd(config.rateLimit, 0)).toBe(500)
+      expect(Duration.toMillis(config.killGrace)).toBe(1_000)
       expect(config.logLevel).toBe(LogLevel.Debug)
     }).pipe(
       Effect.provide(TracerConfig.fromEnv),

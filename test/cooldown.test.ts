@@ -78,7 +78,7 @@ describe("cooldown (rateLimit)", () => {
       // recurs(2) is exhausted: no cooldown, and the schedule starts over.
       expect(yield* Lock.cooldownEnd(schedule, 30_000)).toBe(30_000)
       expect(yield* Lock.cooldownEnd(schedule, 40_000)).toBe(41_000)
-      expect(yield* Lock.cooldownEnd(Duration.seconds(3), 50_000)).toBe(53_000)
+      expect(yield* Lock.cooldownEnd(TracerConfig.decode({ rateLimit: Duration.seconds(3) }).rateLimit, 50_000)).toBe(53_000)
     }))
 
   it.live("a finished program does not wait out its cooldown", () =>

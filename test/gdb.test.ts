@@ -38,7 +38,7 @@ afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: tr
 /** No cooldown between the traces of this file. */
 const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
 
-const provide = (options: Gdb.Options) => Effect.provide(Layer.merge(Gdb.layer(options), noCooldown))
+const provide = (options: Gdb.Options) => Effect.provide(Layer.merge(Gdb.live(options), noCooldown))
 
 /** Thread headings of a snapshot: `Thread N (… (LWP x) …): [labels]`, with their frames. */
 const threads = (text: string) => {
@@ -167,7 +167,7 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
       const gdb = yield* probeGdb("gdb")
       if (!gdb.capabilities.python) return // Without Python the command decides; see the maxCoreSize test.
       let calls = 0
-      const backend = fromSettings({
+      const backend = yield* fromSettings({
         gdbPath: gdb.path,
         capabilities: gdb.capabilities,
         outputDir: dir,
@@ -310,7 +310,7 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
 })
 
 describe("Gdb layer checks its options when built", () => {
-  const build = (options: Gdb.Options) => Effect.exit(Effect.scoped(Layer.build(Gdb.layer(options))))
+  const build = (options: Gdb.Options) => Effect.exit(Effect.scoped(Layer.build(Gdb.live(options))))
   const configError = (exit: Exit.Exit<unknown, unknown>) => {
     expect(Exit.isFailure(exit)).toBe(true)
     const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined

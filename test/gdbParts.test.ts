@@ -17,7 +17,7 @@ import * as path from "node:path"
 import { Gdb } from "../src/index.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { traceRequest } from "./support/backends.js"
-import { load } from "../src/internal/gdb/config.js"
+import { loadConfig as load } from "../src/internal/core/config.js"
 import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdb/command.js"
 import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdb/finalize.js"
 import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdb/core.js"
@@ -383,7 +383,7 @@ describe("Gdb.config", () => {
       maxCoreSize: 2 ** 30,
       put: { unlink: true, core: false }
     })
-    expect(Duration.toMillis(Duration.decode(options!.traceOptions!.timeout as Duration.DurationInput))).toBe(30_000)
+    expect(Duration.toMillis(Duration.decode(options!.defaultTraceOptions!.timeout as Duration.DurationInput))).toBe(30_000)
     expect(Redacted.isRedacted(options!.put!.url)).toBe(true)
     expect(String(options!.put!.url)).not.toContain("secret-1")
   })

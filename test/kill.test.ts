@@ -54,6 +54,7 @@ describe("kill on timeout", () => {
   it.live("gdb that stops this process and hangs is killed on time, and the process carries on", () => {
     const gdb = {
       name: "gdb-hang",
+      program: "gdb",
       defaultTraceOptions: TraceOptions.defaults,
       command: (req: { pid: number }) =>
         Command.make("gdb", "-p", String(req.pid), "-batch", "-nx", "-ex", "shell sleep 60")
@@ -179,6 +180,7 @@ describe("no pipe deadlock", () => {
   it.live("gdb attached to this process printing several MB completes", () => {
     const gdb = {
       name: "gdb-verbose",
+      program: "gdb",
       defaultTraceOptions: TraceOptions.defaults,
       command: (req: { pid: number }) =>
         Command.make("gdb", "-p", String(req.pid), "-batch", "-nx", "-ex", "info functions v8::internal::")

@@ -25,7 +25,12 @@ describe("one tracer at a time, process-wide", () => {
       expect(record).toHaveLength(400)
       record.forEach((entry, i) => expect(entry.kind).toBe(i % 2 === 0 ? "start" : "end"))
       for (let i = 1; i < record.length; i++) expect(record[i]!.ns >= record[i - 1]!.ns).toBe(true)
-    }).pipe(Effect.scoped, Effect.provide(noCooldown), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
+    }).pipe(
+      Effect.scoped,
+      // All 200 may wait: this is about the lock, not admission.
+      Effect.provide(TracerConfig.layer({ rateLimit: 0, maxWaiting: 200 })),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
+    )
   }, 60_000)
 
   it.live("a trace interrupted while waiting for the lock leaks no permit", () => {

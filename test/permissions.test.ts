@@ -21,6 +21,7 @@ const yama = fs.existsSync("/proc/sys/kernel/yama/ptrace_scope")
 
 const backend = (program: string) => ({
   name: "check",
+  program,
   defaultTraceOptions: TraceOptions.defaults,
   command: () => Command.make(program, "--version")
 })
@@ -111,6 +112,7 @@ describe("Tracer.checkPermissions", () => {
       }).pipe(
         Effect.provide(Tracer.layer({
           name: "gdb-as-nobody",
+          program: setpriv,
           defaultTraceOptions: { ...TraceOptions.defaults, timeout: "30 seconds" },
           command: (request) =>
             Command.make(

@@ -151,6 +151,7 @@ describe("Tracer.register", () => {
 
   const backend = (signals?: ReadonlyArray<NodeJS.Signals>) => ({
     name: "never-run",
+    program: "false",
     defaultTraceOptions: TraceOptions.defaults,
     command: () => Command.make("false"),
     ...(signals ? { signals } : {})

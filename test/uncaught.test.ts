@@ -47,7 +47,9 @@ describe("Tracer.handleUncaught", () => {
         // A replayed rejection is Node's own report, to the letter; a re-thrown exception differs in its first block.
         if (kind === "exception") expect(withoutArrow(traced.child.stderr())).toBe(withoutArrow(control.child.stderr()))
         else expect(traced.child.stderr()).toBe(control.child.stderr())
-        expect(withoutArrow(traced.child.stderr())).toMatch(kind === "rejection-string" ? /^UnhandledPromiseRejection: / : /^Error: boom\n/)
+        expect(withoutArrow(traced.child.stderr())).toMatch(
+          kind === "rejection-string" ? /^UnhandledPromiseRejection: / : /^Error: boom\n/
+        )
       }).pipe(Effect.scoped))
   }
 
@@ -125,11 +127,34 @@ describe("Tracer.handleUncaught", () => {
   it.live("gives a hung upload only drainTimeout", () =>
     Effect.gen(function*() {
       const started = Date.now()
-      const { child, exit, marker, traces } = yield* run({ kind: "exception", traced: true, putMs: 60_000, drainMs: 300 })
+      const { child, exit, marker, traces } = yield* run({
+        kind: "exception",
+        traced: true,
+        putMs: 60_000,
+        drainMs: 300
+      })
       expect(traces).toHaveLength(1)
       expect(exit).toEqual({ code: 1, signal: null })
       expect(fs.existsSync(`${marker}.uploaded`)).toBe(false)
       expect(child.stdout()).toMatch(/Pending uploads did not finish in time/)
+      expect(Date.now() - started).toBeLessThan(15_000)
+    }).pipe(Effect.scoped))
+
+  it.live("ends the process within fatalBudget when the trace's own (synchronous) upload hangs, the snapshot kept", () =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const { child, exit, marker, traces } = yield* run({
+        kind: "exception",
+        traced: true,
+        putMs: 60_000,
+        syncPut: true,
+        fatalMs: 1_000
+      })
+      expect(traces).toHaveLength(1)
+      expect(fs.existsSync(marker)).toBe(true)
+      expect(fs.existsSync(`${marker}.uploaded`)).toBe(false)
+      expect(exit).toEqual({ code: 1, signal: null })
+      expect(child.stdout()).toMatch(/did not finish within fatalBudget/)
       expect(Date.now() - started).toBeLessThan(15_000)
     }).pipe(Effect.scoped))
 })

@@ -31,10 +31,11 @@ export const tempDir = (prefix = "bcd-test-") => fs.mkdtempSync(path.join(os.tmp
 /** A backend that runs `sh -c script sh <args...>`. */
 export const shBackend = (
   script: string,
-  args: (req: Parameters<TracerBackend["command"]>[0]) => ReadonlyArray<string> = () => [],
+  args: (req: TraceRequest) => ReadonlyArray<string> = () => [],
   overrides: Partial<TracerBackend> = {}
 ): TracerBackend => ({
   name: "sh-test",
+  program: "sh",
   defaultTraceOptions: { ...TraceOptions.defaults, timeout: "20 seconds" },
   command: (req) => Command.make("sh", "-c", script, "sh", ...args(req)),
   ...overrides

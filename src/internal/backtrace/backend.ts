@@ -5,12 +5,13 @@
  * @internal
  */
 import * as Command from "@effect/platform/Command"
-import * as Effect from "effect/Effect"
+import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import { SnapshotUploadError } from "../../TraceError.js"
-import type { Stdio, TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
+import { type SnapshotUploadError, TracerRunError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
+import type * as Tracer from "../../Tracer.js"
+import type { Stdio, TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 
 /** Where Backtrace installs its tracer. */
 export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
@@ -50,16 +51,16 @@ export interface Settings {
   readonly stdio: Stdio
   readonly defaultTraceOptions: TraceOptions.Resolved
   readonly signals: ReadonlyArray<NodeJS.Signals>
+  readonly base: Tracer.Options
 }
 
-/** With uploads on, a tracer that printed no path is an upload failure: there is nothing to send. */
-const missingSnapshot = (outputDir: string, result: TraceResult) =>
-  Effect.fail(
-    new SnapshotUploadError({
-      path: outputDir,
-      reason: `the tracer printed no snapshot path (stdout: ${JSON.stringify(result.stdout.slice(0, 200))})`
-    })
-  )
+/** With uploads on, a tracer that printed no path left nothing to send. */
+const missingSnapshot = (settings: Settings, result: TraceResult) =>
+  new TracerRunError({
+    path: settings.tracerPath,
+    reason: "no-snapshot",
+    detail: `printed no snapshot path (stdout: ${JSON.stringify(result.stdout.slice(0, 200))})`
+  })
 
 /** The backend value; `put` is present when uploads on trace are on. */
 export const backend = (
@@ -67,7 +68,9 @@ export const backend = (
   put: Option.Option<(path: string) => Effect.Effect<void, SnapshotUploadError>>
 ): TracerBackend => ({
   name: "backtrace",
+  program: settings.tracerPath,
   defaultTraceOptions: settings.defaultTraceOptions,
+  base: settings.base,
   command: (request) =>
     Command.make(settings.tracerPath, ...renderArgs(request)).pipe(Command.workingDirectory(settings.outputDir)),
   snapshot: (stdout) => snapshotPath(stdout, settings.outputDir),
@@ -77,7 +80,7 @@ export const backend = (
     onNone: () => ({}),
     onSome: (upload) => ({
       put: (result: TraceResult) =>
-        Option.match(result.snapshot, { onNone: () => missingSnapshot(settings.outputDir, result), onSome: upload })
+        Option.match(result.snapshot, { onNone: () => missingSnapshot(settings, result), onSome: upload })
     })
   })
 })

@@ -6,8 +6,9 @@
  * @internal
  */
 import * as Either from "effect/Either"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import { TracerConfigError } from "../../TraceError.js"
+import { parseHttpUrl, reveal } from "../upload/url.js"
 
 /** coronerd's default submission port. */
 export const DEFAULT_PORT = 6098
@@ -52,21 +53,23 @@ export const endpointUrl = (
   endpoint: string | Redacted.Redacted<string>,
   token: string | Redacted.Redacted<string> | undefined
 ): Either.Either<URL, TracerConfigError> => {
-  const trimmed = (Redacted.isRedacted(endpoint) ? Redacted.value(endpoint) : endpoint).trim()
+  const trimmed = reveal(endpoint).trim()
   if (trimmed === "") return fail("put.endpoint", "the endpoint is empty")
   if (/[\s\0]/.test(trimmed)) return fail("put.endpoint", "the endpoint contains whitespace or a NUL byte")
   const parts = split(trimmed)
   if (parts.scheme !== "http" && parts.scheme !== "https") {
     return fail("put.endpoint", `unsupported scheme "${parts.scheme}:"; use https: or http:`)
   }
-  if (parts.authority === "" || parts.authority.startsWith(":")) return fail("put.endpoint", "the endpoint names no host")
-  let url: URL
-  try {
-    url = new URL(`${parts.scheme}://${parts.authority}${parts.tail}`)
-  } catch {
-    return fail("put.endpoint", "the endpoint is not a usable URL (expected host[:port] or a submission URL)")
+  if (parts.authority === "" || parts.authority.startsWith(":")) {
+    return fail("put.endpoint", "the endpoint names no host")
   }
-  if (url.hostname === "") return fail("put.endpoint", "the endpoint names no host")
+  const parsed = parseHttpUrl(
+    `${parts.scheme}://${parts.authority}${parts.tail}`,
+    "put.endpoint",
+    "the endpoint is not a usable URL (expected host[:port] or a submission URL)"
+  )
+  if (Either.isLeft(parsed)) return parsed
+  const url = parsed.right
   url.hash = ""
   // A full submission URL: keep it.
   if (url.searchParams.has("token")) {
@@ -81,7 +84,7 @@ export const endpointUrl = (
       `unexpected path on ${url.host}; give host[:port], a URL with ?token=, or /<universe>/<token>/<format>`
     )
   }
-  const value = token === undefined ? "" : Redacted.isRedacted(token) ? Redacted.value(token) : token
+  const value = token === undefined ? "" : reveal(token)
   if (value.trim() === "") return fail("put.token", "the token is empty")
   if (value.includes("\0")) return fail("put.token", "the token contains a NUL byte")
   if (!hasExplicitPort(parts.authority)) url.port = String(DEFAULT_PORT)

@@ -5,6 +5,7 @@
  *
  * @internal
  */
+import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { TracerConfigError } from "../../TraceError.js"
@@ -15,33 +16,35 @@ export const errnoText = (error: unknown): string => {
   return e.code ? `${e.code}${e.syscall ? ` (${e.syscall})` : ""}` : String(error)
 }
 
-const bad = (reason: string) => new TracerConfigError({ field: "outputDir", reason })
+/** `f()`, or a `TracerConfigError` on `field` saying `what` and the errno. */
+export const trySync = <A>(field: string, what: string, f: () => A): Effect.Effect<A, TracerConfigError> =>
+  Effect.try({
+    try: f,
+    catch: (cause) => new TracerConfigError({ field, reason: `${what}: ${errnoText(cause)}`, cause })
+  })
 
-/** Makes sure `dir` is a usable snapshot folder; returns its absolute path. Throws `TracerConfigError`. */
-export const ensureOutputDir = (dir: string, mode: number): string => {
-  if (dir === "") throw bad("must not be empty")
-  const absolute = path.resolve(dir)
-  let created: string | undefined
-  try {
-    created = fs.mkdirSync(absolute, { recursive: true, mode })
-  } catch (error) {
-    throw bad(`cannot create ${absolute}: ${errnoText(error)}`)
-  }
-  let isDirectory: boolean
-  try {
-    // mkdir's mode is masked by the umask; give the created leaf exactly `mode`.
-    if (created !== undefined) fs.chmodSync(absolute, mode)
-    isDirectory = fs.statSync(absolute).isDirectory()
-  } catch (error) {
-    throw bad(`cannot use ${absolute}: ${errnoText(error)}`)
-  }
-  if (!isDirectory) throw bad(`${absolute} is not a directory`)
-  const probe = path.join(absolute, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
-  try {
-    fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
-    fs.unlinkSync(probe)
-  } catch (error) {
-    throw bad(`cannot write in ${absolute}: ${errnoText(error)}`)
-  }
-  return absolute
-}
+/** Makes sure `dir` is a usable snapshot folder; returns its absolute path. */
+export const ensureOutputDir = (dir: string, mode: number): Effect.Effect<string, TracerConfigError> =>
+  Effect.gen(function*() {
+    if (dir === "") return yield* new TracerConfigError({ field: "outputDir", reason: "must not be empty" })
+    const absolute = path.resolve(dir)
+    const created = yield* trySync(
+      "outputDir",
+      `cannot create ${absolute}`,
+      () => fs.mkdirSync(absolute, { recursive: true, mode })
+    )
+    const isDirectory = yield* trySync("outputDir", `cannot use ${absolute}`, () => {
+      // mkdir's mode is masked by the umask; give the created leaf exactly `mode`.
+      if (created !== undefined) fs.chmodSync(absolute, mode)
+      return fs.statSync(absolute).isDirectory()
+    })
+    if (!isDirectory) {
+      return yield* new TracerConfigError({ field: "outputDir", reason: `${absolute} is not a directory` })
+    }
+    const probe = path.join(absolute, `.effect-bcd-probe-${process.pid}-${Date.now()}`)
+    yield* trySync("outputDir", `cannot write in ${absolute}`, () => {
+      fs.closeSync(fs.openSync(probe, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600))
+      fs.unlinkSync(probe)
+    })
+    return absolute
+  })

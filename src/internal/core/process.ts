@@ -1,5 +1,5 @@
 /**
- * Running one tracer: output to files (never pipes, see DESIGN.md pitfall 1),
+ * Running one tracer: output to files (never pipes, see ARCHITECTURE.md, pitfall 1),
  * its own process group, an external watchdog, and SIGTERM-then-SIGKILL of
  * the whole group when the run is interrupted.
  *
@@ -61,9 +61,31 @@ const STDOUT_MAX_BYTES = 64 * 1024 * 1024
 /** Makes a string safe as one argv entry: no NUL byte, under the kernel's 128 KiB limit. */
 export const safeArg = (arg: string): string => clampUtf8(arg, ARG_MAX_BYTES, "...")
 
+/**
+ * Why the core cannot run `command` as the backend meant it, if it cannot:
+ * the core runs one program with its output in files, in its own process
+ * group, so pipes, stdio settings, a shell, a uid or a gid would be ignored.
+ */
+export const unsupported = (command: Command.Command): string | undefined => {
+  if (command._tag !== "StandardCommand") return "piped commands are not supported; give one command"
+  const fields = [
+    command.stdin !== "pipe" && "stdin",
+    command.stdout !== "pipe" && "stdout",
+    command.stderr !== "pipe" && "stderr",
+    command.shell !== false && "shell",
+    Option.isSome(command.uid) && "uid",
+    Option.isSome(command.gid) && "gid"
+  ].filter((f): f is string => f !== false)
+  return fields.length === 0
+    ? undefined
+    : `Command fields the core cannot honour: ${fields.join(", ")} (the core runs the program itself, with its ` +
+      "output in files; give stdio files through the backend's `stdio`)"
+}
+
 /** Reads the program, args, working directory and env off a `Command`. */
 export const fromCommand = (command: Command.Command, stdio: Stdio = {}): Either.Either<Spec, string> => {
-  if (command._tag !== "StandardCommand") return Either.left("piped commands are not supported; give one command")
+  const why = unsupported(command)
+  if (why !== undefined || command._tag !== "StandardCommand") return Either.left(why ?? "")
   const extra = Object.fromEntries(HashMap.toEntries(command.env))
   return Either.right({
     command: command.command,
@@ -107,8 +129,13 @@ const openFiles = (spec: Spec, program: string) =>
         throw error
       }
     },
-    catch: (error) =>
-      new TracerRunError({ path: program, reason: `could not open its stdio files: ${String(error)}`, stderr: "" })
+    catch: (cause) =>
+      new TracerRunError({
+        path: program,
+        reason: "io",
+        detail: `could not open its stdio files: ${String(cause)}`,
+        cause
+      })
   })
 
 /** Closes the parent's copies once; a second close could hit a reused descriptor. */
@@ -209,13 +236,11 @@ export const run = (spec: Spec, options: RunOptions): Effect.Effect<Finished, Tr
   Effect.suspend(() => {
     const program = findExecutable(spec.command, spec.env.PATH, spec.cwd)
     if (program === undefined) {
-      return Effect.fail(
-        new TracerRunError({ path: spec.command, reason: "could not start: not found or not executable", stderr: "" })
-      )
+      return Effect.fail(new TracerRunError({ path: spec.command, reason: "not-found" }))
     }
     if (spec.cwd !== undefined && !fs.existsSync(spec.cwd)) {
       return Effect.fail(
-        new TracerRunError({ path: program, reason: `could not start: no directory ${spec.cwd}`, stderr: "" })
+        new TracerRunError({ path: program, reason: "spawn-failed", detail: `no directory ${spec.cwd}` })
       )
     }
     const argv = Option.match(options.deadline, {
@@ -250,8 +275,8 @@ const spawnAndWait = (
         detached: true,
         stdio: [files.stdin, files.stdout, files.stderr]
       })
-    } catch (error) {
-      resume(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${String(error)}`, stderr: "" })))
+    } catch (cause) {
+      resume(Effect.fail(new TracerRunError({ path: program, reason: "spawn-failed", detail: String(cause), cause })))
       return
     }
     closeFds(files)
@@ -263,8 +288,8 @@ const spawnAndWait = (
       }
     }
     // `on`, not `once`: an 'error' event with no listener left would be thrown in this process.
-    child.on("error", (error) => {
-      finish(Effect.fail(new TracerRunError({ path: program, reason: `could not start: ${error.message}`, stderr: "" })))
+    child.on("error", (cause) => {
+      finish(Effect.fail(new TracerRunError({ path: program, reason: "spawn-failed", detail: cause.message, cause })))
     })
     child.once("exit", (code, signal) => {
       const elapsed = performance.now() - started
@@ -282,7 +307,13 @@ const spawnAndWait = (
             onSome: (deadline) => options.watchdog.fired(code, signal) && elapsed >= Duration.toMillis(deadline) - 1
           })
         }),
-        catch: (error) => new TracerRunError({ path: program, reason: `could not read its output: ${String(error)}`, stderr: "" })
+        catch: (cause) =>
+          new TracerRunError({
+            path: program,
+            reason: "io",
+            detail: `could not read its output: ${String(cause)}`,
+            cause
+          })
       }))
     })
     return killGroup(child, options)

@@ -7,17 +7,12 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import type { TraceRequest } from "../../TracerBackend.js"
 import type * as TraceOptions from "../../TraceOptions.js"
+import type { Options } from "../../Tracer.js"
+import type { TraceRequest } from "../../TracerBackend.js"
 
-/** Base options shared by every later trace (Go's `Options()`). */
-export interface BaseOptions {
-  readonly attributes: ReadonlyArray<readonly [string, string]>
-  readonly classifiers: ReadonlyArray<string>
-  readonly args: ReadonlyArray<string>
-}
-
-export const emptyBase: BaseOptions = { attributes: [], classifiers: [], args: [] }
+/** No base options. */
+export const emptyBase: Options = { attributes: [], classifiers: [], args: [] }
 
 const MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -91,7 +86,7 @@ const spanAttributes = Effect.map(
 
 /** Everything a backend needs for one trace, read off the calling fiber. */
 export const makeRequest = (
-  base: BaseOptions,
+  base: Options,
   options: TraceOptions.Resolved,
   error: Option.Option<unknown>
 ): Effect.Effect<TraceRequest> =>
@@ -120,3 +115,7 @@ export const makeRequest = (
       args: base.args
     }
   })
+
+/** A request with no error and no base options, for checks that build a command without tracing. */
+export const probeRequest = (options: TraceOptions.Resolved): Effect.Effect<TraceRequest> =>
+  makeRequest(emptyBase, options, Option.none())

@@ -1,28 +1,38 @@
 /**
- * The Tracer service: one trace is request -> command -> locked, timed run ->
- * result -> upload.
+ * The Tracer service. One trace is request -> plan -> command -> lock
+ * (prepare, run) -> result -> finalize -> upload; see ARCHITECTURE.md.
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberSet from "effect/FiberSet"
 import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import type { Tracer } from "../../Tracer.js"
 import type { TraceError } from "../../TraceError.js"
-import { TraceTimeoutError, TracerKillError, TracerRunError } from "../../TraceError.js"
-import type { TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
-import { TracerConfig, type Settings } from "../../TracerConfig.js"
+import {
+  TraceBusyError,
+  TracerConfigError,
+  TracerKillError,
+  TracerRunError,
+  TraceTimeoutError
+} from "../../TraceError.js"
+import * as TraceMetrics from "../../TraceMetrics.js"
 import * as TraceOptions from "../../TraceOptions.js"
+import type { Options, Tracer } from "../../Tracer.js"
+import type { Any, TraceRequest, TraceResult } from "../../TracerBackend.js"
+import { type Settings, TracerConfig } from "../../TracerConfig.js"
 import { ptraceHint } from "../os/hint.js"
+import * as Admission from "./admission.js"
 import * as Lock from "./lock.js"
-import { log } from "./log.js"
+import { log, logSummarised } from "./log.js"
 import * as Process from "./process.js"
-import { emptyBase, makeRequest } from "./request.js"
+import { emptyBase, makeRequest, probeRequest } from "./request.js"
 import * as Watchdog from "./watchdog.js"
 
 /** Internal knobs for tests: how signals reach a process group, and the external watchdog. */
@@ -31,103 +41,206 @@ export interface MakeOptions {
   readonly watchdog?: Watchdog.Watchdog
 }
 
-/** Runs the spec under the lock, the cooldown and one deadline over both. */
-const runLocked = (
-  backend: TracerBackend,
+/** The spec of one command, or a defect: a command the core cannot honour is a bug in the backend. */
+const specOf = (backend: Any, request: TraceRequest, plan: unknown): Effect.Effect<Process.Spec> =>
+  Either.match(Process.fromCommand(backend.command(request, plan), backend.stdio), {
+    onLeft: (reason) => Effect.die(new TracerConfigError({ field: `${backend.name}.command`, reason })),
+    onRight: Effect.succeed
+  })
+
+/**
+ * Checks a backend when its Tracer is built: a name and a program, and, for
+ * a backend without a plan (whose `command` is pure), a command the core can
+ * run. A backend with a plan has its commands checked per trace (a defect).
+ */
+const checkBackend = (backend: Any): Effect.Effect<void, TracerConfigError> =>
+  Effect.gen(function*() {
+    if (backend.name === "") return yield* new TracerConfigError({ field: "name", reason: "must not be empty" })
+    if (backend.program === "") return yield* new TracerConfigError({ field: "program", reason: "must not be empty" })
+    if (backend.plan !== undefined) return
+    const request = yield* probeRequest(backend.defaultTraceOptions)
+    const reason = Process.unsupported(backend.command(request, undefined))
+    if (reason !== undefined) return yield* new TracerConfigError({ field: `${backend.name}.command`, reason })
+  })
+
+/** Runs the spec under the lock, the cooldown and one deadline over both; `prepare` runs with the lock held. */
+const runLocked = <P>(
+  backend: Any,
   request: TraceRequest,
+  planned: P,
   spec: Process.Spec,
   timeout: TraceOptions.Timeout,
   config: Settings,
-  options: MakeOptions
+  options: MakeOptions & { readonly watchdog: Watchdog.Watchdog }
 ) =>
   Effect.gen(function*() {
     const deadline = TraceOptions.deadline(timeout)
-    const startedAt = performance.now()
+    const startedAt = yield* Clock.currentTimeNanos
     let phase: "lock" | "execution" = "lock"
     let killFailure: string | undefined
-    const run = Effect.suspend(() => {
-      phase = "execution"
-      return backend.prepare === undefined ? spawn : Effect.zipRight(backend.prepare(request), spawn)
-    })
-    const spawn = Effect.suspend(() => {
-      const remaining = Option.map(deadline, (d) => Duration.millis(Math.max(1, Duration.toMillis(d) - (performance.now() - startedAt))))
-      return Process.run(spec, {
-        deadline: remaining,
-        grace: Duration.decode(config.killGrace),
-        watchdog: options.watchdog ?? Watchdog.detect(),
+    // The time left before the deadline, on the monotonic clock.
+    const remaining = Effect.map(Clock.currentTimeNanos, (now) =>
+      Option.map(deadline, (d) =>
+        Duration.millis(Math.max(1, Duration.toMillis(d) - Number(now - startedAt) / 1e6))))
+    const spawn = Effect.flatMap(remaining, (left) =>
+      Process.run(spec, {
+        deadline: left,
+        grace: config.killGrace,
+        watchdog: options.watchdog,
         onKillFailure: (reason) => {
           killFailure = reason
         },
         ...(options.kill ? { kill: options.kill } : {})
-      })
+      }))
+    const run = Effect.suspend(() => {
+      phase = "execution"
+      const prepared: Effect.Effect<P, TracerRunError> = backend.prepare === undefined
+        ? Effect.succeed(planned)
+        : backend.prepare(request, planned)
+      return Effect.flatMap(prepared, (plan) =>
+        Effect.map(spawn, (finished) => ({ plan, finished })))
     })
     const locked = Lock.withLock(config.rateLimit, run)
     const exit = yield* Effect.exit(Option.match(deadline, {
       onNone: () => locked,
-      onSome: (duration) =>
-        Effect.timeoutFail(locked, { duration, onTimeout: () => new TraceTimeoutError({ phase }) })
+      onSome: (duration) => Effect.timeoutFail(locked, { duration, onTimeout: () => new TraceTimeoutError({ phase }) })
     }))
     if (killFailure !== undefined) {
       const error = new TracerKillError({ path: spec.command, reason: killFailure })
       yield* log(LogLevel.Error, backend.name, error.message)
       if (config.panicOnKillFailure) return yield* Effect.die(error)
     }
-    const finished = yield* exit
+    const { finished, plan } = yield* exit
     if (finished.deadlinePassed) return yield* new TraceTimeoutError({ phase: "execution" })
     if (finished.code !== 0) {
       const hint = ptraceHint(finished.stderr)
       return yield* new TracerRunError({
         path: finished.path,
-        reason: "exited abnormally",
-        ...(finished.signal === null ? { exitCode: finished.code ?? -1 } : { signal: finished.signal }),
+        ...(finished.signal === null
+          ? { reason: "exited", exitCode: finished.code ?? -1 }
+          : { reason: "killed", signal: finished.signal }),
         stderr: finished.stderr,
         ...(hint === undefined ? {} : { hint })
       })
     }
-    return finished
+    const result: TraceResult<P> = {
+      stdout: finished.stdout,
+      snapshot: backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none(),
+      durationMs: finished.durationMs,
+      request,
+      plan
+    }
+    return result
   })
 
-const toResult = (backend: TracerBackend, request: TraceRequest, finished: Process.Finished): TraceResult => ({
-  stdout: finished.stdout,
-  snapshot: backend.snapshot ? backend.snapshot(finished.stdout, request) : Option.none(),
-  durationMs: finished.durationMs,
-  request
-})
+/** The `outcome` tag of a failed trace. */
+const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
+  error._tag === "TraceTimeoutError"
+    ? "timeout"
+    : error._tag === "TraceBusyError"
+    ? error.reason === "sampled-out" ? "sampled_out" : "busy"
+    : "failed"
 
-/** Builds the service for `backend`; closing the scope waits (bounded) for background uploads. */
-export const make = (backend: TracerBackend, options: MakeOptions = {}): Effect.Effect<Tracer, never, Scope.Scope> =>
+const count = (outcome: TraceMetrics.Outcome) =>
+  Metric.increment(Metric.tagged(TraceMetrics.traces, "outcome", outcome))
+
+const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
+  Effect.tapBoth(upload, {
+    onFailure: () => Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "failed")),
+    onSuccess: () => Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "ok"))
+  })
+
+/** Builds the service for `backend`; closing the scope waits (bounded) for background uploads and captures. */
+export const make = (
+  backend: Any,
+  options: MakeOptions = {}
+): Effect.Effect<Tracer, TracerConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const base = yield* Ref.make(emptyBase)
+    yield* checkBackend(backend)
+    const watchdog = options.watchdog ?? Watchdog.detect()
+    const base = yield* Ref.make<Options>(backend.base ?? emptyBase)
     const pending = yield* FiberSet.make<void, never>()
     const say = (level: LogLevel.LogLevel, message: string) => log(level, backend.name, message)
 
-    const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
+    /** The part of a trace after admission: its place is given back once it has left the lock. */
+    const traceAdmitted = (
+      config: Settings,
+      resolved: TraceOptions.Resolved,
+      error: Option.Option<unknown>
+    ): Effect.Effect<TraceResult, TraceError> =>
+      Effect.gen(function*() {
+        const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
+        if (typeof config.sample === "function" && !(yield* config.sample(request))) {
+          return yield* new TraceBusyError({ reason: "sampled-out" })
+        }
+        const plan: unknown = backend.plan === undefined ? undefined : yield* backend.plan(request)
+        const spec = yield* specOf(backend, request, plan)
+        yield* say(LogLevel.Debug, `Starting tracer ${spec.command} (${spec.args.length} args)`)
+        return yield* runLocked(backend, request, plan, spec, resolved.timeout, config, { ...options, watchdog })
+      }).pipe(
+        Effect.ensuring(Admission.leave),
+        Effect.tap((raw) => Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000)),
+        Effect.flatMap((raw) => backend.finalize === undefined ? Effect.succeed(raw) : backend.finalize(raw)),
+        Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
+        Effect.tap((result) => {
+          if (backend.put === undefined) return Effect.void
+          const upload = countUpload(backend.put(result))
+          return config.synchronousPut
+            ? upload
+            : FiberSet.run(pending, Effect.ignore(Effect.tapError(upload, (e) => say(LogLevel.Error, e.message))))
+        })
+      )
+
+    /** Admission, before anything is built: fails at once when the trace cannot run soon. */
+    const admitted = (traceOptions: TraceOptions.TraceOptions | undefined) =>
       Effect.gen(function*() {
         const config = yield* TracerConfig
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
-        const request = yield* makeRequest(yield* Ref.get(base), resolved, Option.fromNullable(error))
-        const spec = Process.fromCommand(backend.command(request), backend.stdio)
-        if (Either.isLeft(spec)) {
-          return yield* new TracerRunError({ path: backend.name, reason: spec.left, stderr: "" })
-        }
-        yield* say(LogLevel.Debug, `Starting tracer ${spec.right.command} (${spec.right.args.length} args)`)
-        const finished = yield* runLocked(backend, request, spec.right, resolved.timeout, config, options)
-        const raw = toResult(backend, request, finished)
-        const result = backend.finalize === undefined ? raw : yield* backend.finalize(raw)
-        yield* say(LogLevel.Debug, `Tracer finished in ${finished.durationMs} ms`)
-        if (backend.put === undefined) return result
-        const upload = backend.put(result).pipe(
-          Effect.tapError((e) => say(LogLevel.Error, e.message))
-        )
-        if (config.synchronousPut) yield* upload
-        else yield* FiberSet.run(pending, Effect.ignore(upload))
-        return result
-      }).pipe(Effect.tapError((e) => e._tag === "SnapshotUploadError" ? Effect.void : say(LogLevel.Error, e.message)))
+        yield* Admission.admit(config, TraceOptions.deadline(resolved.timeout))
+        return { config, resolved }
+      })
 
-    const update = (f: (b: typeof emptyBase) => typeof emptyBase) => Ref.update(base, f)
+    const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
+      Effect.flatMap(
+        admitted(traceOptions),
+        ({ config, resolved }) => traceAdmitted(config, resolved, Option.fromNullable(error))
+      ).pipe(
+        Effect.tapBoth({
+          onFailure: (e) =>
+            Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
+          onSuccess: () => count("ok")
+        })
+      )
+
+    const capture = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<void> =>
+      admitted(traceOptions).pipe(
+        Effect.matchEffect({
+          onFailure: (e) =>
+            Effect.zipRight(
+              count(e._tag === "TraceBusyError" && e.reason === "sampled-out" ? "sampled_out" : "dropped"),
+              logSummarised(LogLevel.Warning, backend.name, `Trace dropped: ${e.message}`)
+            ),
+          onSuccess: ({ config, resolved }) =>
+            FiberSet.run(
+              pending,
+              traceAdmitted(config, resolved, Option.fromNullable(error)).pipe(
+                Effect.tapBoth({
+                  onFailure: (e) =>
+                    Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
+                  onSuccess: () => count("ok")
+                }),
+                Effect.ignore
+              )
+            )
+        }),
+        Effect.asVoid
+      )
+
+    const update = (f: (b: Options) => Options) => Ref.update(base, f)
     const service: Tracer = {
       backend,
       trace,
+      capture,
       addKV: (key, value) => update((b) => ({ ...b, attributes: [...b.attributes, [key, value]] })),
       addClassifier: (name) => update((b) => ({ ...b, classifiers: [...b.classifiers, name] })),
       addOptions: (...args) => update((b) => ({ ...b, args: [...b.args, ...args] })),

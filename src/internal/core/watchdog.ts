@@ -14,7 +14,11 @@ import { findExecutable } from "./executable.js"
 export interface Watchdog {
   readonly name: string
   /** The argv that runs `argv` under the deadline, killing its process group after `grace`. */
-  readonly wrap: (argv: ReadonlyArray<string>, deadline: Duration.Duration, grace: Duration.Duration) => ReadonlyArray<string>
+  readonly wrap: (
+    argv: ReadonlyArray<string>,
+    deadline: Duration.Duration,
+    grace: Duration.Duration
+  ) => ReadonlyArray<string>
   /** Whether an exit means the watchdog killed the tracer. */
   readonly fired: (code: number | null, signal: NodeJS.Signals | null) => boolean
 }
@@ -53,13 +57,8 @@ export const fromPath = (file: string): Watchdog => {
   }
 }
 
-let cached: Watchdog | undefined
-
-/** The best watchdog this machine has, looked up once. */
+/** The best watchdog this machine has (looked up once per Tracer, when it is built). */
 export const detect = (): Watchdog => {
-  if (cached === undefined) {
-    const file = findExecutable("timeout", process.env.PATH)
-    cached = file === undefined ? none : fromPath(file)
-  }
-  return cached
+  const file = findExecutable("timeout", process.env.PATH)
+  return file === undefined ? none : fromPath(file)
 }

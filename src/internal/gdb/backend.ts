@@ -6,36 +6,30 @@
  * @internal
  */
 import * as Command from "@effect/platform/Command"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import type { Options } from "../../Gdb.js"
+import type { Options, Plan } from "../../Gdb.js"
 import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../../TraceError.js"
-import type { TraceRequest, TraceResult, TracerBackend } from "../../TracerBackend.js"
 import * as TraceOptions from "../../TraceOptions.js"
+import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
+import { log } from "../core/log.js"
+import type { Services } from "../upload/file.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./command.js"
-import { jitNames, rewrite } from "./finalize.js"
 import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
+import { jitNames, rewrite } from "./finalize.js"
 import * as Header from "./header.js"
 import { prepareOutputDir, probeGdb } from "./probe.js"
-import { log } from "../core/log.js"
 
 /** The default `maxCoreSize`: 4 GiB. */
 export const DEFAULT_MAX_CORE_SIZE = 4 * 2 ** 30
 
 /** The backend's name in logs. */
 export const NAME = "gdb"
-
-/** Uploads one finished trace's files. */
-export type Upload = (result: TraceResult, paths: Paths) => Effect.Effect<void, SnapshotUploadError>
-
-/** Where a trace's files go. */
-export interface Paths {
-  readonly snapshot: string
-  readonly core: Option.Option<string>
-}
 
 /** A name part made of safe characters only: dots separate the name's fields. */
 export const sanitizeProgram = (name: string): string => {
@@ -44,8 +38,7 @@ export const sanitizeProgram = (name: string): string => {
 }
 
 /** The script's name without its extension, else the executable's. */
-export const defaultProgram = (): string =>
-  sanitizeProgram(path.parse(process.argv[1] ?? process.execPath).name)
+export const defaultProgram = (): string => sanitizeProgram(path.parse(process.argv[1] ?? process.execPath).name)
 
 /** `20261126T041939.123Z`: sortable, no colons. */
 export const timestamp = (date: Date): string => date.toISOString().replace(/[-:]/g, "")
@@ -61,36 +54,25 @@ export const GDB_ENV: Readonly<Record<string, string>> = { DEBUGINFOD_URLS: "" }
 /** V8's perf map for `pid` (`--perf-basic-prof`). */
 export const perfMapPath = (pid: number): string => `/tmp/perf-${pid}.map`
 
-let lastStem = ""
-let sameStem = 0
-
-/** `<dir>/<program>.<pid>.<timestamp>`, with `-<n>` when this process used that name already. */
-const uniqueBase = (dir: string, program: string, pid: number, time: Date): string => {
-  const stem = `${program}.${pid}.${timestamp(time)}`
-  sameStem = stem === lastStem ? sameStem + 1 : 0
-  lastStem = stem
-  return path.join(dir, sameStem === 0 ? stem : `${stem}-${sameStem}`)
-}
-
 /**
  * Creates the snapshot (0600, exclusively: an existing file is never
  * overwritten) holding `header`, and the empty core file gdb will fill: gdb
  * keeps the mode of a file it overwrites, so the core is 0600 too. On failure
  * neither file stays: the trace did not happen.
  */
-const createFiles = (paths: Paths, header: string): void => {
+const createFiles = (plan: Plan, header: string): void => {
   const created: Array<string> = []
   try {
-    const fd = fs.openSync(paths.snapshot, "wx", 0o600)
-    created.push(paths.snapshot)
+    const fd = fs.openSync(plan.snapshot, "wx", 0o600)
+    created.push(plan.snapshot)
     try {
       // writeFileSync writes it all (a bare writeSync may stop short on a full disk).
       fs.writeFileSync(fd, header)
     } finally {
       fs.closeSync(fd)
     }
-    if (Option.isSome(paths.core)) {
-      fs.closeSync(fs.openSync(paths.core.value, "wx", 0o600))
+    if (Option.isSome(plan.core)) {
+      fs.closeSync(fs.openSync(plan.core.value, "wx", 0o600))
     }
   } catch (error) {
     for (const file of created) fs.rmSync(file, { force: true })
@@ -98,15 +80,8 @@ const createFiles = (paths: Paths, header: string): void => {
   }
 }
 
-/** One trace's plan, made by `command`; `prepare` settles the core and writes the header. */
-interface Planned {
-  readonly snapshot: string
-  readonly time: Date
-  /** The core gdb is to write; `prepare` may still leave it out. */
-  core: Option.Option<string>
-  /** Why no core is written although one was asked for. */
-  coreSkipped: Option.Option<string>
-}
+/** Uploads one finished trace's files. */
+export type Upload = (plan: Plan) => Effect.Effect<void, SnapshotUploadError>
 
 /** The resolved settings of one gdb backend. */
 export interface Settings {
@@ -132,127 +107,139 @@ const callerOnlyFallback = (caps: Capabilities, request: TraceRequest): Option.O
     : Option.none()
 }
 
-/** Builds a backend from validated settings. */
-export const fromSettings = (settings: Settings): TracerBackend => {
-  const paths = new WeakMap<TraceRequest, Planned>()
-
-  /** Why a core of `pid` should not be written now, if it should not. */
-  const coreSkipReason = (pid: number) =>
-    Option.fromNullable(
-      skipReason(estimateCoreSize(pid), (settings.diskSpace ?? diskSpace)(settings.outputDir), settings.maxCoreSize)
-    )
-
-  // Pure but for the clock and /proc reads: Tracer.checkPermissions calls it too.
-  const command = (request: TraceRequest) => {
-    const time = new Date()
-    const base = uniqueBase(settings.outputDir, settings.program, request.pid, time)
-    const coreSkipped = settings.core ? coreSkipReason(request.pid) : Option.none()
-    const planned: Planned = {
-      snapshot: `${base}.txt`,
-      time,
-      core: settings.core && Option.isNone(coreSkipped) ? Option.some(`${base}.core`) : Option.none(),
-      coreSkipped
-    }
-    paths.set(request, planned)
-    return Command.make(
-      settings.gdbPath,
-      ...gdbArgs(settings.capabilities, {
-        pid: request.pid,
-        tid: request.tid,
-        faulted: request.faulted,
-        callerOnly: request.callerOnly,
-        full: settings.full,
-        snapshot: planned.snapshot,
-        core: planned.core,
-        args: request.args
-      })
-    ).pipe(Command.env(GDB_ENV))
-  }
-
-  // With the lock held, right before gdb starts: a trace that times out waiting leaves no file.
-  const prepare = (request: TraceRequest) =>
-    Effect.try({
-      try: () => {
-        const planned = paths.get(request)
-        if (planned === undefined) return
-        // Checked again now: the cores of traces that were queued with this one are on disk by now. With
-        // Python, gdb writes the core only if its file exists, so leaving the file out leaves the core out.
-        if (Option.isSome(planned.core) && settings.capabilities.python) {
-          const skipped = coreSkipReason(request.pid)
-          if (Option.isSome(skipped)) {
-            planned.core = Option.none()
-            planned.coreSkipped = skipped
-          }
-        }
-        const header = Header.render(request, {
-          time: planned.time,
-          program: settings.program,
-          core: planned.core,
-          coreSkipped: planned.coreSkipped,
-          callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
-        })
-        createFiles(planned, header)
-      },
-      catch: (error) =>
-        new TracerRunError({
-          path: settings.gdbPath,
-          reason: `could not create the snapshot file in ${settings.outputDir}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
-          stderr: ""
-        })
-    })
-
-  const finalize = (result: TraceResult): Effect.Effect<TraceResult> => {
-    const created = paths.get(result.request)
-    if (created === undefined) return Effect.succeed(result)
-    const { pid, tid, faulted } = result.request
-    const say = (level: LogLevel.LogLevel, message: string) => log(level, NAME, message)
-    // gdb removes a core it could not write (its reason is in the snapshot); an empty one is ours, unused.
-    const checkCore = Option.match(created.core, {
-      onNone: () => Effect.void,
-      onSome: (core) =>
-        Effect.suspend(() => {
-          const size = fs.statSync(core, { throwIfNoEntry: false })?.size
-          if (size !== undefined && size > 0) return Effect.void
-          if (size === 0) fs.rmSync(core, { force: true })
-          return say(LogLevel.Error, `Core file ${core} was not written; gdb's reason is in ${created.snapshot}`)
-        }).pipe(Effect.catchAllDefect(() => Effect.void))
-    })
-    const postProcess = Effect.tryPromise(async () => {
-      const names = await jitNames(perfMapPath(pid), created.snapshot)
-      return rewrite(created.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)
-    }).pipe(
-      Effect.flatMap((summary) =>
-        summary.complete
-          ? say(LogLevel.Debug, `Snapshot ${created.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`)
-          : say(LogLevel.Error, `Snapshot ${created.snapshot} is incomplete: gdb exited without writing its end marker`)
-      ),
-      Effect.catchAll((error) =>
-        say(LogLevel.Warning, `Snapshot ${created.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`)
+/** Post-processes a finished snapshot: drops an unused core, names JIT frames, labels threads. */
+const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void> => {
+  const { faulted, pid, tid } = request
+  const say = (level: LogLevel.LogLevel, message: string) => log(level, NAME, message)
+  // gdb removes a core it could not write (its reason is in the snapshot); an empty one is ours, unused.
+  const checkCore = Option.match(plan.core, {
+    onNone: () => Effect.void,
+    onSome: (core) =>
+      Effect.suspend(() => {
+        const size = fs.statSync(core, { throwIfNoEntry: false })?.size
+        if (size !== undefined && size > 0) return Effect.void
+        if (size === 0) fs.rmSync(core, { force: true })
+        return say(LogLevel.Error, `Core file ${core} was not written; gdb's reason is in ${plan.snapshot}`)
+      }).pipe(Effect.catchAllDefect(() => Effect.void))
+  })
+  const postProcess = Effect.tryPromise(async () => {
+    const names = await jitNames(perfMapPath(pid), plan.snapshot)
+    return rewrite(plan.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)
+  }).pipe(
+    Effect.flatMap((summary) =>
+      summary.complete
+        ? say(
+          LogLevel.Debug,
+          `Snapshot ${plan.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`
+        )
+        : say(LogLevel.Error, `Snapshot ${plan.snapshot} is incomplete: gdb exited without writing its end marker`)
+    ),
+    Effect.catchAll((error) =>
+      say(
+        LogLevel.Warning,
+        `Snapshot ${plan.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`
       )
     )
-    return Effect.zipRight(checkCore, postProcess).pipe(Effect.as(result))
-  }
+  )
+  return Effect.zipRight(checkCore, postProcess)
+}
 
-  return {
-    name: NAME,
-    defaultTraceOptions: settings.defaultTraceOptions,
-    command,
-    prepare,
-    snapshot: (_stdout, request) => Option.map(Option.fromNullable(paths.get(request)), (p) => p.snapshot),
-    finalize,
-    ...Option.match(settings.put, {
-      onNone: () => ({}),
-      onSome: (put) => ({
-        put: (result: TraceResult) => {
-          const created = paths.get(result.request)
-          return created === undefined ? Effect.void : put(result, created)
+/** Builds a backend from validated settings; file names are unique per backend. */
+export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Plan>> =>
+  Effect.map(Ref.make({ stem: "", repeats: 0 }), (names) => {
+    /** Why a core of `pid` should not be written now, if it should not. */
+    const coreSkipReason = (pid: number) =>
+      Option.fromNullable(
+        skipReason(estimateCoreSize(pid), (settings.diskSpace ?? diskSpace)(settings.outputDir), settings.maxCoreSize)
+      )
+
+    /** `<dir>/<program>.<pid>.<timestamp>`, with `-<n>` when this backend used that name already. */
+    const uniqueBase = (pid: number, time: Date) =>
+      Ref.modify(names, ({ repeats, stem: last }) => {
+        const stem = `${settings.program}.${pid}.${timestamp(time)}`
+        const next = stem === last ? repeats + 1 : 0
+        return [path.join(settings.outputDir, next === 0 ? stem : `${stem}-${next}`), { stem, repeats: next }]
+      })
+
+    const plan = (request: TraceRequest): Effect.Effect<Plan> =>
+      Effect.gen(function*() {
+        const time = new Date(yield* Clock.currentTimeMillis)
+        const base = yield* uniqueBase(request.pid, time)
+        const coreSkipped = settings.core ? coreSkipReason(request.pid) : Option.none()
+        return {
+          snapshot: `${base}.txt`,
+          time,
+          core: settings.core && Option.isNone(coreSkipped) ? Option.some(`${base}.core`) : Option.none(),
+          coreSkipped
         }
       })
-    })
-  }
-}
+
+    const command = (request: TraceRequest, plan: Plan) =>
+      Command.make(
+        settings.gdbPath,
+        ...gdbArgs(settings.capabilities, {
+          pid: request.pid,
+          tid: request.tid,
+          faulted: request.faulted,
+          callerOnly: request.callerOnly,
+          full: settings.full,
+          snapshot: plan.snapshot,
+          core: plan.core,
+          args: request.args
+        })
+      ).pipe(Command.env(GDB_ENV))
+
+    /**
+     * With the lock held, right before gdb starts: a trace that times out waiting leaves no file. The core is
+     * checked again now: the cores of traces that were queued with this one are on disk by now. With Python,
+     * gdb writes the core only if its file exists, so leaving the file out leaves the core out.
+     */
+    const prepare = (request: TraceRequest, planned: Plan): Effect.Effect<Plan, TracerRunError> => {
+      const skipped = Option.isSome(planned.core) && settings.capabilities.python
+        ? coreSkipReason(request.pid)
+        : Option.none()
+      const plan = Option.isSome(skipped) ? { ...planned, core: Option.none(), coreSkipped: skipped } : planned
+      return Effect.try({
+        try: () => {
+          createFiles(
+            plan,
+            Header.render(request, {
+              time: plan.time,
+              program: settings.program,
+              core: plan.core,
+              coreSkipped: plan.coreSkipped,
+              callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
+            })
+          )
+          return plan
+        },
+        catch: (cause) =>
+          new TracerRunError({
+            path: settings.gdbPath,
+            reason: "io",
+            detail: `could not create the snapshot file in ${settings.outputDir}: ${
+              cause instanceof Error ? cause.message : String(cause)
+            }`,
+            cause
+          })
+      })
+    }
+
+    return {
+      name: NAME,
+      program: settings.gdbPath,
+      defaultTraceOptions: settings.defaultTraceOptions,
+      plan,
+      command,
+      prepare,
+      snapshot: (_stdout, _request, plan) => Option.some(plan.snapshot),
+      finalize: (result) => Effect.as(finalizeSnapshot(result.plan, result.request), result),
+      ...Option.match(settings.put, {
+        onNone: () => ({}),
+        onSome: (put) => ({ put: (result: TraceResult<Plan>) => put(result.plan) })
+      })
+    }
+  })
 
 /** The backend's default trace options: Backtrace's, with the base attributes and classifiers. */
 export const defaultTraceOptions = (options: Options): TraceOptions.Resolved =>
@@ -262,11 +249,15 @@ export const defaultTraceOptions = (options: Options): TraceOptions.Resolved =>
       classifications: options.classifiers ?? [],
       attributes: options.attributes ?? {}
     },
-    options.traceOptions
+    options.defaultTraceOptions
   )
 
-/** Validates `options` (gdb found and answering, output folder writable) and builds the backend. */
-export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfigError> =>
+/**
+ * Validates `options` (gdb found and answering, output folder writable) and
+ * builds the backend. Uploads take the platform services from context, and
+ * only when `put` is given.
+ */
+export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, TracerConfigError, Services> =>
   Effect.gen(function*() {
     const maxCoreSize = options.maxCoreSize ?? DEFAULT_MAX_CORE_SIZE
     if (!Number.isFinite(maxCoreSize) || maxCoreSize < 0) {
@@ -278,7 +269,7 @@ export const make = (options: Options): Effect.Effect<TracerBackend, TracerConfi
       : Option.some(yield* Effect.flatMap(Effect.promise(() => import("./put.js")), (m) => m.makePut(options.put!)))
     const gdb = yield* probeGdb(options.gdbPath ?? "gdb")
     const outputDir = yield* prepareOutputDir(options.outputDir ?? "snapshots")
-    return fromSettings({
+    return yield* fromSettings({
       gdbPath: gdb.path,
       capabilities: gdb.capabilities,
       outputDir,

@@ -87,7 +87,10 @@ export const gdbArgs = (caps: Capabilities, plan: Plan): ReadonlyArray<string> =
     onSome: (tid) => threadSelector(caps, plan.pid, tid)
   })
   const threads = plan.callerOnly && selector !== undefined
-    ? [...section(`backtrace: calling thread (LWP ${Option.getOrThrow(plan.tid)})`), ...ex(`thread apply ${selector.id} ${bt}`)]
+    ? [
+      ...section(`backtrace: calling thread (LWP ${Option.getOrThrow(plan.tid)})`),
+      ...ex(`thread apply ${selector.id} ${bt}`)
+    ]
     : [...section("backtrace: all threads"), ...ex(`thread apply all ${bt}`)]
   return [
     "-nx",

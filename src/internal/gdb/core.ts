@@ -69,7 +69,11 @@ export const reserve = (space: DiskSpace): number => Math.min(2 ** 30, space.tot
 const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`
 
 /** Why the core should be skipped, or undefined to write it. */
-export const skipReason = (estimate: number | undefined, space: DiskSpace | undefined, max: number): string | undefined => {
+export const skipReason = (
+  estimate: number | undefined,
+  space: DiskSpace | undefined,
+  max: number
+): string | undefined => {
   if (estimate === undefined) return undefined
   if (estimate > max) {
     return `it would take about ${gib(estimate)} (this process's anonymous mappings, reserved but inaccessible ` +

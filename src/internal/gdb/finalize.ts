@@ -81,7 +81,11 @@ export const resolvePerfMap = async (
   return names
 }
 
-const readPerfMap = async (map: fs.promises.FileHandle, addresses: ReadonlyArray<number>, names: Map<number, string>) => {
+const readPerfMap = async (
+  map: fs.promises.FileHandle,
+  addresses: ReadonlyArray<number>,
+  names: Map<number, string>
+) => {
   for await (const line of map.readLines({ encoding: "utf8", autoClose: false })) {
     const first = line.indexOf(" ")
     const second = line.indexOf(" ", first + 1)

@@ -10,8 +10,8 @@ import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { TracerConfigError } from "../../TraceError.js"
 import { findExecutable } from "../core/executable.js"
-import { type Capabilities, parseProbe, probeArgs } from "./command.js"
 import { ensureOutputDir } from "../core/outputDir.js"
+import { type Capabilities, parseProbe, probeArgs } from "./command.js"
 
 const PROBE_TIMEOUT_MS = 15_000
 
@@ -40,9 +40,14 @@ export const probeGdb = (gdbPath: string): Effect.Effect<
         (error, stdout, stderr) => {
           const capabilities = parseProbe(String(stdout))
           if (capabilities !== undefined) return resume(Effect.succeed({ path: found, capabilities }))
-          const why = error?.killed ? `did not answer within ${PROBE_TIMEOUT_MS / 1000} s` : String(stderr).trim().split("\n").slice(-2).join(" | ")
+          const why = error?.killed
+            ? `did not answer within ${PROBE_TIMEOUT_MS / 1000} s`
+            : String(stderr).trim().split("\n").slice(-2).join(" | ")
           resume(Effect.fail(
-            new TracerConfigError({ field: "gdbPath", reason: `${found} does not answer like gdb${why === "" ? "" : `: ${why}`}` })
+            new TracerConfigError({
+              field: "gdbPath",
+              reason: `${found} does not answer like gdb${why === "" ? "" : `: ${why}`}`
+            })
           ))
         }
       )
@@ -58,18 +63,9 @@ const UNSAFE_PATH = /[\u0000-\u001f\u007f"'\\]/
 
 /** Creates `dir` (0700) when missing, and checks a file can be created in it. Returns its absolute path. */
 export const prepareOutputDir = (dir: string): Effect.Effect<string, TracerConfigError> =>
-  Effect.try({
-    try: () => {
-      if (UNSAFE_PATH.test(path.resolve(dir))) {
-        throw new TracerConfigError({
-          field: "outputDir",
-          reason: "must not contain control characters, quotes or backslashes (gdb reads it as a command argument)"
-        })
-      }
-      return ensureOutputDir(dir, 0o700)
-    },
-    catch: (error) =>
-      error instanceof TracerConfigError
-        ? error
-        : new TracerConfigError({ field: "outputDir", reason: `cannot use ${JSON.stringify(dir)}: ${String(error)}` })
-  })
+  UNSAFE_PATH.test(path.resolve(dir))
+    ? new TracerConfigError({
+      field: "outputDir",
+      reason: "must not contain control characters, quotes or backslashes (gdb reads it as a command argument)"
+    })
+    : ensureOutputDir(dir, 0o700)

@@ -1,10 +1,10 @@
 /**
  * Naming the likely cause, and its fix, when the kernel refused a tracer's
- * ptrace (DESIGN.md pitfall 8).
+ * ptrace (ARCHITECTURE.md, pitfall 8).
  *
  * @internal
  */
-import { ptraceFacts, type PtraceFacts, refusals } from "./permissions.js"
+import { type PtraceFacts, ptraceFacts, refusals } from "./permissions.js"
 
 /** What gdb, Backtrace's ptrace and friends print when an attach fails with EPERM. */
 const REFUSED = /operation not permitted|\bEPERM\b|could not attach|not permitted to attach|ptrace_scope/i

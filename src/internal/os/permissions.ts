@@ -1,20 +1,17 @@
 /**
  * Permission to ptrace this process: the Yama `ptrace_scope`,
  * `CAP_SYS_PTRACE`, `prctl(PR_SET_PTRACER)` (Go's `EnableTracing`) and the
- * tracer binary. See DESIGN.md pitfall 8.
+ * tracer binary. See ARCHITECTURE.md, pitfall 8.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import type { Tracer } from "../../Tracer.js"
 import { EnableTracingError } from "../../TraceError.js"
+import type { Permissions, Tracer } from "../../Tracer.js"
 import { findExecutable } from "../core/executable.js"
-import * as Process from "../core/process.js"
-import { emptyBase, makeRequest } from "../core/request.js"
 
 const CAP_SYS_PTRACE = 19n
 const PR_SET_PTRACER = 0x59616d61
@@ -22,30 +19,7 @@ const PR_SET_PTRACER_ANY = 0xffffffffffffffffn
 const EINVAL = 22
 
 /** The facts that decide whether a ptrace attach is allowed, without the tracer binary. */
-export interface PtraceFacts {
-  /** Yama's `kernel.yama.ptrace_scope` (0 to 3); `None` where Yama is absent. */
-  readonly ptraceScope: Option.Option<number>
-  /** This process has `CAP_SYS_PTRACE` in its effective set. */
-  readonly capSysPtrace: boolean
-  /** The tracer will hold `CAP_SYS_PTRACE`: root keeps it across exec, others only as an ambient capability. */
-  readonly tracerCapSysPtrace: boolean
-  /** `Tracer.enableTracing` succeeded in this process (`PR_SET_PTRACER_ANY`). */
-  readonly ptracerAny: boolean
-  /** Another tracer (a debugger) is attached to this process now: its pid. */
-  readonly tracedBy: Option.Option<number>
-}
-
-/** What `Tracer.checkPermissions` reports. */
-export interface Permissions extends PtraceFacts {
-  /** The tracer's program as the backend names it. */
-  readonly tracer: string
-  /** The program found (on `PATH` for a bare name), if it exists and is executable. */
-  readonly tracerPath: Option.Option<string>
-  /** A trace would be refused. */
-  readonly refused: boolean
-  /** Why, one sentence per cause, each with its fix. */
-  readonly reasons: ReadonlyArray<string>
-}
+export type PtraceFacts = Omit<Permissions, "tracer" | "tracerPath" | "refused" | "reasons">
 
 interface PtraceState {
   ptracerAny: boolean
@@ -120,22 +94,14 @@ export const refusals = (facts: PtraceFacts): ReadonlyArray<string> => {
   return reasons
 }
 
-/** A pre-flight check for `tracer`: Yama, capabilities, the tracer binary. */
+/** A pre-flight check for `tracer`: Yama, capabilities, the tracer binary. Builds no command, has no side effects. */
 export const check = (tracer: Tracer): Effect.Effect<Permissions> =>
-  Effect.gen(function*() {
-    const request = yield* makeRequest(emptyBase, tracer.backend.defaultTraceOptions, Option.none())
-    const spec = Process.fromCommand(tracer.backend.command(request), tracer.backend.stdio)
-    const program = Either.match(spec, { onLeft: () => tracer.backend.name, onRight: (s) => s.command })
-    const tracerPath = Either.match(spec, {
-      onLeft: () => Option.none<string>(),
-      onRight: (s) => Option.fromNullable(findExecutable(s.command, s.env.PATH, s.cwd))
-    })
+  Effect.sync(() => {
+    const program = tracer.backend.program
+    const tracerPath = Option.fromNullable(findExecutable(program, process.env.PATH))
     const facts = ptraceFacts()
     const reasons = [
-      ...Either.match(spec, { onLeft: (reason) => [`the backend's command is unusable: ${reason}`], onRight: () => [] }),
-      ...(Either.isRight(spec) && Option.isNone(tracerPath)
-        ? [`the tracer ${program} is not found or not executable`]
-        : []),
+      ...(Option.isNone(tracerPath) ? [`the tracer ${program} is not found or not executable`] : []),
       ...refusals(facts)
     ]
     return { ...facts, tracer: program, tracerPath, refused: reasons.length > 0, reasons }
@@ -158,7 +124,10 @@ const loadFfi = Effect.tryPromise({
     return (module.default ?? module) as Koffi
   },
   catch: (error) =>
-    new EnableTracingError({ reason: "ffi-unavailable", detail: error instanceof Error ? error.message : String(error) })
+    new EnableTracingError({
+      reason: "ffi-unavailable",
+      detail: error instanceof Error ? error.message : String(error)
+    })
 })
 
 const loadLibc = (koffi: Koffi): ReturnType<Koffi["load"]> => {
@@ -172,7 +141,7 @@ const loadLibc = (koffi: Koffi): ReturnType<Koffi["load"]> => {
   throw new Error("cannot load the C library")
 }
 
-const prctl = (koffi: Koffi): ((option: number, arg: bigint) => number) => {
+const prctl = (koffi: Koffi): (option: number, arg: bigint) => number => {
   const fn = loadLibc(koffi).func(
     "int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)"
   )
@@ -189,9 +158,15 @@ export type Sigaction = (signal: number, action: Buffer | null, previous: Buffer
  */
 export const loadSigaction: Effect.Effect<Option.Option<Sigaction>> = Effect.suspend(() =>
   process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64")
-    ? Effect.option(Effect.flatMap(loadFfi, (koffi) =>
-      Effect.try(() => loadLibc(koffi).func("int sigaction(int signum, const void *act, void *oldact)") as Sigaction)
-    ))
+    ? Effect.option(
+      Effect.flatMap(
+        loadFfi,
+        (koffi) =>
+          Effect.try(() =>
+            loadLibc(koffi).func("int sigaction(int signum, const void *act, void *oldact)") as Sigaction
+          )
+      )
+    )
     : Effect.succeedNone
 )
 
@@ -203,7 +178,9 @@ export const loadSigaction: Effect.Effect<Option.Option<Sigaction>> = Effect.sus
  */
 export const enableTracing: Effect.Effect<void, EnableTracingError> = Effect.suspend(() => {
   if (process.platform !== "linux") {
-    return Effect.fail(new EnableTracingError({ reason: "unsupported-platform", detail: `this is ${process.platform}` }))
+    return Effect.fail(
+      new EnableTracingError({ reason: "unsupported-platform", detail: `this is ${process.platform}` })
+    )
   }
   return Effect.flatMap(loadFfi, (koffi) =>
     Effect.try({
@@ -214,6 +191,9 @@ export const enableTracing: Effect.Effect<void, EnableTracingError> = Effect.sus
         else if (!(errno === EINVAL && Option.isNone(yamaScope()))) throw new Error(`errno ${errno}`)
       },
       catch: (error) =>
-        new EnableTracingError({ reason: "prctl-failed", detail: error instanceof Error ? error.message : String(error) })
+        new EnableTracingError({
+          reason: "prctl-failed",
+          detail: error instanceof Error ? error.message : String(error)
+        })
     }))
 })

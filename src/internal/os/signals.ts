@@ -17,12 +17,12 @@ import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as os from "node:os"
-import type { Tracer } from "../../Tracer.js"
 import { SignalError, TracerConfigError } from "../../TraceError.js"
+import type { Tracer } from "../../Tracer.js"
 import { TracerConfig } from "../../TracerConfig.js"
 import { log } from "../core/log.js"
-import { loadSigaction, type Sigaction } from "./permissions.js"
 import { drainPending } from "../core/tracer.js"
+import { loadSigaction, type Sigaction } from "./permissions.js"
 
 /** Backtrace's default set. */
 export const DEFAULT_SIGNALS: ReadonlyArray<NodeJS.Signals> = ["SIGABRT", "SIGFPE", "SIGSEGV", "SIGILL", "SIGBUS"]

@@ -18,6 +18,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { Tracer } from "../../Tracer.js"
+import { TracerConfig } from "../../TracerConfig.js"
 import { log } from "../core/log.js"
 import { drainPending } from "../core/tracer.js"
 
@@ -68,8 +69,8 @@ const onRejection = (reason: unknown) => {
 }
 
 /** Other listeners than ours for `event`. */
-const others = (event: "uncaughtException" | "unhandledRejection", ours: Function) =>
-  (process.listeners as (event: string) => Array<Function>)(event).filter((listener) => listener !== ours).length
+const others = (event: "uncaughtException" | "unhandledRejection", ours: (...args: Array<never>) => void) =>
+  (process.listeners as (event: string) => Array<unknown>)(event).filter((listener) => listener !== ours).length
 
 const removeListeners = () => {
   process.off("uncaughtException", onException)
@@ -134,10 +135,23 @@ export const handleUncaught = (tracer: Tracer): Effect.Effect<void, never, Scope
     const traceThen = (what: string, error: unknown, ending: boolean, replay: () => void) => {
       if (state.ending) return
       state.ending = ending
+      const traced = Effect.ignore(tracer.trace(error))
+      // Node's contract is that the process ends: the trace and its uploads get `fatalBudget`, no more.
+      const fatal = Effect.flatMap(TracerConfig, (config) =>
+        Effect.zipRight(traced, drainPending(tracer)).pipe(
+          Effect.timeout(config.fatalBudget),
+          Effect.catchAll(() =>
+            log(
+              LogLevel.Error,
+              tracer.backend.name,
+              `${what}: the trace and its upload did not finish within fatalBudget; ending the process as Node would` +
+                " (a snapshot not uploaded stays on disk)"
+            )
+          )
+        ))
       Runtime.runFork(runtime)(
         say(`${what}; executing tracer`).pipe(
-          Effect.zipRight(Effect.ignore(tracer.trace(error))),
-          Effect.zipRight(ending ? drainPending(tracer) : Effect.void),
+          Effect.zipRight(ending ? fatal : traced),
           Effect.ensuring(Effect.sync(() => ending && replay()))
         )
       )

@@ -15,6 +15,8 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
@@ -23,8 +25,6 @@ import * as Stream from "effect/Stream"
 import { SnapshotUploadError } from "../../TraceError.js"
 import { log } from "../core/log.js"
 import { parseRetryAfter, redactUrl, scrub } from "./policy.js"
-
-export { defaultRetry, defaultTimeout, parseRetryAfter, redactUrl, scrub, uploadTimeout } from "./policy.js"
 
 /** How to upload one file. */
 export interface UploadOptions {
@@ -45,14 +45,17 @@ export interface UploadOptions {
 }
 
 /** One failed attempt. `transient` failures are retried. */
-class Attempt {
-  constructor(
-    readonly reason: string,
-    readonly transient: boolean,
-    readonly status?: number,
-    readonly retryAfter?: Duration.Duration
-  ) {}
-}
+class Attempt extends Data.TaggedError("UploadAttempt")<{
+  readonly reason: string
+  readonly transient: boolean
+  readonly status?: number
+  readonly retryAfter?: Duration.Duration | undefined
+}> {}
+
+const failed = (reason: string, transient: boolean) => new Attempt({ reason, transient })
+
+/** The platform services an upload needs, taken from context once, when a layer is built. */
+export type Services = HttpClient.HttpClient | FileSystem.FileSystem
 
 const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
 
@@ -88,11 +91,11 @@ const attempt = (
   Effect.gen(function*() {
     const request = yield* HttpClientRequest.post(options.url).pipe(
       HttpClientRequest.bodyFile(path, { contentType: options.contentType ?? "application/octet-stream" }),
-      Effect.mapError((error) => new Attempt(`cannot read the file: ${error.message}`, false))
+      Effect.mapError((error) => failed(`cannot read the file: ${error.message}`, false))
     )
     const response = yield* client.execute(request).pipe(
       Effect.mapError((error) =>
-        new Attempt(
+        failed(
           error._tag === "RequestError"
             ? `request failed (${error.reason})${causeText(options.url, error.cause)}`
             : `bad answer (${error.reason})`,
@@ -103,18 +106,16 @@ const attempt = (
     const snippet = yield* bodySnippet(options.url, response)
     if (response.status === 200) return
     const retryAfter = parseRetryAfter(response.headers["retry-after"], maxRetryAfter)
-    return yield* Effect.fail(
-      new Attempt(
-        `server answered ${response.status}${snippet === "" ? "" : `: ${snippet}`}`,
-        isTransientStatus(response.status),
-        response.status,
-        retryAfter
-      )
-    )
+    return yield* new Attempt({
+      reason: `server answered ${response.status}${snippet === "" ? "" : `: ${snippet}`}`,
+      transient: isTransientStatus(response.status),
+      status: response.status,
+      retryAfter
+    })
   }).pipe(
     Effect.timeoutFail({
       duration: options.timeout,
-      onTimeout: () => new Attempt(`no answer within ${Duration.format(options.timeout)}`, true)
+      onTimeout: () => failed(`no answer within ${Duration.format(options.timeout)}`, true)
     })
   )
 
@@ -148,7 +149,7 @@ const retrySchedule = (retry: Schedule.Schedule<unknown, unknown>) =>
 export const uploadFile = (
   path: string,
   options: UploadOptions
-): Effect.Effect<void, SnapshotUploadError, HttpClient.HttpClient | FileSystem.FileSystem> =>
+): Effect.Effect<void, SnapshotUploadError, Services> =>
   Effect.gen(function*() {
     const name = options.name ?? "upload"
     const say = (level: LogLevel.LogLevel, message: string) => log(level, name, message)
@@ -157,7 +158,7 @@ export const uploadFile = (
     const maxRetryAfter = options.maxRetryAfter ?? Duration.seconds(60)
     const target = redactUrl(options.url)
     let attempts = 0
-    const started = Date.now()
+    const started = yield* Clock.currentTimeMillis
     yield* say(LogLevel.Debug, `Uploading ${path} to ${target}`)
     // Only a regular file: opening a FIFO would block a libuv thread for good, beyond any timeout.
     const info = yield* fs.stat(path).pipe(
@@ -171,7 +172,10 @@ export const uploadFile = (
       return attempt(client, path, options, maxRetryAfter)
     }).pipe(
       Effect.tapError((a) =>
-        say(a.transient ? LogLevel.Warning : LogLevel.Debug, `Upload attempt ${attempts} of ${path} failed: ${a.reason}`)
+        say(
+          a.transient ? LogLevel.Warning : LogLevel.Debug,
+          `Upload attempt ${attempts} of ${path} failed: ${a.reason}`
+        )
       ),
       Effect.retry(retrySchedule(options.retry)),
       Effect.mapError((a) =>
@@ -182,7 +186,8 @@ export const uploadFile = (
         })
       )
     )
-    yield* say(LogLevel.Debug, `Uploaded ${path} to ${target} in ${Date.now() - started} ms (${attempts} attempts)`)
+    const took = (yield* Clock.currentTimeMillis) - started
+    yield* say(LogLevel.Debug, `Uploaded ${path} to ${target} in ${took} ms (${attempts} attempts)`)
     if (options.unlink) {
       yield* fs.remove(path).pipe(
         Effect.catchAll((error) => say(LogLevel.Warning, `Uploaded ${path}, but could not remove it: ${error.message}`))

@@ -81,4 +81,3 @@ export const parseRetryAfter = (
   if (!Number.isFinite(millis)) return undefined
   return Duration.min(Duration.millis(Math.max(0, millis)), max)
 }
-
