@@ -101,19 +101,13 @@ const state = globalValue(Symbol.for("effect-bcd/internal/runner/client"), () =>
 
 // ---- errors ------------------------------------------------------------------
 
-/**
- * The one place that builds run errors, in the fields of the coming
- * `TracerRunError` (reason kind, detail, cause), mapped to today's shape.
- */
+/** The one place that builds run errors. */
 const runError = (fields: {
   readonly path: string
   readonly reason: "not-found" | "spawn-failed" | "exited" | "killed" | "io"
-  readonly detail: string
+  readonly detail?: string
   readonly cause?: unknown
-}): TracerRunError => {
-  const prefix = fields.reason === "io" ? "" : "could not start: "
-  return new TracerRunError({ path: fields.path, reason: prefix + fields.detail, stderr: "" })
-}
+}): TracerRunError => new TracerRunError(fields)
 
 // ---- peer credentials (koffi) -------------------------------------------------
 
@@ -448,7 +442,7 @@ export const run = (
   Effect.suspend(() => {
     const program = findExecutable(spec.command, spec.env.PATH, spec.cwd)
     if (program === undefined) {
-      return Effect.fail(runError({ path: spec.command, reason: "not-found", detail: "not found or not executable" }))
+      return Effect.fail(runError({ path: spec.command, reason: "not-found" }))
     }
     if (spec.cwd !== undefined && !fs.existsSync(spec.cwd)) {
       return Effect.fail(runError({ path: program, reason: "spawn-failed", detail: `no directory ${spec.cwd}` }))
