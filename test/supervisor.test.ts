@@ -160,7 +160,7 @@ describe("supervisor: the run contract (this worker as the host)", () => {
       const missing = yield* Effect.flip(Client.run(spec("no-such-tracer-here", []), options))
       expect(missing).toMatchObject({ _tag: "TracerRunError", path: "no-such-tracer-here" })
       const unwritable = yield* Effect.flip(Client.run(spec("true", [], { stderr: "/proc/no/such/dir/err" }), options))
-      expect(unwritable.reason).toMatch(/could not open its stdio files/)
+      expect(unwritable.message).toMatch(/could not open its stdio files/)
     }))
 
   it.live("the deadline: SIGTERM, then SIGKILL after grace for one that ignores it", () =>
