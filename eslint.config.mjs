@@ -20,7 +20,17 @@ export default defineConfig(
       ecmaVersion: 2022,
       sourceType: "module",
       // Only the plain .mjs files need these; in .ts files tsc checks names, and no-undef is off.
-      globals: { process: "readonly", console: "readonly", Buffer: "readonly", URL: "readonly" }
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        URL: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        performance: "readonly"
+      }
     },
     rules: {
       "@effect/dprint": ["error", {

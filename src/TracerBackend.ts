@@ -11,6 +11,7 @@
 import type * as Command from "@effect/platform/Command"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import type { SnapshotUploadError, TracerRunError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
 import type * as Tracer from "./Tracer.js"
@@ -141,6 +142,12 @@ export interface TracerBackend<P = void> {
   readonly put?: (result: TraceResult<P>) => Effect.Effect<void, SnapshotUploadError | TracerRunError>
   /** The base options a new Tracer starts from (`Tracer.options`): the backend's own attributes, classifiers, args. */
   readonly base?: Tracer.Options
+  /**
+   * Secrets (the upload token, a URL holding it): with the default
+   * `TracerConfig.tracerEnvironment`, no variable holding one reaches the
+   * tracer's environment.
+   */
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string>>
   /** Files for the tracer's stdin and stderr. */
   readonly stdio?: Stdio
   /** Signals `Tracer.register` listens to by default. */

@@ -72,6 +72,21 @@ export interface Input {
    * not fit stays on disk. Default 5 s.
    */
   readonly fatalBudget?: Duration.DurationInput
+  /**
+   * Where tracers run. `"supervisor"` (the default): in a small long-lived
+   * child process that enforces the deadline and resumes this process even
+   * while it is stopped, and keeps one tracer at a time across
+   * `worker_threads`. `"inline"`: spawned from this process, with coreutils
+   * `timeout` as the only outside watchdog. If the supervisor cannot start,
+   * `"inline"` is used, with one log line.
+   */
+  readonly runner?: "supervisor" | "inline"
+  /**
+   * The tracer's environment. `"scrubbed"` (the default): this process's,
+   * without the library's own `BCD_*` variables and without any variable
+   * holding a backend's secret (the upload token). `"inherit"`: all of it.
+   */
+  readonly tracerEnvironment?: "scrubbed" | "inherit"
 }
 
 /**
@@ -94,6 +109,8 @@ export interface Settings {
   readonly sample: number | ((request: TraceRequest) => Effect.Effect<boolean>)
   readonly limit: Option.Option<{ readonly traces: number; readonly window: Duration.Duration }>
   readonly fatalBudget: Duration.Duration
+  readonly runner: "supervisor" | "inline"
+  readonly tracerEnvironment: "scrubbed" | "inherit"
 }
 
 /** A cooldown as a `Schedule`: a `Duration` means `Schedule.spaced`. */
@@ -104,6 +121,11 @@ const cooldown = (rateLimit: RateLimit): Schedule.Schedule<unknown, unknown> =>
 
 const count = (name: string, value: number, min: number): number => {
   if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer of at least ${min}`)
+  return value
+}
+
+const oneOf = <A extends string>(name: string, value: A, allowed: ReadonlyArray<A>): A => {
+  if (!allowed.includes(value)) throw new RangeError(`${name} must be one of ${allowed.join(", ")}`)
   return value
 }
 
@@ -134,7 +156,9 @@ export const decode = (input: Input): Settings => ({
     traces: count("limit.traces", l.traces, 1),
     window: Duration.decode(l.window)
   })),
-  fatalBudget: Duration.decode(input.fatalBudget ?? Duration.seconds(5))
+  fatalBudget: Duration.decode(input.fatalBudget ?? Duration.seconds(5)),
+  runner: oneOf("runner", input.runner ?? "supervisor", ["supervisor", "inline"]),
+  tracerEnvironment: oneOf("tracerEnvironment", input.tracerEnvironment ?? "scrubbed", ["scrubbed", "inherit"])
 })
 
 /**
@@ -178,7 +202,8 @@ export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerC
  * The settings read from the environment, each with its default:
  * `BCD_PANIC_ON_KILL_FAILURE`, `BCD_RESEND_SIGNAL`, `BCD_RATE_LIMIT`,
  * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`,
- * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability), `BCD_FATAL_BUDGET`.
+ * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability), `BCD_FATAL_BUDGET`, `BCD_RUNNER`,
+ * `BCD_TRACER_ENV`.
  *
  * @since 0.1.0
  * @category config
@@ -193,7 +218,9 @@ export const config: Config.Config<Settings> = Config.all({
   logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL")),
   maxWaiting: Config.option(Config.integer("BCD_MAX_WAITING")),
   sample: Config.option(Config.number("BCD_SAMPLE")),
-  fatalBudget: Config.option(Config.duration("BCD_FATAL_BUDGET"))
+  fatalBudget: Config.option(Config.duration("BCD_FATAL_BUDGET")),
+  runner: Config.option(Config.literal("supervisor", "inline")("BCD_RUNNER")),
+  tracerEnvironment: Config.option(Config.literal("scrubbed", "inherit")("BCD_TRACER_ENV"))
 }).pipe(Config.mapOrFail((c) =>
   Either.mapLeft(
     Either.try(() => decode(somes(c))),

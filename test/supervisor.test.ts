@@ -73,7 +73,14 @@ const guard = (pid: number, seconds: number, dir: string) =>
   Effect.acquireRelease(
     Effect.sync(() => {
       const fired = path.join(dir, "guard-fired")
-      const child = spawn("sh", ["-c", 'sleep "$1"; while :; do kill -CONT "$2" && echo fired >> "$3"; sleep 2; done', "sh", String(seconds), String(pid), fired], {
+      const child = spawn("sh", [
+        "-c",
+        "sleep \"$1\"; while :; do kill -CONT \"$2\" && echo fired >> \"$3\"; sleep 2; done",
+        "sh",
+        String(seconds),
+        String(pid),
+        fired
+      ], {
         detached: true,
         stdio: "ignore"
       })
@@ -95,7 +102,10 @@ interface Answer {
 const startHost = (options: { readonly guardSeconds: number; readonly koffi?: boolean }) =>
   Effect.gen(function*() {
     const dir = yield* tempDir
-    const child = yield* fixture("supervisor-host", {}, { cwd: dir, imports: options.koffi === false ? [hideKoffi] : [] })
+    const child = yield* fixture("supervisor-host", {}, {
+      cwd: dir,
+      imports: options.koffi === false ? [hideKoffi] : []
+    })
     yield* child.line((l) => l.ready === true)
     const pid = child.process.pid!
     const watchdog = yield* guard(pid, options.guardSeconds, dir)
@@ -121,17 +131,23 @@ const startHost = (options: { readonly guardSeconds: number; readonly koffi?: bo
 /** Waits for a non-empty pid file. */
 const readPid = (file: string) =>
   Effect.promise(async () => {
-    while (!fs.existsSync(file) || fs.readFileSync(file, "utf8").trim() === "") await new Promise((r) => setTimeout(r, 10))
+    while (!fs.existsSync(file) || fs.readFileSync(file, "utf8").trim() === "") {
+      await new Promise((r) => setTimeout(r, 10))
+    }
     return Number(fs.readFileSync(file, "utf8"))
   }).pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error(`no pid in ${file}`) }), Effect.orDie)
 
 // A shell loop with no fork per turn: spins until the host's main thread is in a ptrace stop (gdb attached).
-const UNTIL_ATTACHED = 'while read -r _ _ s _ < "/proc/$1/stat"; [ "$s" != t ]; do :; done'
+const UNTIL_ATTACHED = "while read -r _ _ s _ < \"/proc/$1/stat\"; [ \"$s\" != t ]; do :; done"
 
 // ---- tests -----------------------------------------------------------------------
 
 describe("supervisor: the run contract (this worker as the host)", () => {
-  const spec = (command: string, args: ReadonlyArray<string>, extra: Partial<{ stdin: string; stderr: string }> = {}) => ({
+  const spec = (
+    command: string,
+    args: ReadonlyArray<string>,
+    extra: Partial<{ stdin: string; stderr: string }> = {}
+  ) => ({
     command,
     args,
     cwd: undefined,
@@ -146,9 +162,13 @@ describe("supervisor: the run contract (this worker as the host)", () => {
       const dir = yield* tempDir
       const input = path.join(dir, "in")
       fs.writeFileSync(input, "from stdin\n")
-      const script = 'cat; printf "%s\\n" "$BCD_TEST_VALUE"; echo oops >&2; : > "$1/made"; stat -c %a "$1/made"; exit 3'
+      const script =
+        "cat; printf \"%s\\n\" \"$BCD_TEST_VALUE\"; echo oops >&2; : > \"$1/made\"; stat -c %a \"$1/made\"; exit 3"
       // A relative path is ours, not the supervisor's (whose working directory is "/").
-      const result = yield* Client.run(spec("sh", ["-c", script, "sh", dir], { stdin: path.relative(process.cwd(), input) }), options)
+      const result = yield* Client.run(
+        spec("sh", ["-c", script, "sh", dir], { stdin: path.relative(process.cwd(), input) }),
+        options
+      )
       expect(result).toMatchObject({ code: 3, signal: null, deadlinePassed: false, rescued: false })
       expect(result.stdout).toBe("from stdin\npassed verbatim\n600\n")
       expect(result.stderr).toBe("oops\n")
@@ -166,7 +186,7 @@ describe("supervisor: the run contract (this worker as the host)", () => {
   it.live("the deadline: SIGTERM, then SIGKILL after grace for one that ignores it", () =>
     Effect.gen(function*() {
       const started = Date.now()
-      const result = yield* Client.run(spec("sh", ["-c", 'trap "" TERM; sleep 30']), {
+      const result = yield* Client.run(spec("sh", ["-c", "trap \"\" TERM; sleep 30"]), {
         deadline: Option.some(Duration.millis(300)),
         grace: Duration.millis(200)
       })
@@ -179,8 +199,10 @@ describe("supervisor: the run contract (this worker as the host)", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const pidFile = path.join(dir, "pid")
-      const script = '(trap "" TERM; exec sleep 30) & echo $! > "$1"; wait'
-      const fiber = yield* Effect.fork(Client.run(spec("sh", ["-c", script, "sh", pidFile]), { ...options, deadline: Option.none() }))
+      const script = "(trap \"\" TERM; exec sleep 30) & echo $! > \"$1\"; wait"
+      const fiber = yield* Effect.fork(
+        Client.run(spec("sh", ["-c", script, "sh", pidFile]), { ...options, deadline: Option.none() })
+      )
       const straggler = yield* readPid(pidFile)
       expect(alive(straggler)).toBe(true)
       yield* Fiber.interrupt(fiber)
@@ -202,7 +224,7 @@ describe("supervisor: the run contract (this worker as the host)", () => {
           child.on("exit", () => resolve(out.trim()))
         })
       )
-      expect(answer).toBe('""')
+      expect(answer).toBe("\"\"")
     }))
 })
 
@@ -210,7 +232,7 @@ describe("supervisor: a child host stopped by its tracers", () => {
   it.live("a tracer that runs `kill -STOP <host>` and exits 0: the host runs again", () =>
     Effect.gen(function*() {
       const host = yield* startHost({ guardSeconds: 20 })
-      const answer = yield* host.sh('kill -STOP "$1"', [String(host.pid)], 10_000)
+      const answer = yield* host.sh("kill -STOP \"$1\"", [String(host.pid)], 10_000)
       expect(answer.result).toMatchObject({ code: 0, rescued: true, deadlinePassed: false })
       yield* host.settled(answer.result)
     }).pipe(Effect.scoped))
@@ -219,39 +241,50 @@ describe("supervisor: a child host stopped by its tracers", () => {
     Effect.gen(function*() {
       const host = yield* startHost({ guardSeconds: 20 })
       const started = Date.now()
-      const answer = yield* host.sh('trap "" TERM; kill -STOP "$1"; exec sleep 30', [String(host.pid)], 1_000, 300)
+      const answer = yield* host.sh("trap \"\" TERM; kill -STOP \"$1\"; exec sleep 30", [String(host.pid)], 1_000, 300)
       expect(Date.now() - started).toBeLessThan(1_000 + 300 + 2_000)
       expect(answer.result).toMatchObject({ signal: "SIGKILL", deadlinePassed: true, rescued: true, hostStopped: true })
       yield* host.settled(answer.result)
     }).pipe(Effect.scoped))
 
-  it.live.skipIf(!hasGdb)("a tracer that backgrounds gdb and exits 0: the straggler is killed, the host resumed", () =>
-    Effect.gen(function*() {
-      const host = yield* startHost({ guardSeconds: 40 })
-      const started = Date.now()
-      const script = `${GDB} -p "$1" -batch -nx -ex "shell sleep 30" >/dev/null 2>&1 & ${UNTIL_ATTACHED}; exit 0`
-      const answer = yield* host.sh(script, [String(host.pid)], 20_000)
-      expect(answer.result).toMatchObject({ code: 0, deadlinePassed: false })
-      expect(answer.result!.stragglers).toBeGreaterThan(0)
-      // gdb would have held the host for 30 s (a loose bound: gdb's start under load included).
-      expect(Date.now() - started).toBeLessThan(15_000)
-      yield* host.settled(answer.result)
-    }).pipe(Effect.scoped), 60_000)
-
-  it.live.skipIf(!hasGdb)("gdb SIGKILLed the moment it attaches, 10 times: the host is never left stopped", () =>
-    Effect.gen(function*() {
-      const host = yield* startHost({ guardSeconds: 90 })
-      const script = `${GDB} -p "$1" -batch -nx -ex "info threads" >/dev/null 2>&1 & g=$!; ${UNTIL_ATTACHED}; kill -KILL $g`
-      const rescued: Array<boolean> = []
-      for (let i = 0; i < 10; i++) {
-        const answer = yield* host.sh(script, [String(host.pid)], 15_000)
+  it.live.skipIf(!hasGdb)(
+    "a tracer that backgrounds gdb and exits 0: the straggler is killed, the host resumed",
+    () =>
+      Effect.gen(function*() {
+        const host = yield* startHost({ guardSeconds: 40 })
+        const started = Date.now()
+        const script = `${GDB} -p "$1" -batch -nx -ex "shell sleep 30" >/dev/null 2>&1 & ${UNTIL_ATTACHED}; exit 0`
+        const answer = yield* host.sh(script, [String(host.pid)], 20_000)
         expect(answer.result).toMatchObject({ code: 0, deadlinePassed: false })
-        rescued.push(answer.result!.rescued)
+        expect(answer.result!.stragglers).toBeGreaterThan(0)
+        // gdb would have held the host for 30 s (a loose bound: gdb's start under load included).
+        expect(Date.now() - started).toBeLessThan(15_000)
         yield* host.settled(answer.result)
-      }
-      // How often the kill left the host stopped (the figure of DESIGN.md pitfall 12), for the log.
-      console.log(`gdb killed at attach: the supervisor resumed the host in ${rescued.filter(Boolean).length} of 10 runs`)
-    }).pipe(Effect.scoped), 120_000)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live.skipIf(!hasGdb)(
+    "gdb SIGKILLed the moment it attaches, 10 times: the host is never left stopped",
+    () =>
+      Effect.gen(function*() {
+        const host = yield* startHost({ guardSeconds: 90 })
+        const script =
+          `${GDB} -p "$1" -batch -nx -ex "info threads" >/dev/null 2>&1 & g=$!; ${UNTIL_ATTACHED}; kill -KILL $g`
+        const rescued: Array<boolean> = []
+        for (let i = 0; i < 10; i++) {
+          const answer = yield* host.sh(script, [String(host.pid)], 15_000)
+          expect(answer.result).toMatchObject({ code: 0, deadlinePassed: false })
+          rescued.push(answer.result!.rescued)
+          yield* host.settled(answer.result)
+        }
+        // How often the kill left the host stopped (the figure of DESIGN.md pitfall 12), for the log.
+        console.log(
+          `gdb killed at attach: the supervisor resumed the host in ${rescued.filter(Boolean).length} of 10 runs`
+        )
+      }).pipe(Effect.scoped),
+    120_000
+  )
 
   it.live("a `setsid` grandchild is found and killed (subreaper, with koffi)", () =>
     Effect.gen(function*() {
@@ -285,7 +318,7 @@ describe("supervisor: a child host stopped by its tracers", () => {
         process.kill(grandchild, "SIGKILL")
       }
       // The rescue needs no koffi.
-      const stop = yield* host.sh('kill -STOP "$1"', [String(host.pid)], 10_000)
+      const stop = yield* host.sh("kill -STOP \"$1\"", [String(host.pid)], 10_000)
       expect(stop.result).toMatchObject({ rescued: true })
       yield* host.settled(stop.result)
     }).pipe(Effect.scoped))
@@ -310,7 +343,7 @@ describe("supervisor: lifetime and the lock", () => {
     Effect.gen(function*() {
       const host = yield* startHost({ guardSeconds: 30 })
       const log = path.join(host.dir, "log")
-      const script = 'echo "start $(date +%s%N)" >> "$1"; sleep 0.3; echo "end $(date +%s%N)" >> "$1"'
+      const script = "echo \"start $(date +%s%N)\" >> \"$1\"; sleep 0.3; echo \"end $(date +%s%N)\" >> \"$1\""
       const answer = yield* host.call({ op: "race", argv: ["sh", "-c", script, "sh", log], deadlineMs: 10_000 })
       expect(answer.ok).toBe(true)
       expect((answer.results as Array<Answer>).map((r) => r.result?.code)).toEqual([0, 0, 0])
@@ -326,7 +359,10 @@ describe("supervisor: lifetime and the lock", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const start = (address: string, ffi: boolean) =>
-        spawn(process.execPath, [Client.supervisorPath, String(process.pid), address, ffi ? "1" : "0"], { stdio: "ignore", env: {} })
+        spawn(process.execPath, [Client.supervisorPath, String(process.pid), address, ffi ? "1" : "0"], {
+          stdio: "ignore",
+          env: {}
+        })
       const exited = (child: ReturnType<typeof start>) =>
         Effect.promise(() => new Promise((resolve) => child.once("exit", (code) => resolve(code))))
       const answers = (address: string) =>
@@ -336,8 +372,13 @@ describe("supervisor: lifetime and the lock", () => {
             socket.once("data", () => (socket.destroy(), resolve(true)))
             socket.once("error", () => resolve(false))
           })
-        ).pipe(Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("10 millis") }), Effect.timeout("10 seconds"))
-      for (const [address, ffi] of [[`@effect-bcd-test-${process.pid}`, true], [path.join(dir, "s.sock"), false]] as const) {
+        ).pipe(
+          Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("10 millis") }),
+          Effect.timeout("10 seconds")
+        )
+      for (
+        const [address, ffi] of [[`@effect-bcd-test-${process.pid}`, true], [path.join(dir, "s.sock"), false]] as const
+      ) {
         const first = start(address, ffi)
         yield* answers(address)
         expect(yield* exited(start(address, ffi))).toBe(0)

@@ -7,6 +7,7 @@
 import * as Command from "@effect/platform/Command"
 import type * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import { type SnapshotUploadError, TracerRunError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
@@ -65,9 +66,11 @@ const missingSnapshot = (settings: Settings, result: TraceResult) =>
 /** The backend value; `put` is present when uploads on trace are on. */
 export const backend = (
   settings: Settings,
-  put: Option.Option<(path: string) => Effect.Effect<void, SnapshotUploadError>>
+  put: Option.Option<(path: string) => Effect.Effect<void, SnapshotUploadError>>,
+  secrets: ReadonlyArray<Redacted.Redacted<string>> = []
 ): TracerBackend => ({
   name: "backtrace",
+  secrets,
   program: settings.tracerPath,
   defaultTraceOptions: settings.defaultTraceOptions,
   base: settings.base,

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -82,16 +83,44 @@ export const unsupported = (command: Command.Command): string | undefined => {
       "output in files; give stdio files through the backend's `stdio`)"
 }
 
+/**
+ * This process's environment without what a tracer must not see: the
+ * library's own `BCD_*` variables (`BCD_TOKEN`…) and any variable whose value
+ * holds one of `secrets`.
+ */
+export const scrubbedEnv = (
+  env: NodeJS.ProcessEnv,
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): NodeJS.ProcessEnv => {
+  const values = secrets.map(Redacted.value).filter((secret) => secret !== "")
+  return Object.fromEntries(
+    Object.entries(env).filter(([key, value]) =>
+      !key.startsWith("BCD_") && !values.some((secret) => value?.includes(secret) === true)
+    )
+  )
+}
+
+/** How the tracer's environment is made; see `TracerConfig.tracerEnvironment`. */
+export interface Environment {
+  readonly mode: "scrubbed" | "inherit"
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+}
+
 /** Reads the program, args, working directory and env off a `Command`. */
-export const fromCommand = (command: Command.Command, stdio: Stdio = {}): Either.Either<Spec, string> => {
+export const fromCommand = (
+  command: Command.Command,
+  stdio: Stdio = {},
+  environment: Environment = { mode: "inherit", secrets: [] }
+): Either.Either<Spec, string> => {
   const why = unsupported(command)
   if (why !== undefined || command._tag !== "StandardCommand") return Either.left(why ?? "")
   const extra = Object.fromEntries(HashMap.toEntries(command.env))
+  const inherited = environment.mode === "inherit" ? process.env : scrubbedEnv(process.env, environment.secrets)
   return Either.right({
     command: command.command,
     args: command.args.map(safeArg),
     cwd: Option.getOrUndefined(command.cwd),
-    env: command.extendEnv ? { ...process.env, ...extra } : extra,
+    env: command.extendEnv ? { ...inherited, ...extra } : extra,
     stdin: stdio.stdin,
     stderr: stdio.stderr
   })

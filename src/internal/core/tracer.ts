@@ -33,20 +33,30 @@ import * as Lock from "./lock.js"
 import { log, logSummarised } from "./log.js"
 import * as Process from "./process.js"
 import { emptyBase, makeRequest, probeRequest } from "./request.js"
+import * as Runner from "./runner.js"
 import * as Watchdog from "./watchdog.js"
 
-/** Internal knobs for tests: how signals reach a process group, and the external watchdog. */
+/**
+ * Internal knobs for tests of the inline runner: how signals reach a process
+ * group, and the external watchdog. Giving either runs tracers inline.
+ */
 export interface MakeOptions {
   readonly kill?: (pgid: number, signal: NodeJS.Signals) => void
   readonly watchdog?: Watchdog.Watchdog
 }
 
 /** The spec of one command, or a defect: a command the core cannot honour is a bug in the backend. */
-const specOf = (backend: Any, request: TraceRequest, plan: unknown): Effect.Effect<Process.Spec> =>
-  Either.match(Process.fromCommand(backend.command(request, plan), backend.stdio), {
-    onLeft: (reason) => Effect.die(new TracerConfigError({ field: `${backend.name}.command`, reason })),
-    onRight: Effect.succeed
-  })
+const specOf = (backend: Any, request: TraceRequest, plan: unknown, config: Settings): Effect.Effect<Process.Spec> =>
+  Either.match(
+    Process.fromCommand(backend.command(request, plan), backend.stdio, {
+      mode: config.tracerEnvironment,
+      secrets: backend.secrets ?? []
+    }),
+    {
+      onLeft: (reason) => Effect.die(new TracerConfigError({ field: `${backend.name}.command`, reason })),
+      onRight: Effect.succeed
+    }
+  )
 
 /**
  * Checks a backend when its Tracer is built: a name and a program, and, for
@@ -71,7 +81,7 @@ const runLocked = <P>(
   spec: Process.Spec,
   timeout: TraceOptions.Timeout,
   config: Settings,
-  options: MakeOptions & { readonly watchdog: Watchdog.Watchdog }
+  options: MakeOptions & { readonly watchdog: Watchdog.Watchdog; readonly inline: boolean }
 ) =>
   Effect.gen(function*() {
     const deadline = TraceOptions.deadline(timeout)
@@ -83,15 +93,20 @@ const runLocked = <P>(
       Option.map(deadline, (d) =>
         Duration.millis(Math.max(1, Duration.toMillis(d) - Number(now - startedAt) / 1e6))))
     const spawn = Effect.flatMap(remaining, (left) =>
-      Process.run(spec, {
-        deadline: left,
-        grace: config.killGrace,
-        watchdog: options.watchdog,
-        onKillFailure: (reason) => {
-          killFailure = reason
-        },
-        ...(options.kill ? { kill: options.kill } : {})
-      }))
+      Runner.run(
+        options.inline ? { ...config, runner: "inline" } : config,
+        backend.name,
+        spec,
+        {
+          deadline: left,
+          grace: config.killGrace,
+          watchdog: options.watchdog,
+          onKillFailure: (reason) => {
+            killFailure = reason
+          },
+          ...(options.kill ? { kill: options.kill } : {})
+        }
+      ))
     const run = Effect.suspend(() => {
       phase = "execution"
       const prepared: Effect.Effect<P, TracerRunError> = backend.prepare === undefined
@@ -165,6 +180,8 @@ export const make = (
   Effect.gen(function*() {
     yield* checkBackend(backend)
     const watchdog = options.watchdog ?? Watchdog.detect()
+    const inline = options.watchdog !== undefined || options.kill !== undefined
+    yield* Runner.warmUp(inline ? { ...(yield* TracerConfig), runner: "inline" } : yield* TracerConfig)
     const base = yield* Ref.make<Options>(backend.base ?? emptyBase)
     const pending = yield* FiberSet.make<void, never>()
     const say = (level: LogLevel.LogLevel, message: string) => log(level, backend.name, message)
@@ -182,9 +199,13 @@ export const make = (
           return yield* new TraceBusyError({ reason: "sampled-out" })
         }
         const plan: unknown = backend.plan === undefined ? undefined : yield* backend.plan(request)
-        const spec = yield* specOf(backend, request, plan)
+        const spec = yield* specOf(backend, request, plan, config)
         yield* say(LogLevel.Debug, `Starting tracer ${spec.command} (${spec.args.length} args)`)
-        return yield* runLocked(backend, request, plan, spec, resolved.timeout, config, { ...options, watchdog })
+        return yield* runLocked(backend, request, plan, spec, resolved.timeout, config, {
+          ...options,
+          watchdog,
+          inline
+        })
       }).pipe(
         Effect.ensuring(Admission.leave),
         Effect.tap((raw) => Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000)),

@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -94,6 +95,8 @@ export interface Settings {
   readonly maxCoreSize: number
   readonly defaultTraceOptions: TraceOptions.Resolved
   readonly put: Option.Option<Upload>
+  /** The upload URL's secrets, kept out of gdb's environment. */
+  readonly secrets?: ReadonlyArray<Redacted.Redacted<string>>
   /** The space of the file system holding a folder; replaceable in tests. Default {@link diskSpace}. */
   readonly diskSpace?: (dir: string) => DiskSpace | undefined
 }
@@ -228,6 +231,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
     return {
       name: NAME,
       program: settings.gdbPath,
+      secrets: settings.secrets ?? [],
       defaultTraceOptions: settings.defaultTraceOptions,
       plan,
       command,
@@ -278,6 +282,7 @@ export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, Trace
       core: options.core ?? false,
       maxCoreSize,
       defaultTraceOptions: defaultTraceOptions(options),
-      put
+      put: Option.map(put, (p) => p.upload),
+      secrets: Option.match(put, { onNone: () => [], onSome: (p) => p.secrets })
     })
   })

@@ -1,7 +1,7 @@
 /**
  * The out-of-process runner: tracers run in `supervisor.mjs`, a small
  * long-lived child of this process that keeps watching while this process is
- * ptrace-stopped (DESIGN.md pitfalls 2, 3 and 12), resumes it when a tracer
+ * ptrace-stopped (ARCHITECTURE.md, pitfalls 2, 3 and 12), resumes it when a tracer
  * leaves it stopped, and holds the one-tracer lock across every isolate
  * (main thread and `worker_threads`) of the process. `run` has the contract
  * of `Process.run`.
@@ -36,7 +36,14 @@ export const supervisorPath = fileURLToPath(new URL("./supervisor.mjs", import.m
 
 /** The supervisor could not be started or reached. */
 export class SupervisorStartError extends Data.TaggedError("SupervisorStartError")<{
-  readonly reason: "unsupported-platform" | "unsafe-directory" | "spawn-failed" | "exited" | "timeout" | "untrusted-peer" | "io"
+  readonly reason:
+    | "unsupported-platform"
+    | "unsafe-directory"
+    | "spawn-failed"
+    | "exited"
+    | "timeout"
+    | "untrusted-peer"
+    | "io"
   readonly detail: string
 }> {
   override get message(): string {
@@ -133,7 +140,9 @@ const loadPeerCred = async (): Promise<PeerCred | undefined> => {
     const getsockopt = libc!.func("int getsockopt(int, int, int, void *, _Inout_ uint32_t *)")
     return (fd) => {
       const cred = Buffer.alloc(12)
-      return getsockopt(fd, 1, 17, cred, [12]) === 0 ? { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4) } : undefined
+      return getsockopt(fd, 1, 17, cred, [12]) === 0
+        ? { pid: cred.readInt32LE(0), uid: cred.readUInt32LE(4) }
+        : undefined
     }
   } catch {
     return undefined
@@ -200,7 +209,9 @@ const connectOnce = (address: string, peerCred: PeerCred | undefined): Promise<L
       if (peer === undefined || peer.uid !== process.getuid!() || parentOf(peer.pid) !== process.pid) {
         clearTimeout(timer)
         socket.destroy()
-        reject(new StartFailure("untrusted-peer", `${JSON.stringify(address)} is held by pid ${peer?.pid}, not our child`))
+        reject(
+          new StartFailure("untrusted-peer", `${JSON.stringify(address)} is held by pid ${peer?.pid}, not our child`)
+        )
       }
     })
     socket.setEncoding("utf8")
@@ -318,9 +329,15 @@ const makeFiles = (spec: Spec, program: string) =>
     try: (): Files => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
       const stderr = spec.stderr === undefined ? path.join(dir, "stderr") : path.resolve(spec.stderr)
-      return { dir, stdout: path.join(dir, "stdout"), stderr, stderrStart: spec.stderr === undefined ? 0 : sizeOf(stderr) }
+      return {
+        dir,
+        stdout: path.join(dir, "stdout"),
+        stderr,
+        stderrStart: spec.stderr === undefined ? 0 : sizeOf(stderr)
+      }
     },
-    catch: (cause) => runError({ path: program, reason: "io", detail: `could not open its stdio files: ${String(cause)}`, cause })
+    catch: (cause) =>
+      runError({ path: program, reason: "io", detail: `could not open its stdio files: ${String(cause)}`, cause })
   })
 
 const removeFiles = (files: Files) =>
@@ -396,7 +413,11 @@ const request = (live: Live, program: string, message: object, graceMs: number) 
         // Not SIGKILL from here: a tracer killed mid-attach would leave this process stopped (pitfall 12).
         if (entry.spawned === undefined) return resume(Effect.fail(notStarted))
         signalGroup(entry.spawned, "SIGTERM")
-        resume(Effect.fail(runError({ path: program, reason: "spawn-failed", detail: "the supervisor exited during the run" })))
+        resume(
+          Effect.fail(
+            runError({ path: program, reason: "spawn-failed", detail: "the supervisor exited during the run" })
+          )
+        )
       }
     }
     live.pending.set(id, entry)
@@ -470,8 +491,10 @@ export const run = (
             Effect.flatMap((live) => request(live, program, message, graceMs)),
             // A supervisor killed while idle may not have been noticed yet: the next `ensure` restarts it.
             Effect.retry({ times: 1, while: isNotStarted }),
-            Effect.catchIf(isNotStarted, () =>
-              Effect.fail(runError({ path: program, reason: "spawn-failed", detail: notStarted.message })))
+            Effect.catchIf(
+              isNotStarted,
+              () => Effect.fail(runError({ path: program, reason: "spawn-failed", detail: notStarted.message }))
+            )
           )
           if (reply.error !== undefined) {
             const detail = reply.error.phase === "stdio"
@@ -486,7 +509,8 @@ export const run = (
           }
           const output = yield* Effect.tryPromise({
             try: () => readOutputs(files),
-            catch: (cause) => runError({ path: program, reason: "io", detail: `could not read its output: ${String(cause)}`, cause })
+            catch: (cause) =>
+              runError({ path: program, reason: "io", detail: `could not read its output: ${String(cause)}`, cause })
           })
           return {
             path: program,

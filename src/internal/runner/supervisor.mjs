@@ -170,7 +170,7 @@ const leftovers = (pgid) => {
 
 /** Reaps zombies reparented to us (subreaper); libuv only reaps the children it spawned. */
 const reap = (pids) => {
-  if (ffi !== undefined) for (const pid of pids) ffi.waitpid(pid, null, 1 /* WNOHANG */)
+  if (ffi !== undefined) { for (const pid of pids) ffi.waitpid(pid, null, 1 /* WNOHANG */) }
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -264,7 +264,12 @@ const start = (job) => {
   }
   try {
     // Its own process group, so that the whole group can be killed; stdio from files, never pipes.
-    child = spawn(req.argv[0], req.argv.slice(1), { cwd: req.cwd ?? undefined, env: req.env, detached: true, stdio: fds })
+    child = spawn(req.argv[0], req.argv.slice(1), {
+      cwd: req.cwd ?? undefined,
+      env: req.env,
+      detached: true,
+      stdio: fds
+    })
   } catch (error) {
     return finish(job, null, null, Object.assign(error, { phase: "spawn" }))
   } finally {
@@ -301,7 +306,9 @@ const finish = async (job, code, sig, error) => {
     rescued,
     killed: job.expired === "killed",
     stragglers: killed.length,
-    ...(error === undefined ? {} : { error: { code: error.code ?? "EUNKNOWN", message: error.message, phase: error.phase } })
+    ...(error === undefined
+      ? {}
+      : { error: { code: error.code ?? "EUNKNOWN", message: error.message, phase: error.phase } })
   })
   current = undefined
   next()
@@ -309,7 +316,10 @@ const finish = async (job, code, sig, error) => {
 
 const onRequest = (conn, req) => {
   if (req.op === "run") {
-    if (!Array.isArray(req.argv) || req.argv.length === 0 || typeof req.stdout !== "string" || typeof req.stderr !== "string") {
+    if (
+      !Array.isArray(req.argv) || req.argv.length === 0 || typeof req.stdout !== "string" ||
+      typeof req.stderr !== "string"
+    ) {
       return send(conn, { op: "done", id: req.id, error: { code: "EINVAL", message: "malformed run request" } })
     }
     req.graceMs = typeof req.graceMs === "number" ? Math.min(Math.max(req.graceMs, 0), MAX_TIMER_MS) : 1000
@@ -322,7 +332,19 @@ const onRequest = (conn, req) => {
     const index = queue.findIndex((job) => job.conn === conn && job.req.id === req.id)
     if (index < 0) return
     queue.splice(index, 1)
-    send(conn, { op: "done", id: req.id, pid: null, code: null, signal: null, deadlinePassed: false, durationMs: 0, hostStopped: false, rescued: false, killed: true, stragglers: 0 })
+    send(conn, {
+      op: "done",
+      id: req.id,
+      pid: null,
+      code: null,
+      signal: null,
+      deadlinePassed: false,
+      durationMs: 0,
+      hostStopped: false,
+      rescued: false,
+      killed: true,
+      stragglers: 0
+    })
   }
 }
 
@@ -333,7 +355,9 @@ const peerPid = (socket) => {
   const fd = socket._handle?.fd
   if (ffi === undefined || typeof fd !== "number" || fd < 0) return undefined
   const cred = Buffer.alloc(12)
-  return ffi.getsockopt(fd, 1 /* SOL_SOCKET */, 17 /* SO_PEERCRED */, cred, [12]) === 0 ? cred.readInt32LE(0) : undefined
+  return ffi.getsockopt(fd, 1, /* SOL_SOCKET */ 17, /* SO_PEERCRED */ cred, [12]) === 0
+    ? cred.readInt32LE(0)
+    : undefined
 }
 
 const accept = (socket) => {
@@ -410,9 +434,7 @@ const loadFfi = async () => {
     // PR_SET_CHILD_SUBREAPER: orphaned descendants of a tracer become our children, so we can find them.
     subreaper: prctl(36, 1, 0, 0, 0) === 0
   }
-}
-
-// Loaded after listen() so that clients can connect meanwhile; they get their hello once it is loaded.
+} // Loaded after listen() so that clients can connect meanwhile; they get their hello once it is loaded.
 ;(wantFfi ? loadFfi() : Promise.resolve(undefined)).then(
   (loaded) => {
     ffi = loaded

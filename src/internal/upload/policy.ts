@@ -38,7 +38,8 @@ export const redactUrl = (url: URL): string =>
   `${url.protocol}//${url.host}${url.pathname === "/post" || url.pathname === "/" ? url.pathname : "/…"}` +
   (url.search === "" ? "" : "?…")
 
-const secretsOf = (url: URL): ReadonlyArray<string> => {
+/** The parts of `url` that are secret (token, submission path, password), longest first. */
+export const secretsOf = (url: URL): ReadonlyArray<string> => {
   const secrets = new Set<string>([url.href, url.search.slice(1)])
   for (const [, value] of url.searchParams) {
     secrets.add(value)
