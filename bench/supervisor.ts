@@ -25,6 +25,14 @@ import * as path from "node:path"
 import * as Process from "../src/internal/core/process.js"
 import * as Watchdog from "../src/internal/core/watchdog.js"
 import * as Client from "../src/internal/runner/client.js"
+import { machine, writeSection } from "./results.js"
+
+/** Printed lines, also written to bench/RESULTS.md at the end. */
+const printed: Array<string> = []
+const say = (line: string) => {
+  console.log(line)
+  printed.push(line)
+}
 
 const flag = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`)
@@ -38,14 +46,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const sorted = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)
 const median = (xs: ReadonlyArray<number>) => sorted(xs)[Math.floor(xs.length / 2)]!
 const spread = (xs: ReadonlyArray<number>, digits = 1) =>
-  `median ${median(xs).toFixed(digits)} (min ${sorted(xs)[0]!.toFixed(digits)}, max ${sorted(xs).at(-1)!.toFixed(digits)})`
+  `median ${median(xs).toFixed(digits)} (min ${sorted(xs)[0]!.toFixed(digits)}, max ${
+    sorted(xs).at(-1)!.toFixed(digits)
+  })`
 
 // ---- 1. start time and memory ----------------------------------------------------------
 
 const memory = (pid: number) => {
   const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8")
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(text)![1])
-  return { rss: kib("Rss") / 1024, pss: kib("Pss") / 1024, private: (kib("Private_Clean") + kib("Private_Dirty")) / 1024 }
+  return {
+    rss: kib("Rss") / 1024,
+    pss: kib("Pss") / 1024,
+    private: (kib("Private_Clean") + kib("Private_Dirty")) / 1024
+  }
 }
 
 /** Resolves with the time the socket connected and the time the first line arrived, or undefined if refused. */
@@ -62,7 +76,7 @@ const probe = (address: string) =>
   })
 
 /** The floor: an empty Node program that listens and says one line. */
-const FLOOR = 'require("net").createServer((c) => c.end("x\\n")).listen(process.argv[1].replace(/^@/, "\\0"))'
+const FLOOR = "require(\"net\").createServer((c) => c.end(\"x\\n\")).listen(process.argv[1].replace(/^@/, \"\\0\"))"
 
 const startOnce = async (kind: "koffi" | "no koffi" | "node floor", i: number, dir: string) => {
   const address = kind === "no koffi" ? path.join(dir, `s${i}.sock`) : `\0effect-bcd-bench-${process.pid}-${i}`
@@ -89,15 +103,23 @@ const startOnce = async (kind: "koffi" | "no koffi" | "node floor", i: number, d
 const measureStarts = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-bench-"))
   const kinds = ["koffi", "no koffi", "node floor"] as const
-  const rows: Record<string, Array<Awaited<ReturnType<typeof startOnce>>>> = { koffi: [], "no koffi": [], "node floor": [] }
+  const rows: Record<string, Array<Awaited<ReturnType<typeof startOnce>>>> = {
+    koffi: [],
+    "no koffi": [],
+    "node floor": []
+  }
   await startOnce("koffi", -1, dir) // warm the page cache
   for (let i = 0; i < STARTS; i++) for (const kind of kinds) rows[kind]!.push(await startOnce(kind, i, dir))
   fs.rmSync(dir, { recursive: true, force: true })
-  console.log(`\nsupervisor start, ${STARTS} starts each (ms from spawn; MiB once ready)`)
+  say(`\nsupervisor start, ${STARTS} starts each (ms from spawn; MiB once ready)`)
   for (const [name, runs] of Object.entries(rows)) {
-    console.log(`  ${name.padEnd(10)} listening ${spread(runs.map((r) => r.listening))}`)
-    console.log(`  ${"".padEnd(10)} ready     ${spread(runs.map((r) => r.ready))}`)
-    console.log(`  ${"".padEnd(10)} Rss ${spread(runs.map((r) => r.rss))}  Pss ${spread(runs.map((r) => r.pss))}  Private ${spread(runs.map((r) => r.private))}`)
+    say(`  ${name.padEnd(10)} listening ${spread(runs.map((r) => r.listening))}`)
+    say(`  ${"".padEnd(10)} ready     ${spread(runs.map((r) => r.ready))}`)
+    say(
+      `  ${"".padEnd(10)} Rss ${spread(runs.map((r) => r.rss))}  Pss ${spread(runs.map((r) => r.pss))}  Private ${
+        spread(runs.map((r) => r.private))
+      }`
+    )
   }
 }
 
@@ -110,7 +132,14 @@ const rawSpawn = () =>
     child.once("exit", () => resolve())
   })
 
-const spec: Process.Spec = { command: "/bin/true", args: [], cwd: undefined, env: process.env, stdin: undefined, stderr: undefined }
+const spec: Process.Spec = {
+  command: "/bin/true",
+  args: [],
+  cwd: undefined,
+  env: process.env,
+  stdin: undefined,
+  stderr: undefined
+}
 const deadline = Option.some(Duration.seconds(10))
 const grace = Duration.millis(500)
 const supervised = () => Effect.runPromise(Client.run(spec, { deadline, grace }))
@@ -147,10 +176,14 @@ const measureTraces = async () => {
     for (const [name, run] of order) results[name]!.push(await timed(run))
   }
   const raw = median(results.raw!.map((r) => r.wall))
-  console.log(`\none trace of /bin/true, ${TRACES} interleaved runs each, host rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB (ballast ${HEAP_MIB} MiB)`)
+  say(
+    `\none trace of /bin/true, ${TRACES} interleaved runs each, host rss ${
+      (process.memoryUsage().rss / 2 ** 20).toFixed(0)
+    } MiB (ballast ${HEAP_MIB} MiB)`
+  )
   for (const [name, runs] of Object.entries(results)) {
     const wall = runs.map((r) => r.wall)
-    console.log(
+    say(
       `  ${name.padEnd(10)} wall ${spread(wall, 2)} ms = ${(median(wall) / raw).toFixed(2)}x raw;` +
         ` longest event-loop gap ${spread(runs.map((r) => r.gap), 2)} ms`
     )
@@ -158,6 +191,11 @@ const measureTraces = async () => {
   ballast.length = 0
 }
 
-console.log(`node ${process.version}, ${os.cpus().length} cpus, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)
+say(`node ${process.version}, ${os.cpus().length} cpus, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`)
 if (STARTS > 0) await measureStarts()
 if (TRACES > 0) await measureTraces()
+writeSection(
+  `Supervisor, host heap ${HEAP_MIB} MiB (bench/supervisor.ts)`,
+  `${machine()}. Medians with [min–max]; each trace kind interleaved with the others in one run.\n\n` +
+    "```\n" + printed.join("\n").trim() + "\n```"
+)
