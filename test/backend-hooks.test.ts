@@ -9,58 +9,57 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { TraceError, Tracer, TracerConfig, TraceOptions, type TracerBackend } from "../src/index.js"
+import { withTempDir } from "./support/temp.js"
 
 const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-hooks-"))
 const run = <A, E>(backend: TracerBackend.TracerBackend, effect: Effect.Effect<A, E, Tracer.Tracer>) =>
   Effect.provide(effect, Layer.merge(Tracer.layer(backend), noCooldown))
 
 describe("TracerBackend.prepare", () => {
-  it.live("runs before the tracer starts: the tracer sees what it created", () => {
-    const dir = tmp()
-    const file = path.join(dir, "prepared")
-    const calls: Array<string> = []
-    const backend: TracerBackend.TracerBackend = {
-      name: "cat",
-      program: "cat",
-      defaultTraceOptions: TraceOptions.defaults,
-      command: () => {
-        calls.push("command")
-        return Command.make("cat", file)
-      },
-      prepare: (request) =>
-        Effect.sync(() => {
-          calls.push("prepare")
-          fs.writeFileSync(file, `pid ${request.pid}`)
-        })
-    }
-    return Effect.gen(function*() {
-      const result = yield* Tracer.trace()
-      expect(result.stdout).toBe(`pid ${process.pid}`)
-      // Tracer.make builds the command once to check it (a backend without a plan); then the trace's own.
-      expect(calls).toEqual(["command", "command", "prepare"])
-    }).pipe((e) => run(backend, e), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
-  })
+  it.live("runs before the tracer starts: the tracer sees what it created", () =>
+    withTempDir((dir) => {
+      const file = path.join(dir, "prepared")
+      const calls: Array<string> = []
+      const backend: TracerBackend.TracerBackend = {
+        name: "cat",
+        program: "cat",
+        defaultTraceOptions: TraceOptions.defaults,
+        command: () => {
+          calls.push("command")
+          return Command.make("cat", file)
+        },
+        prepare: (request) =>
+          Effect.sync(() => {
+            calls.push("prepare")
+            fs.writeFileSync(file, `pid ${request.pid}`)
+          })
+      }
+      return Effect.gen(function*() {
+        const result = yield* Tracer.trace()
+        expect(result.stdout).toBe(`pid ${process.pid}`)
+        // Tracer.make builds the command once to check it (a backend without a plan); then the trace's own.
+        expect(calls).toEqual(["command", "command", "prepare"])
+      }).pipe((e) => run(backend, e))
+    }))
 
-  it.live("a failing prepare is the trace's error, and the tracer never runs", () => {
-    const dir = tmp()
-    const marker = path.join(dir, "ran")
-    const backend: TracerBackend.TracerBackend = {
-      name: "touch",
-      program: "touch",
-      defaultTraceOptions: TraceOptions.defaults,
-      command: () => Command.make("touch", marker),
-      prepare: () => Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "io", detail: "cannot prepare" }))
-    }
-    return Effect.gen(function*() {
-      const error = yield* Effect.flip(Tracer.trace())
-      expect(error).toMatchObject({ _tag: "TracerRunError", reason: "io", detail: "cannot prepare" })
-      expect(fs.existsSync(marker)).toBe(false)
-    }).pipe((e) => run(backend, e), Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
-  })
+  it.live("a failing prepare is the trace's error, and the tracer never runs", () =>
+    withTempDir((dir) => {
+      const marker = path.join(dir, "ran")
+      const backend: TracerBackend.TracerBackend = {
+        name: "touch",
+        program: "touch",
+        defaultTraceOptions: TraceOptions.defaults,
+        command: () => Command.make("touch", marker),
+        prepare: () => Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "io", detail: "cannot prepare" }))
+      }
+      return Effect.gen(function*() {
+        const error = yield* Effect.flip(Tracer.trace())
+        expect(error).toMatchObject({ _tag: "TracerRunError", reason: "io", detail: "cannot prepare" })
+        expect(fs.existsSync(marker)).toBe(false)
+      }).pipe((e) => run(backend, e))
+    }))
 })
 
 describe("TracerBackend.finalize", () => {

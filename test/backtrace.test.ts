@@ -19,12 +19,12 @@ import * as Schedule from "effect/Schedule"
 import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as util from "node:util"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { Backtrace, BacktraceLive, Tracer, TracerConfig } from "../src/index.js"
+import { tempDir } from "./support/temp.js"
 
 const FAKE_PTRACE = fileURLToPath(new URL("./fixtures/fake-ptrace.mjs", import.meta.url))
 const TOKEN = "layer-Token-0123456789"
@@ -37,7 +37,6 @@ class DiskFull extends Data.TaggedError("DiskFull")<{ readonly device: string }>
   }
 }
 
-const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-backtrace-"))
 const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
 const recorded = (dir: string): Array<{ argv: Array<string>; cwd: string; stdin: string }> =>
   fs.readFileSync(path.join(dir, "fake-ptrace.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l))
@@ -57,7 +56,7 @@ describe("Backtrace.layer", () => {
   it.live("traces through ptrace's argv, finds the snapshot, and uploads its bytes intact", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = path.join(tmp(), "new", "snapshots")
+      const outputDir = path.join(yield* tempDir, "new", "snapshots")
       const layer = live({
         tracerPath: FAKE_PTRACE,
         outputDir,
@@ -96,7 +95,7 @@ describe("Backtrace.layer", () => {
   it.live("unlink removes a snapshot after its upload; a failed upload fails the trace and keeps it", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const layer = live({
         tracerPath: FAKE_PTRACE,
         outputDir,
@@ -123,7 +122,7 @@ describe("Backtrace.layer", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       server.slowNext(1, 500)
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       yield* Effect.gen(function*() {
         const result = yield* Tracer.trace()
         expect(server.received).toHaveLength(0)
@@ -139,7 +138,7 @@ describe("Backtrace.layer", () => {
         lines.push(Logger.logfmtLogger.log(options))
       })
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const layer = live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN, retry: fastRetry } })
       yield* Effect.gen(function*() {
         server.failNext(1, 503)
@@ -161,7 +160,7 @@ describe("Backtrace.layer", () => {
   it.live("with onTrace: false a trace uploads nothing, and Backtrace.put uploads on demand", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       yield* Effect.gen(function*() {
         const result = yield* Tracer.trace()
         expect(server.requests).toHaveLength(0)
@@ -178,7 +177,7 @@ describe("Backtrace.layer", () => {
   it.live("the submit.backtrace.io path form is used unchanged", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const file = path.join(outputDir, "x.btt")
       fs.writeFileSync(file, "snapshot")
       yield* Backtrace.put(file).pipe(Effect.provide(live({
@@ -192,7 +191,7 @@ describe("Backtrace.layer", () => {
   it.live("putDir uploads every *.btt below a directory, carries on past failures, and reports", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const dir = tmp()
+      const dir = yield* tempDir
       fs.mkdirSync(path.join(dir, "sub", "deeper"), { recursive: true })
       const files = ["a.btt", "sub/b.btt", "sub/deeper/c.btt", "z.btt"].map((f) => path.join(dir, f))
       files.forEach((f, i) => fs.writeFileSync(f, `snapshot ${i} `.repeat(1000 * (i + 1))))
@@ -223,7 +222,7 @@ describe("Backtrace.layer", () => {
   it.live("putDir lists after a running trace ends: a half-written snapshot is never uploaded (nor removed)", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const snapshots = () => fs.readdirSync(outputDir).filter((f) => f.endsWith(".btt"))
       yield* Effect.gen(function*() {
         const trace = yield* Effect.fork(Tracer.trace())
@@ -247,10 +246,10 @@ describe("Backtrace.layer", () => {
   it.live("putDir on a missing directory fails with a SystemError (NotFound) naming it", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const dir = path.join(tmp(), "missing")
+      const dir = path.join(yield* tempDir, "missing")
       const error = yield* Effect.flip(Backtrace.putDir(dir).pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
-        outputDir: tmp(),
+        outputDir: yield* tempDir,
         put: { endpoint: server.endpoint, token: TOKEN }
       }))))
       expect(error).toMatchObject({ _tag: "SystemError", reason: "NotFound", pathOrDescriptor: dir })
@@ -260,7 +259,7 @@ describe("Backtrace.layer", () => {
   it.live("putDir uploads everything once, never more than `concurrency` at a time", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const dir = tmp()
+      const dir = yield* tempDir
       for (let i = 0; i < 12; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(5000))
       // Slow answers keep each request open, so that unbounded uploads would overlap.
       server.slowNext(12, 200)
@@ -278,7 +277,7 @@ describe("Backtrace.layer", () => {
 
   it.live("without put options, put and putDir fail with TracerConfigError", () =>
     Effect.gen(function*() {
-      const dir = tmp()
+      const dir = yield* tempDir
       const layer = live({ tracerPath: FAKE_PTRACE, outputDir: dir })
       const a = yield* Effect.flip(Backtrace.put(path.join(dir, "x.btt")).pipe(Effect.provide(layer)))
       const b = yield* Effect.flip(Backtrace.putDir(dir).pipe(Effect.provide(layer)))
@@ -286,23 +285,23 @@ describe("Backtrace.layer", () => {
         expect(error._tag).toBe("TracerConfigError")
         if (error._tag === "TracerConfigError") expect(error.field).toBe("put")
       }
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("permissions sets the mode of a created outputDir; an existing one is left alone", () =>
     Effect.gen(function*() {
-      const created = path.join(tmp(), "snaps")
-      const existing = tmp()
+      const created = path.join(yield* tempDir, "snaps")
+      const existing = yield* tempDir
       fs.chmodSync(existing, 0o755)
       yield* Layer.build(live({ tracerPath: FAKE_PTRACE, outputDir: created, permissions: 0o750 })).pipe(Effect.scoped)
       yield* Layer.build(live({ tracerPath: FAKE_PTRACE, outputDir: existing })).pipe(Effect.scoped)
       expect(fs.statSync(created).mode & 0o7777).toBe(0o750)
       expect(fs.statSync(existing).mode & 0o7777).toBe(0o755)
       expect(fs.readdirSync(existing)).toEqual([])
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("an outputDir that cannot be written fails when the layer is built", () =>
     Effect.gen(function*() {
-      const file = path.join(tmp(), "a-file")
+      const file = path.join(yield* tempDir, "a-file")
       fs.writeFileSync(file, "")
       const underFile = yield* buildError({ tracerPath: FAKE_PTRACE, outputDir: path.join(file, "snapshots") })
       expect(underFile.field).toBe("outputDir")
@@ -314,15 +313,15 @@ describe("Backtrace.layer", () => {
       expect(proc.field).toBe("outputDir")
       expect(proc.reason).toContain("cannot write in /proc/self")
       if (process.getuid?.() !== 0) {
-        const readOnly = tmp()
+        const readOnly = yield* tempDir
         fs.chmodSync(readOnly, 0o500)
         expect((yield* buildError({ tracerPath: FAKE_PTRACE, outputDir: readOnly })).field).toBe("outputDir")
       }
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("every bad option is a TracerConfigError naming it", () =>
     Effect.gen(function*() {
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const base = { tracerPath: FAKE_PTRACE, outputDir }
       const cases: ReadonlyArray<readonly [Backtrace.Options, string]> = [
         [{ ...base, tracerPath: "/nonexistent/ptrace" }, "tracerPath"],
@@ -355,11 +354,11 @@ describe("Backtrace.layer", () => {
         const error = yield* buildError(options)
         expect({ field: error.field, message: error.message.includes(TOKEN) }).toEqual({ field, message: false })
       }
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("stderr and stdin files are handed to the tracer", () =>
     Effect.gen(function*() {
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const stderr = path.join(outputDir, "tracer.err")
       const stdin = path.join(outputDir, "tracer.in")
       fs.writeFileSync(stdin, "input")
@@ -370,11 +369,11 @@ describe("Backtrace.layer", () => {
       expect(Option.isSome(result.snapshot)).toBe(true)
       expect(recorded(outputDir).map((c) => c.stdin)).toEqual(["input"])
       expect(fs.readFileSync(stderr, "utf8")).toBe(`earlier\nfake-ptrace: tracing ${process.pid}\n`)
-    }).pipe(Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
 
   it.live("a FIFO as stdin or stderr is refused when the layer is built (opening it would block)", () =>
     Effect.gen(function*() {
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const fifo = path.join(outputDir, "pipe")
       execFileSync("mkfifo", ["-m", "600", fifo])
       for (const field of ["stdin", "stderr"] as const) {
@@ -382,12 +381,12 @@ describe("Backtrace.layer", () => {
         expect(error.field).toBe(field)
         expect(error.reason).toContain("is a FIFO")
       }
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("with uploads on, a tracer that prints no snapshot path fails the trace with TracerRunError (no-snapshot)", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
         tracerPath: "/bin/true",
         outputDir,
@@ -401,7 +400,7 @@ describe("Backtrace.layer", () => {
   it.live("a tracer that fails is the trace's TracerRunError, with its stderr; nothing is uploaded", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
         tracerPath: FAKE_PTRACE,
         outputDir,
@@ -433,7 +432,7 @@ describe("Backtrace.layerConfig", () => {
   it.live("reads tracer, output, attributes, endpoint and token from BCD_* variables", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = path.join(tmp(), "env")
+      const outputDir = path.join(yield* tempDir, "env")
       const result = yield* Tracer.trace().pipe(
         Effect.provide(configured),
         withEnv({
@@ -458,7 +457,7 @@ describe("Backtrace.layerConfig", () => {
   it.live("a submission URL in BCD_ENDPOINT is read as Redacted and used", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const outputDir = tmp()
+      const outputDir = yield* tempDir
       const env = withEnv({
         BCD_TRACER_PATH: FAKE_PTRACE,
         BCD_OUTPUT_DIR: outputDir,
@@ -474,7 +473,7 @@ describe("Backtrace.layerConfig", () => {
 
   it.live("a malformed variable, or an endpoint without a token, is a TracerConfigError", () =>
     Effect.gen(function*() {
-      const base = { BCD_TRACER_PATH: FAKE_PTRACE, BCD_OUTPUT_DIR: tmp() }
+      const base = { BCD_TRACER_PATH: FAKE_PTRACE, BCD_OUTPUT_DIR: yield* tempDir }
       const build = (env: Record<string, string>) =>
         Effect.flip(Layer.build(configured).pipe(Effect.scoped, withEnv({ ...base, ...env })))
       const permissions = yield* build({ BCD_PERMISSIONS: "rwx" })
@@ -487,5 +486,5 @@ describe("Backtrace.layerConfig", () => {
       const unlink = yield* build({ BCD_ENDPOINT: "h", BCD_TOKEN: TOKEN, BCD_UNLINK: "maybe" })
       expect(unlink.message).toContain("BCD_UNLINK")
       expect(unlink.message).not.toContain(TOKEN)
-    }))
+    }).pipe(Effect.scoped))
 })

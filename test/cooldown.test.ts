@@ -1,20 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Layer, Schedule, TestClock } from "effect"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Lock from "../src/internal/core/lock.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import { readRecord, recordingBackend, shBackend, tempDir } from "./support/backends.js"
-import { fixture, tempDir as childTempDir } from "./support/child.js"
+import { readRecord, recordingBackend, shBackend } from "./support/backends.js"
+import { fixture } from "./support/child.js"
+import { tempDir, withTempDir } from "./support/temp.js"
 
 const starts = (log: string) => readRecord(log).filter((e) => e.kind === "start").map((e) => Number(e.ns / 1_000_000n))
 const ends = (log: string) => readRecord(log).filter((e) => e.kind === "end").map((e) => Number(e.ns / 1_000_000n))
 
-const withLog = <A, E, R>(f: (log: string) => Effect.Effect<A, E, R>) => {
-  const dir = tempDir()
-  return f(path.join(dir, "record")).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
-}
+const withLog = <A, E, R>(f: (log: string) => Effect.Effect<A, E, R>) => withTempDir((dir) => f(path.join(dir, "record")))
 
 describe("cooldown (rateLimit)", () => {
   it.live("Go's TestConcurrentRateLimit in miniature: 4 fibers for 3.5 s with a 1 s cooldown", () =>
@@ -83,7 +80,7 @@ describe("cooldown (rateLimit)", () => {
 
   it.live("a finished program does not wait out its cooldown", () =>
     Effect.gen(function*() {
-      const child = yield* fixture("trace-once", {}, { cwd: yield* childTempDir })
+      const child = yield* fixture("trace-once", {}, { cwd: yield* tempDir })
       const { code } = yield* child.exit
       const exitedAt = Date.now()
       const [word, tracedAt] = child.stdout().trim().split(" ")

@@ -9,16 +9,15 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as Gcore from "../examples/gcore.js"
 import { Tracer, TracerConfig } from "../src/index.js"
+import { withTempDir } from "./support/temp.js"
 
 it.live("the gcore example backend writes a core of this process that gdb reads", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-gcore-"))
   const filter = "/proc/self/coredump_filter"
   const saved = fs.readFileSync(filter, "utf8").trim()
-  return Effect.gen(function*() {
+  return withTempDir((dir) => Effect.gen(function*() {
     // A small core is enough to show the backend works: leave anonymous memory out.
     yield* Effect.acquireRelease(
       Effect.sync(() => fs.writeFileSync(filter, "0")),
@@ -37,7 +36,6 @@ it.live("the gcore example backend writes a core of this process that gdb reads"
     expect(read).toContain(`LWP ${process.pid}`)
   }).pipe(
     Effect.scoped,
-    Effect.provide(Layer.merge(Gcore.layer(dir), TracerConfig.layer({ rateLimit: Duration.zero }))),
-    Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-  )
+    Effect.provide(Layer.merge(Gcore.layer(dir), TracerConfig.layer({ rateLimit: Duration.zero })))
+  ))
 })

@@ -2,7 +2,7 @@
  * The gdb backend's pure parts: argv rendering, probe parsing, the header,
  * thread roles, and the perf-map rewrite (on files written here).
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -23,6 +23,7 @@ import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } fr
 import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdb/core.js"
 import * as Header from "../src/internal/gdb/header.js"
 import { sanitizeProgram, timestamp } from "../src/internal/gdb/backend.js"
+import { testTempDir } from "./support/temp.js"
 
 const gdb13: Capabilities = { version: [13, 1], python: true }
 const gdb13NoPython: Capabilities = { version: [13, 1], python: false }
@@ -221,9 +222,12 @@ describe("thread roles", () => {
 })
 
 describe("perf map rewrite", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-gdbparts-"))
-  const snapshot = path.join(dir, "s.txt")
-  const map = path.join(dir, "perf-1.map")
+  /** A folder of the running test's own, and the snapshot and perf map paths in it. */
+  const files = () => {
+    const dir = testTempDir()
+    return { dir, snapshot: path.join(dir, "s.txt"), map: path.join(dir, "perf-1.map") }
+  }
+  const perfMap = ["7f0000001000 100 JS:~old file.js:1:1", "7f0000001000 20 JS:*hot file.js:2:3", "7f0000003000 10 JS:far", ""].join("\n")
   const original = [
     "header",
     "  Id   Target Id                               Frame ",
@@ -243,11 +247,9 @@ describe("perf map rewrite", () => {
   ].join("\n") + "\n"
 
   it("names ?? frames from the map (a later entry wins), labels threads, keeps the rest", async () => {
+    const { dir, map, snapshot } = files()
     fs.writeFileSync(snapshot, original, { mode: 0o600 })
-    fs.writeFileSync(
-      map,
-      ["7f0000001000 100 JS:~old file.js:1:1", "7f0000001000 20 JS:*hot file.js:2:3", "7f0000003000 10 JS:far", ""].join("\n")
-    )
+    fs.writeFileSync(map, perfMap)
     const addresses = await unnamedAddresses(snapshot)
     expect(addresses).toEqual([2, 0x7f0000001010, 0x7f0000002000])
     const names = await resolvePerfMap((await openPerfMap(map))!, addresses)
@@ -265,6 +267,7 @@ describe("perf map rewrite", () => {
   })
 
   it("says whether gdb's end marker is there", async () => {
+    const { snapshot } = files()
     fs.writeFileSync(snapshot, `header\n  ${END_MARKER}\n`, { mode: 0o600 })
     expect((await rewrite(snapshot, { pid: 1, tid: 1, faulted: true }, new Map())).complete).toBe(false)
     fs.writeFileSync(snapshot, `header\n\n${END_MARKER}\n`, { mode: 0o600 })
@@ -273,6 +276,8 @@ describe("perf map rewrite", () => {
 
   // /tmp is shared: a perf map someone else put there must neither block the read nor name frames.
   it("reads only a regular perf map file owned by this user", async () => {
+    const { dir, map } = files()
+    fs.writeFileSync(map, perfMap)
     const fifo = path.join(dir, "fifo.map")
     execFileSync("mkfifo", [fifo])
     expect(await openPerfMap(fifo)).toBeUndefined()
@@ -295,8 +300,6 @@ describe("perf map rewrite", () => {
     expect(own).toBeDefined()
     expect([...(await resolvePerfMap(own!, []))]).toEqual([])
   })
-
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 })
 
 describe("core size guard", () => {

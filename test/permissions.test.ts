@@ -9,7 +9,8 @@ import * as path from "node:path"
 import { TraceOptions, Tracer, TracerConfig } from "../src/index.js"
 import { hintFor } from "../src/internal/os/hint.js"
 import { type PtraceFacts, refusals } from "../src/internal/os/permissions.js"
-import { fixture, tempDir } from "./support/child.js"
+import { fixture } from "./support/child.js"
+import { tempDir } from "./support/temp.js"
 
 /** Read independently of the library: `/proc/self/status`. */
 const statusField = (name: string) =>

@@ -4,7 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as path from "node:path"
 import { TraceOptions, Tracer } from "../src/index.js"
-import { fixture, markerLines, readMarker, tempDir } from "./support/child.js"
+import { fixture, markerLines, readMarker } from "./support/child.js"
+import { tempDir } from "./support/temp.js"
 
 const COUNT = ["SIGABRT", "SIGUSR2", "SIGTERM"] as const
 

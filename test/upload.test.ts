@@ -6,7 +6,8 @@ import { SnapshotUploadError } from "../src/TraceError.js"
 import * as Tracer from "../src/Tracer.js"
 import type { TraceResult } from "../src/TracerBackend.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import { shBackend, tempDir } from "./support/backends.js"
+import { shBackend } from "./support/backends.js"
+import { withTempDir } from "./support/temp.js"
 
 /** A backend whose tracer writes a snapshot file and whose put moves it to `uploaded/` after `delay`. */
 const fileBackend = (dir: string, delay: Duration.DurationInput = "0 millis", fail = false) =>
@@ -24,14 +25,9 @@ const fileBackend = (dir: string, delay: Duration.DurationInput = "0 millis", fa
 
 const uploaded = (dir: string) => fs.existsSync(path.join(dir, "uploaded")) ? fs.readdirSync(path.join(dir, "uploaded")) : []
 
-const inDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) => {
-  const dir = tempDir()
-  return f(dir).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
-}
-
 describe("uploads", () => {
   it.live("with synchronousPut the upload runs inside trace, and its failure is trace's error", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         const ok = yield* Tracer.make(fileBackend(dir))
         const result = yield* ok.trace()
@@ -46,7 +42,7 @@ describe("uploads", () => {
     ))
 
   it.live("without synchronousPut, trace returns first and awaitPending waits for the upload", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         yield* Tracer.trace()
         expect(uploaded(dir)).toEqual([])
@@ -59,7 +55,7 @@ describe("uploads", () => {
     ))
 
   it.live("closing the layer waits for pending uploads", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const tracer = yield* Tracer.make(fileBackend(dir, "300 millis")).pipe(Scope.extend(scope))
@@ -71,7 +67,7 @@ describe("uploads", () => {
     ))
 
   it.live("closing the layer waits no longer than drainTimeout", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const tracer = yield* Tracer.make(fileBackend(dir, "20 seconds")).pipe(Scope.extend(scope))

@@ -4,8 +4,6 @@
  */
 import * as Command from "@effect/platform/Command"
 import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import * as Option from "effect/Option"
 import type { TraceRequest, TracerBackend } from "../../src/TracerBackend.js"
 import * as TraceOptions from "../../src/TraceOptions.js"
@@ -24,9 +22,6 @@ export const traceRequest = (overrides: Partial<TraceRequest> = {}): TraceReques
   args: [],
   ...overrides
 })
-
-/** A private scratch directory removed by the caller. */
-export const tempDir = (prefix = "bcd-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 
 /** A backend that runs `sh -c script sh <args...>`. */
 export const shBackend = (

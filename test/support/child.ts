@@ -8,7 +8,6 @@ import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 
@@ -29,12 +28,6 @@ export interface Child {
   readonly exit: Effect.Effect<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
   readonly alive: () => boolean
 }
-
-/** A temporary folder, removed with the scope. */
-export const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-signals-test-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
 
 /** Runs `test/fixtures/<name>.ts` with `setup` as BCD_FIXTURE; killed with the scope if still running. */
 export const fixture = (
