@@ -4,16 +4,15 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Command from "@effect/platform/Command"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { TraceError, Tracer, TracerConfig, TraceOptions, type TracerBackend } from "../src/index.js"
+import { TraceError, Tracer, TraceOptions, type TracerBackend } from "../src/index.js"
+import { noCooldown } from "./support/config.js"
 import { withTempDir } from "./support/temp.js"
 
-const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
 const run = <A, E>(backend: TracerBackend.TracerBackend, effect: Effect.Effect<A, E, Tracer.Tracer>) =>
   Effect.provide(effect, Layer.merge(Tracer.layer(backend), noCooldown))
 

@@ -24,12 +24,12 @@ import * as util from "node:util"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { Backtrace, BacktraceLive, Tracer, TracerConfig } from "../src/index.js"
+import { noCooldown } from "./support/config.js"
 import { tempDir } from "./support/temp.js"
 
 const FAKE_PTRACE = fileURLToPath(new URL("./fixtures/fake-ptrace.mjs", import.meta.url))
 const TOKEN = "layer-Token-0123456789"
 const fastRetry = Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(2)))
-const NoCooldown = TracerConfig.layer({ rateLimit: "0 millis" })
 
 class DiskFull extends Data.TaggedError("DiskFull")<{ readonly device: string }> {
   override get message() {
@@ -90,7 +90,7 @@ describe("Backtrace.layer", () => {
       expect(server.received).toHaveLength(1)
       expect(server.received[0]!.sha256).toBe(sha256(snapshot))
       expect(fs.existsSync(snapshot)).toBe(true)
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("unlink removes a snapshot after its upload; a failed upload fails the trace and keeps it", () =>
     Effect.gen(function*() {
@@ -116,7 +116,7 @@ describe("Backtrace.layer", () => {
         expect(fs.existsSync(error.path)).toBe(true)
         expect(error.message).not.toContain(TOKEN)
       }).pipe(Effect.provide(layer))
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("with synchronousPut: false the upload runs in the background and awaitPending waits for it", () =>
     Effect.gen(function*() {
@@ -172,7 +172,7 @@ describe("Backtrace.layer", () => {
         outputDir,
         put: { endpoint: `${server.endpoint}/post?token=${TOKEN}`, onTrace: false }
       })))
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("the submit.backtrace.io path form is used unchanged", () =>
     Effect.gen(function*() {
@@ -241,7 +241,7 @@ describe("Backtrace.layer", () => {
           put: { endpoint: server.endpoint, token: TOKEN, onTrace: false, unlink: true }
         }))
       )
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("putDir on a missing directory fails with a SystemError (NotFound) naming it", () =>
     Effect.gen(function*() {
@@ -369,7 +369,7 @@ describe("Backtrace.layer", () => {
       expect(Option.isSome(result.snapshot)).toBe(true)
       expect(recorded(outputDir).map((c) => c.stdin)).toEqual(["input"])
       expect(fs.readFileSync(stderr, "utf8")).toBe(`earlier\nfake-ptrace: tracing ${process.pid}\n`)
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("a FIFO as stdin or stderr is refused when the layer is built (opening it would block)", () =>
     Effect.gen(function*() {
@@ -395,7 +395,7 @@ describe("Backtrace.layer", () => {
       expect(error).toMatchObject({ _tag: "TracerRunError", path: "/bin/true", reason: "no-snapshot" })
       expect(error.message).toBe(`Tracer /bin/true printed no snapshot path (stdout: "")`)
       expect(server.requests).toEqual([])
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("a tracer that fails is the trace's TracerRunError, with its stderr; nothing is uploaded", () =>
     Effect.gen(function*() {
@@ -412,7 +412,7 @@ describe("Backtrace.layer", () => {
       expect(error.exitCode).toBe(3)
       expect(error.stderr).toContain("fake-ptrace: asked to fail")
       expect(server.requests).toEqual([])
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("BacktraceLive names the missing ptrace when Backtrace is not installed", () =>
     Effect.gen(function*() {
@@ -452,7 +452,7 @@ describe("Backtrace.layerConfig", () => {
       expect(call!.argv).toEqual(expect.arrayContaining(["team:core", "url:http://x:1", "env"]))
       expect(server.received).toHaveLength(1)
       expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("a submission URL in BCD_ENDPOINT is read as Redacted and used", () =>
     Effect.gen(function*() {
@@ -469,7 +469,7 @@ describe("Backtrace.layerConfig", () => {
       }
       yield* Tracer.trace().pipe(Effect.provide(configured), env)
       expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
-    }).pipe(Effect.scoped, Effect.provide(NoCooldown)))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
   it.live("a malformed variable, or an endpoint without a token, is a TracerConfigError", () =>
     Effect.gen(function*() {

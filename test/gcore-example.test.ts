@@ -3,7 +3,6 @@
  * gcore (shipped with gdb) writes a core file of this test process.
  */
 import { expect, it } from "@effect/vitest"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -11,7 +10,8 @@ import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Gcore from "../examples/gcore.js"
-import { Tracer, TracerConfig } from "../src/index.js"
+import { Tracer } from "../src/index.js"
+import { noCooldown } from "./support/config.js"
 import { withTempDir } from "./support/temp.js"
 
 it.live("the gcore example backend writes a core of this process that gdb reads", () => {
@@ -36,6 +36,6 @@ it.live("the gcore example backend writes a core of this process that gdb reads"
     expect(read).toContain(`LWP ${process.pid}`)
   }).pipe(
     Effect.scoped,
-    Effect.provide(Layer.merge(Gcore.layer(dir), TracerConfig.layer({ rateLimit: Duration.zero })))
+    Effect.provide(Layer.merge(Gcore.layer(dir), noCooldown))
   ))
 })

@@ -19,16 +19,14 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
-import { Gdb, Tracer, TracerConfig } from "../src/index.js"
+import { Gdb, Tracer } from "../src/index.js"
 import { DEFAULT_MAX_CORE_SIZE, defaultTraceOptions, fromSettings } from "../src/internal/gdb/backend.js"
 import { END_MARKER } from "../src/internal/gdb/command.js"
 import { probeGdb } from "../src/internal/gdb/probe.js"
+import { noCooldown } from "./support/config.js"
 import { tempDir, withTempDir } from "./support/temp.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-
-/** No cooldown between the traces of this file. */
-const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
 
 const provide = (options: Gdb.Options) => Effect.provide(Layer.merge(Gdb.live(options), noCooldown))
 

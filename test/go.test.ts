@@ -2,11 +2,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Layer, Option } from "effect"
 import * as Tracer from "../src/Tracer.js"
-import * as TracerConfig from "../src/TracerConfig.js"
 import * as TraceOptions from "../src/TraceOptions.js"
 import { argvBackend, shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 
-const noCooldown = TracerConfig.layer({ rateLimit: 0 })
 const lines = (stdout: string) => stdout.trim().split("\n")
 
 describe("Go's bcd_test.go", () => {

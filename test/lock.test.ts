@@ -5,9 +5,8 @@ import * as path from "node:path"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { alive, gone, readRecord, recordingBackend, shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 import { withTempDir } from "./support/temp.js"
-
-const noCooldown = TracerConfig.layer({ rateLimit: 0 })
 
 describe("one tracer at a time, process-wide", () => {
   it.live("200 concurrent traces never overlap, across two Tracer instances", () =>

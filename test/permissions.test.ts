@@ -6,10 +6,11 @@ import * as Option from "effect/Option"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { TraceOptions, Tracer, TracerConfig } from "../src/index.js"
+import { TraceOptions, Tracer } from "../src/index.js"
 import { hintFor } from "../src/internal/os/hint.js"
 import { type PtraceFacts, refusals } from "../src/internal/os/permissions.js"
 import { fixture } from "./support/child.js"
+import { noCooldown } from "./support/config.js"
 import { tempDir } from "./support/temp.js"
 
 /** Read independently of the library: `/proc/self/status`. */
@@ -128,7 +129,7 @@ describe("Tracer.checkPermissions", () => {
               String(request.pid)
             ).pipe(Command.env({ HOME: "/nonexistent" }))
         })),
-        Effect.provide(TracerConfig.layer({ rateLimit: 0 }))
+        Effect.provide(noCooldown)
       )
   )
 })

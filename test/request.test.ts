@@ -2,10 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Data, Effect, Layer, Option } from "effect"
 import { clampUtf8 } from "../src/internal/core/request.js"
 import * as Tracer from "../src/Tracer.js"
-import * as TracerConfig from "../src/TracerConfig.js"
 import { argvBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 
-const noCooldown = TracerConfig.layer({ rateLimit: 0 })
 const TracerLive = Layer.merge(Tracer.layer(argvBackend()), noCooldown)
 const lines = (stdout: string) => stdout.trim().split("\n")
 

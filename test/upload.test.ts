@@ -7,6 +7,7 @@ import * as Tracer from "../src/Tracer.js"
 import type { TraceResult } from "../src/TracerBackend.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 import { withTempDir } from "./support/temp.js"
 
 /** A backend whose tracer writes a snapshot file and whose put moves it to `uploaded/` after `delay`. */
@@ -38,7 +39,7 @@ describe("uploads", () => {
         expect(error).toMatchObject({ status: 500 })
         // The snapshot that was not uploaded is still there.
         expect(fs.existsSync((error as SnapshotUploadError).path)).toBe(true)
-      }).pipe(Effect.scoped, Effect.provide(TracerConfig.layer({ rateLimit: 0 })))
+      }).pipe(Effect.scoped, Effect.provide(noCooldown))
     ))
 
   it.live("without synchronousPut, trace returns first and awaitPending waits for the upload", () =>
