@@ -2,14 +2,14 @@
  * The optional `prepare` and `finalize` hooks of `TracerBackend`, with small
  * real tracers (`cat`, `sh`).
  */
-import { describe, expect, it } from "@effect/vitest"
 import * as Command from "@effect/platform/Command"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { TraceError, Tracer, TraceOptions, type TracerBackend } from "../src/index.js"
+import { TraceError, TraceOptions, Tracer, type TracerBackend } from "../src/index.js"
 import { noCooldown } from "./support/config.js"
 import { withTempDir } from "./support/temp.js"
 
@@ -51,7 +51,8 @@ describe("TracerBackend.prepare", () => {
         program: "touch",
         defaultTraceOptions: TraceOptions.defaults,
         command: () => Command.make("touch", marker),
-        prepare: () => Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "io", detail: "cannot prepare" }))
+        prepare: () =>
+          Effect.fail(new TraceError.TracerRunError({ path: "touch", reason: "io", detail: "cannot prepare" }))
       }
       return Effect.gen(function*() {
         const error = yield* Effect.flip(Tracer.trace())

@@ -78,11 +78,13 @@ describe("Backtrace.layer", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const dir = path.join(yield* tempDir, "missing")
-      const error = yield* Effect.flip(Backtrace.putDir(dir).pipe(Effect.provide(live({
-        tracerPath: FAKE_PTRACE,
-        outputDir: yield* tempDir,
-        put: { endpoint: server.endpoint, token: TOKEN }
-      }))))
+      const error = yield* Effect.flip(
+        Backtrace.putDir(dir).pipe(Effect.provide(live({
+          tracerPath: FAKE_PTRACE,
+          outputDir: yield* tempDir,
+          put: { endpoint: server.endpoint, token: TOKEN }
+        })))
+      )
       expect(error).toMatchObject({ _tag: "SystemError", reason: "NotFound", pathOrDescriptor: dir })
       expect(error.message).toContain("cannot list the directory: ENOENT")
     }).pipe(Effect.scoped))
@@ -211,7 +213,8 @@ describe("Backtrace.layer", () => {
 })
 
 describe("Backtrace.layerConfig", () => {
-  const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+  const withEnv = (env: Record<string, string>) =>
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
   const configured = Backtrace.layerConfig()
 
   it.live("a malformed variable, or an endpoint without a token, is a TracerConfigError", () =>

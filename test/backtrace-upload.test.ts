@@ -2,8 +2,8 @@
  * The streaming uploader against a real coronerd-compatible HTTP server on
  * 127.0.0.1 (examples/coronerd.ts).
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -18,7 +18,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as util from "node:util"
 import * as Coronerd from "../examples/coronerd.js"
-import { type UploadOptions, uploadFile } from "../src/internal/upload/file.js"
+import { uploadFile, type UploadOptions } from "../src/internal/upload/file.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { tempDir } from "./support/temp.js"
 
@@ -114,7 +114,9 @@ describe("uploadFile", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
-      const error = yield* Effect.flip(uploadFile(file, options(server, { url: urlFor(server, "wrong"), unlink: true })))
+      const error = yield* Effect.flip(
+        uploadFile(file, options(server, { url: urlFor(server, "wrong"), unlink: true }))
+      )
       expect(error.status).toBe(401)
       expect(server.requests).toHaveLength(1)
       expect(fs.existsSync(file)).toBe(true)
@@ -133,7 +135,9 @@ describe("uploadFile", () => {
       server.reset()
       server.slowNext(10, 2_000)
       const started = Date.now()
-      const error = yield* Effect.flip(uploadFile(file, options(server, { timeout: Duration.millis(200), retry: fastRetry(1) })))
+      const error = yield* Effect.flip(
+        uploadFile(file, options(server, { timeout: Duration.millis(200), retry: fastRetry(1) }))
+      )
       expect(error.reason).toContain("no answer within")
       expect(error.status).toBeUndefined()
       expect(Date.now() - started).toBeLessThan(5_000)
@@ -188,7 +192,9 @@ describe("uploadFile", () => {
       const dir = yield* tempDir
       const fifo = path.join(dir, "pipe.btt")
       execFileSync("mkfifo", ["-m", "600", fifo])
-      const error = yield* Effect.flip(uploadFile(fifo, options(server, { timeout: Duration.seconds(30), unlink: true })))
+      const error = yield* Effect.flip(
+        uploadFile(fifo, options(server, { timeout: Duration.seconds(30), unlink: true }))
+      )
       expect(error.path).toBe(fifo)
       expect(error.reason).toBe("not a regular file (FIFO)")
       const directory = yield* Effect.flip(uploadFile(dir, options(server)))
@@ -209,7 +215,9 @@ describe("uploadFile", () => {
 })
 
 describe("the token", () => {
-  const forms = (token: string) => [token, encodeURIComponent(token), new URLSearchParams({ token }).toString().slice(6)]
+  const forms = (
+    token: string
+  ) => [token, encodeURIComponent(token), new URLSearchParams({ token }).toString().slice(6)]
 
   it.live("appears in no log line (Debug), span, error message, String, inspect or JSON", () =>
     Effect.gen(function*() {
@@ -258,7 +266,9 @@ describe("the token", () => {
       expect(spans.length).toBeGreaterThan(0)
       const texts = [
         ...lines,
-        ...errors.flatMap((e) => [e.message, String(e), util.inspect(e, { depth: 10 }), JSON.stringify(e), e.stack ?? ""]),
+        ...errors.flatMap((
+          e
+        ) => [e.message, String(e), util.inspect(e, { depth: 10 }), JSON.stringify(e), e.stack ?? ""]),
         ...spans.map((s) => JSON.stringify({ name: s.name, attributes: [...s.attributes.entries()] }))
       ]
       for (const text of texts) {

@@ -57,10 +57,26 @@ describe("Backtrace.layer", () => {
       expect(fiber).toMatch(/^fiber:\d+$/)
       const tid = Option.getOrThrow(result.request.tid)
       expect(call!.argv).toEqual([
-        "--load=", "--faulted", String(process.pid), "--extra",
-        "--kv", "version:1.2.3", "--kv", "error:disk full on sda", "--kv", "request:42", "--kv", fiber,
-        "--fault-thread", String(tid),
-        "--classifier", "svc", "--classifier", "DiskFull", "--classifier", "urgent"
+        "--load=",
+        "--faulted",
+        String(process.pid),
+        "--extra",
+        "--kv",
+        "version:1.2.3",
+        "--kv",
+        "error:disk full on sda",
+        "--kv",
+        "request:42",
+        "--kv",
+        fiber,
+        "--fault-thread",
+        String(tid),
+        "--classifier",
+        "svc",
+        "--classifier",
+        "DiskFull",
+        "--classifier",
+        "urgent"
       ])
       const snapshot = Option.getOrThrow(result.snapshot)
       expect(path.dirname(snapshot)).toBe(outputDir)
@@ -108,7 +124,9 @@ describe("Backtrace.layer", () => {
         expect(server.received).toHaveLength(0)
         yield* Tracer.awaitPending
         expect(server.received.map((r) => r.sha256)).toEqual([sha256(Option.getOrThrow(result.snapshot))])
-      }).pipe(Effect.provide(live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN } })))
+      }).pipe(
+        Effect.provide(live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN } }))
+      )
     }).pipe(Effect.scoped, Effect.provide(TracerConfig.layer({ rateLimit: "0 millis", synchronousPut: false }))))
 
   it.live("the token is in no log line while a trace's upload fails and succeeds (Debug)", () =>
@@ -119,7 +137,11 @@ describe("Backtrace.layer", () => {
       })
       const server = yield* Coronerd.make({ token: TOKEN })
       const outputDir = yield* tempDir
-      const layer = live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN, retry: fastRetry } })
+      const layer = live({
+        tracerPath: FAKE_PTRACE,
+        outputDir,
+        put: { endpoint: server.endpoint, token: TOKEN, retry: fastRetry }
+      })
       yield* Effect.gen(function*() {
         server.failNext(1, 503)
         yield* Tracer.trace(new Error(`not the token`))
@@ -197,11 +219,13 @@ describe("Backtrace.layer", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const outputDir = yield* tempDir
-      const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
-        tracerPath: "/bin/true",
-        outputDir,
-        put: { endpoint: server.endpoint, token: TOKEN }
-      }))))
+      const error = yield* Effect.flip(
+        Tracer.trace().pipe(Effect.provide(live({
+          tracerPath: "/bin/true",
+          outputDir,
+          put: { endpoint: server.endpoint, token: TOKEN }
+        })))
+      )
       expect(error).toMatchObject({ _tag: "TracerRunError", path: "/bin/true", reason: "no-snapshot" })
       expect(error.message).toBe(`Tracer /bin/true printed no snapshot path (stdout: "")`)
       expect(server.requests).toEqual([])
@@ -211,23 +235,25 @@ describe("Backtrace.layer", () => {
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       const outputDir = yield* tempDir
-      const error = yield* Effect.flip(Tracer.trace().pipe(Effect.provide(live({
-        tracerPath: FAKE_PTRACE,
-        outputDir,
-        args: ["--fake-exit=3"],
-        put: { endpoint: server.endpoint, token: TOKEN, unlink: true }
-      }))))
+      const error = yield* Effect.flip(
+        Tracer.trace().pipe(Effect.provide(live({
+          tracerPath: FAKE_PTRACE,
+          outputDir,
+          args: ["--fake-exit=3"],
+          put: { endpoint: server.endpoint, token: TOKEN, unlink: true }
+        })))
+      )
       expect(error._tag).toBe("TracerRunError")
       if (error._tag !== "TracerRunError") return
       expect(error.exitCode).toBe(3)
       expect(error.stderr).toContain("fake-ptrace: asked to fail")
       expect(server.requests).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
-
 })
 
 describe("Backtrace.layerConfig", () => {
-  const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+  const withEnv = (env: Record<string, string>) =>
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
   const configured = Backtrace.layerConfig()
 
   it.live("reads tracer, output, attributes, endpoint and token from BCD_* variables", () =>
@@ -265,11 +291,12 @@ describe("Backtrace.layerConfig", () => {
         BCD_ENDPOINT: `${server.endpoint}/myuniverse/${TOKEN}/minidump`
       })
       const options = yield* env(Backtrace.config)
-      for (const text of [util.inspect(options, { depth: 10 }), JSON.stringify(options), String(options.put?.endpoint)]) {
+      for (
+        const text of [util.inspect(options, { depth: 10 }), JSON.stringify(options), String(options.put?.endpoint)]
+      ) {
         expect(text).not.toContain(TOKEN)
       }
       yield* Tracer.trace().pipe(Effect.provide(configured), env)
       expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
-
 })

@@ -111,7 +111,8 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         expect(all[0]!.labels).toBe("main thread, caller")
         expect(text).toMatch(/^caller only: +yes$/m)
         expect(text).toContain(END_MARKER)
-      }).pipe(provide({ outputDir: dir }))))
+      }).pipe(provide({ outputDir: dir }))
+    ))
 
   it.live("core: true writes a core file that gdb -c can read", () =>
     withTempDir((dir) =>
@@ -130,7 +131,8 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         })
         expect(read).toContain(`LWP ${process.pid}`)
         expect(read).toMatch(/^\* 1 +Thread /m)
-      }).pipe(provide({ outputDir: dir, core: true }))))
+      }).pipe(provide({ outputDir: dir, core: true }))
+    ))
 
   it.live("a core larger than maxCoreSize is skipped, and the header says why", () =>
     withTempDir((dir) =>
@@ -142,7 +144,8 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         expect(text).not.toContain("Saved corefile")
         expect(text).toContain(END_MARKER)
         expect(fs.readdirSync(dir).filter((f) => f.endsWith(".core"))).toEqual([])
-      }).pipe(provide({ outputDir: dir, core: true, maxCoreSize: 1024 }))))
+      }).pipe(provide({ outputDir: dir, core: true, maxCoreSize: 1024 }))
+    ))
 
   // Traces queued together all pass the check made when their command is built; the lock-time check stops the later ones.
   it.live("a core that no longer fits once the trace holds the lock is left out, and the header says why", () =>
@@ -168,11 +171,14 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         const result = yield* tracer.trace(undefined, { callerOnly: true })
         expect(calls).toBe(2)
         const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
-        expect(text).toMatch(/^core file: +skipped: it would take about [\d.]+ GiB and the output folder has 0\.0 GiB free/m)
+        expect(text).toMatch(
+          /^core file: +skipped: it would take about [\d.]+ GiB and the output folder has 0\.0 GiB free/m
+        )
         expect(text).not.toContain("Saved corefile")
         expect(text).toContain(END_MARKER)
         expect(fs.readdirSync(dir).filter((f) => f.endsWith(".core"))).toEqual([])
-      }).pipe(Effect.scoped, Effect.provide(noCooldown))))
+      }).pipe(Effect.scoped, Effect.provide(noCooldown))
+    ))
 
   it.live("Tracer.addOptions runs extra gdb commands whose output lands in the snapshot", () =>
     withTempDir((dir) =>
@@ -183,7 +189,8 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         expect(text).toMatch(/^From +To +Syms Read +Shared Object Library$/m)
         expect(text).toMatch(/libc\.so/)
         expect(text.indexOf("Shared Object Library")).toBeLessThan(text.indexOf(END_MARKER))
-      }).pipe(provide({ outputDir: dir }))))
+      }).pipe(provide({ outputDir: dir }))
+    ))
 
   // gdb 10 and 11 download from DEBUGINFOD_URLS while this process is stopped; gdb gets it empty.
   it.live("gdb runs with DEBUGINFOD_URLS empty, whatever this process has", () =>
@@ -195,7 +202,10 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
             process.env.DEBUGINFOD_URLS = "https://debuginfod.example.invalid/"
             return saved
           }),
-          (saved) => Effect.sync(() => saved === undefined ? delete process.env.DEBUGINFOD_URLS : (process.env.DEBUGINFOD_URLS = saved))
+          (saved) =>
+            Effect.sync(() =>
+              saved === undefined ? delete process.env.DEBUGINFOD_URLS : (process.env.DEBUGINFOD_URLS = saved)
+            )
         )
         // gdb's `environment` starts as gdb's own environment.
         yield* Tracer.addOptions("-ex", "show environment DEBUGINFOD_URLS")
@@ -203,7 +213,8 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
         expect(text).toMatch(/^DEBUGINFOD_URLS = $/m)
         expect(text).not.toContain("debuginfod.example")
-      }).pipe(Effect.scoped, provide({ outputDir: dir }))))
+      }).pipe(Effect.scoped, provide({ outputDir: dir }))
+    ))
 
   it.live("a trace that times out waiting for the lock leaves no file", () =>
     withTempDir((dir) =>
@@ -211,19 +222,25 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         const [first, second] = yield* Effect.all([
           Effect.either(Tracer.trace(new Error("first"))),
           // Starts while the first holds the lock (gdb runs for more than 100 ms).
-          Effect.either(Effect.zipRight(Effect.sleep("20 millis"), Tracer.trace(new Error("second"), { timeout: "100 millis" })))
+          Effect.either(
+            Effect.zipRight(Effect.sleep("20 millis"), Tracer.trace(new Error("second"), { timeout: "100 millis" }))
+          )
         ], { concurrency: 2 })
         expect(first._tag).toBe("Right")
         expect(second).toMatchObject({ _tag: "Left", left: { _tag: "TraceTimeoutError", phase: "lock" } })
         const files = fs.readdirSync(dir)
         expect(files).toHaveLength(1)
         expect(fs.readFileSync(path.join(dir, files[0]!), "utf8")).toContain("error:       first")
-      }).pipe(provide({ outputDir: dir }))))
+      }).pipe(provide({ outputDir: dir }))
+    ))
 
   it.live("a snapshot gdb did not finish is reported as incomplete at Error level", () =>
     withTempDir((dir) => {
       const lines: Array<string> = []
-      const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ logLevel, message }) => lines.push(`${logLevel.label} ${String(message)}`)))
+      const capture = Logger.replace(
+        Logger.defaultLogger,
+        Logger.make(({ logLevel, message }) => lines.push(`${logLevel.label} ${String(message)}`))
+      )
       return Effect.gen(function*() {
         // Logging off before the end: gdb exits 0, but its end marker is not in the file.
         yield* Tracer.addOptions("-ex", "set logging enabled off")
@@ -261,7 +278,9 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         const wrapper = path.join(dir, "gdb-as-nobody")
         fs.writeFileSync(
           wrapper,
-          `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${execFileSync("sh", ["-c", "command -v gdb"], { encoding: "utf8" }).trim()} "$@"\n`,
+          `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${
+            execFileSync("sh", ["-c", "command -v gdb"], { encoding: "utf8" }).trim()
+          } "$@"\n`,
           { mode: 0o755 }
         )
         const out = path.join(dir, "out")
@@ -285,7 +304,8 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
         const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
         // `bt full` lists locals (or says there are none) under frames.
         expect(text).toMatch(/^ {8}\S+ = |No locals\.|No symbol table info available\./m)
-      }).pipe(provide({ outputDir: dir, full: true }))))
+      }).pipe(provide({ outputDir: dir, full: true }))
+    ))
 })
 
 describe("Gdb layer checks its options when built", () => {
@@ -309,9 +329,12 @@ describe("Gdb layer checks its options when built", () => {
   it.live("layerConfig reads BCD_GDB_PATH and BCD_OUTPUT_DIR", () =>
     Effect.gen(function*() {
       const dir = path.join(yield* tempDir, "out")
-      const env = (vars: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
+      const env = (vars: Record<string, string>) =>
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(vars))))
       const missing = configError(
-        yield* Effect.exit(Effect.scoped(Layer.build(Gdb.layerConfig()))).pipe(env({ BCD_GDB_PATH: "no-such-gdb-effect-bcd" }))
+        yield* Effect.exit(Effect.scoped(Layer.build(Gdb.layerConfig()))).pipe(
+          env({ BCD_GDB_PATH: "no-such-gdb-effect-bcd" })
+        )
       )
       expect(missing.field).toBe("gdbPath")
       const built = yield* Effect.exit(Effect.scoped(Layer.build(Gdb.layerConfig()))).pipe(env({ BCD_OUTPUT_DIR: dir }))
@@ -443,7 +466,13 @@ const gdbHasPython = (() => {
 /** Runs a fixture with Node and `args`, returning its last stdout line as JSON once it exits 0. */
 const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...args: ReadonlyArray<string>) =>
   Effect.gen(function*() {
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path.join(here, "fixtures", fixture), ...args], {
+    const child = spawn(process.execPath, [
+      ...nodeArgs,
+      "--import",
+      "tsx",
+      path.join(here, "fixtures", fixture),
+      ...args
+    ], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stdout = ""
@@ -485,12 +514,16 @@ describe("Gdb in child programs", () => {
   it.live("names JIT frames from the perf map of a child started with --perf-basic-prof", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const snapshot = (yield* runFixture([
-        "--perf-basic-prof",
-        // --perf-basic-prof also logs code events: keep that log out of the working directory.
-        `--logfile=${path.join(dir, "v8.log")}`,
-        "--no-logfile-per-isolate"
-      ], "gdb-jit.ts", dir)) as string
+      const snapshot = (yield* runFixture(
+        [
+          "--perf-basic-prof",
+          // --perf-basic-prof also logs code events: keep that log out of the working directory.
+          `--logfile=${path.join(dir, "v8.log")}`,
+          "--no-logfile-per-isolate"
+        ],
+        "gdb-jit.ts",
+        dir
+      )) as string
       const text = fs.readFileSync(snapshot, "utf8")
       const main = threads(text).find((t) => t.labels.includes("main thread"))!
       // The busy function, named from the perf map, on the main thread's stack.

@@ -7,9 +7,9 @@ import * as path from "node:path"
 import * as Process from "../src/internal/core/process.js"
 import * as internal from "../src/internal/core/tracer.js"
 import * as Watchdog from "../src/internal/core/watchdog.js"
+import * as TraceOptions from "../src/TraceOptions.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import * as TraceOptions from "../src/TraceOptions.js"
 import { alive, gone, shBackend } from "./support/backends.js"
 import { testTempDir, withTempDir } from "./support/temp.js"
 
@@ -31,7 +31,7 @@ describe("kill on timeout", () => {
   it.live("a tracer that ignores SIGTERM is dead within grace + 1 s of its deadline", () =>
     withTempDir((dir) => {
       const pidFile = path.join(dir, "pid")
-      const backend = shBackend('trap "" TERM; echo $$ > "$1"; exec sleep 30', () => [pidFile])
+      const backend = shBackend("trap \"\" TERM; echo $$ > \"$1\"; exec sleep 30", () => [pidFile])
       return Effect.gen(function*() {
         const started = Date.now()
         const error = yield* Effect.flip(Tracer.trace(undefined, { timeout: "1 second" }))
@@ -77,7 +77,7 @@ describe("kill on timeout", () => {
     withTempDir((dir) => {
       const pidFile = path.join(dir, "pid")
       // The leader dies of SIGTERM at once; its child ignores SIGTERM (gdb left behind by gcore's shell).
-      const backend = shBackend('(trap "" TERM; exec sleep 30) & echo $! > "$1"; wait', () => [pidFile])
+      const backend = shBackend("(trap \"\" TERM; exec sleep 30) & echo $! > \"$1\"; wait", () => [pidFile])
       return Effect.gen(function*() {
         const running = yield* Effect.fork(Tracer.trace(undefined, { timeout: "none" }))
         const pid = yield* readPid(pidFile)
@@ -90,7 +90,7 @@ describe("kill on timeout", () => {
   const unkillable = (panicOnKillFailure: boolean) =>
     withTempDir((dir) => {
       const pidFile = path.join(dir, "pid")
-      const backend = shBackend('echo $$ > "$1"; exec sleep 30', () => [pidFile])
+      const backend = shBackend("echo $$ > \"$1\"; exec sleep 30", () => [pidFile])
       const eperm = () => {
         throw Object.assign(new Error("kill EPERM"), { code: "EPERM" })
       }
@@ -141,17 +141,20 @@ describe("the external watchdog (coreutils timeout)", () => {
       }
     )
 
-  it.live.skipIf(Watchdog.detect().name === "none")("ends a tracer at the deadline, escalating to SIGKILL, and says so", () =>
-    Effect.gen(function*() {
-      const started = Date.now()
-      const polite = yield* runAlone("exec sleep 30")
-      expect(polite).toMatchObject({ code: 124, deadlinePassed: true })
-      const stubborn = yield* runAlone('trap "" TERM; exec sleep 30')
-      expect(stubborn).toMatchObject({ signal: "SIGKILL", deadlinePassed: true })
-      expect(Date.now() - started).toBeLessThan(10_000)
-      const quick = yield* runAlone("exit 0")
-      expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
-    }))
+  it.live.skipIf(Watchdog.detect().name === "none")(
+    "ends a tracer at the deadline, escalating to SIGKILL, and says so",
+    () =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const polite = yield* runAlone("exec sleep 30")
+        expect(polite).toMatchObject({ code: 124, deadlinePassed: true })
+        const stubborn = yield* runAlone("trap \"\" TERM; exec sleep 30")
+        expect(stubborn).toMatchObject({ signal: "SIGKILL", deadlinePassed: true })
+        expect(Date.now() - started).toBeLessThan(10_000)
+        const quick = yield* runAlone("exit 0")
+        expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
+      })
+  )
 
   it("only GNU coreutils' timeout is used: BusyBox's (Alpine) has other options and exit codes", () => {
     const dir = testTempDir()

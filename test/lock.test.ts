@@ -17,13 +17,16 @@ describe("one tracer at a time, process-wide", () => {
       return Effect.gen(function*() {
         const [a, b] = [yield* first, yield* second]
         // No deadline: under load, 200 runs in a row can take longer than any per-trace deadline would allow.
-        yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) => (i % 2 === 0 ? a : b).trace(undefined, { timeout: "none" }), {
+        yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => i), (i) =>
+          (i % 2 === 0 ? a : b).trace(undefined, { timeout: "none" }), {
           concurrency: "unbounded",
           discard: true
         })
         const record = readRecord(log)
         expect(record).toHaveLength(400)
-        record.forEach((entry, i) => expect(entry.kind).toBe(i % 2 === 0 ? "start" : "end"))
+        record.forEach((entry, i) =>
+          expect(entry.kind).toBe(i % 2 === 0 ? "start" : "end")
+        )
         for (let i = 1; i < record.length; i++) expect(record[i]!.ns >= record[i - 1]!.ns).toBe(true)
       }).pipe(
         Effect.scoped,
@@ -52,11 +55,13 @@ describe("one tracer at a time, process-wide", () => {
   it.live("a trace interrupted while its tracer runs kills the tracer and leaks no permit", () =>
     withTempDir((dir) => {
       const pidFile = path.join(dir, "pid")
-      const backend = shBackend('echo $$ > "$1"; exec sleep 30', () => [pidFile])
+      const backend = shBackend("echo $$ > \"$1\"; exec sleep 30", () => [pidFile])
       return Effect.gen(function*() {
         const tracer = yield* Tracer.make(backend)
         const running = yield* Effect.fork(tracer.trace())
-        while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, "utf8").trim() === "") yield* Effect.sleep("20 millis")
+        while (!fs.existsSync(pidFile) || fs.readFileSync(pidFile, "utf8").trim() === "") {
+          yield* Effect.sleep("20 millis")
+        }
         const pid = Number(fs.readFileSync(pidFile, "utf8"))
         expect(alive(pid)).toBe(true)
         yield* Fiber.interrupt(running)

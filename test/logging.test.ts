@@ -20,7 +20,10 @@ const capture = () => {
       annotations: Object.fromEntries(HashMap.toEntries(annotations))
     })
   )
-  return { lines, layer: Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All)) }
+  return {
+    lines,
+    layer: Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All))
+  }
 }
 
 describe("logging", () => {

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
 import * as Command from "@effect/platform/Command"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -30,7 +30,7 @@ const backend = (program: string) => ({
 
 const which = (program: string) => {
   try {
-    return execFileSync("sh", ["-c", 'command -v "$1"', "sh", program], { encoding: "utf8" }).trim()
+    return execFileSync("sh", ["-c", "command -v \"$1\"", "sh", program], { encoding: "utf8" }).trim()
   } catch {
     return ""
   }
@@ -74,7 +74,10 @@ describe("Tracer.checkPermissions", () => {
     const table: ReadonlyArray<readonly [Partial<PtraceFacts>, RegExp | undefined]> = [
       [{}, undefined],
       [{ ptraceScope: Option.some(0) }, undefined],
-      [{ ptraceScope: Option.some(1) }, /ptrace_scope is 1.*Tracer\.enableTracing.*sysctl -w kernel\.yama\.ptrace_scope=0/],
+      [
+        { ptraceScope: Option.some(1) },
+        /ptrace_scope is 1.*Tracer\.enableTracing.*sysctl -w kernel\.yama\.ptrace_scope=0/
+      ],
       [{ ptraceScope: Option.some(1), ptracerAny: true }, undefined],
       [{ ptraceScope: Option.some(1), tracerCapSysPtrace: true }, undefined],
       [{ ptraceScope: Option.some(2) }, /ptrace_scope is 2.*CAP_SYS_PTRACE.*--cap-add=SYS_PTRACE/],

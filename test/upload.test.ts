@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, Option, Scope } from "effect"
+import type { Duration } from "effect"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SnapshotUploadError } from "../src/TraceError.js"
@@ -12,7 +13,7 @@ import { withTempDir } from "./support/temp.js"
 
 /** A backend whose tracer writes a snapshot file and whose put moves it to `uploaded/` after `delay`. */
 const fileBackend = (dir: string, delay: Duration.DurationInput = "0 millis", fail = false) =>
-  shBackend('f="$1/snap.$$"; echo snapshot > "$f"; echo "$f"', () => [dir], {
+  shBackend("f=\"$1/snap.$$\"; echo snapshot > \"$f\"; echo \"$f\"", () => [dir], {
     snapshot: (stdout) => Option.some(stdout.trim()),
     put: (result: TraceResult) =>
       Effect.gen(function*() {
@@ -24,7 +25,8 @@ const fileBackend = (dir: string, delay: Duration.DurationInput = "0 millis", fa
       })
   })
 
-const uploaded = (dir: string) => fs.existsSync(path.join(dir, "uploaded")) ? fs.readdirSync(path.join(dir, "uploaded")) : []
+const uploaded = (dir: string) =>
+  fs.existsSync(path.join(dir, "uploaded")) ? fs.readdirSync(path.join(dir, "uploaded")) : []
 
 describe("uploads", () => {
   it.live("with synchronousPut the upload runs inside trace, and its failure is trace's error", () =>
