@@ -10,7 +10,8 @@ import * as path from "node:path"
 import * as TraceMetrics from "../src/TraceMetrics.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import { shBackend, tempDir } from "./support/backends.js"
+import { shBackend } from "./support/backends.js"
+import { withTempDir } from "./support/temp.js"
 
 const outcome = (name: TraceMetrics.Outcome) =>
   Effect.map(Metric.value(Metric.tagged(TraceMetrics.traces, "outcome", name)), (state) => state.count)
@@ -40,34 +41,31 @@ const lines = (file: string, n: number) =>
   })
 
 describe("admission", () => {
-  it.live("waiters get the lock in the order they came (FIFO)", () => {
-    const dir = tempDir()
-    const log = path.join(dir, "order")
-    const started = path.join(dir, "started")
-    // Each run appends its label; the first holds the lock until `release` exists.
-    const backend = shBackend(
-      "echo \"$2\" >> \"$1\"; if [ \"$2\" = 0 ]; then echo go > \"$3\"; while [ ! -e \"$4\" ]; do sleep 0.02; done; fi",
-      // Tracer.make builds the command once with an empty request to check it: no `n` then.
-      (req) => [log, req.attributes.find(([k]) => k === "n")?.[1] ?? "-", started, path.join(dir, "release")]
-    )
-    return Effect.gen(function*() {
-      const first = yield* Effect.fork(Tracer.trace(undefined, { attributes: { n: "0" } }))
-      yield* lines(started, 1)
-      const rest: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-      for (let n = 1; n <= 8; n++) {
-        rest.push(yield* Effect.fork(Tracer.trace(undefined, { attributes: { n: String(n) } })))
-        // Each waiter is in line before the next one comes.
-        yield* Effect.sleep("20 millis")
-      }
-      fs.writeFileSync(path.join(dir, "release"), "")
-      yield* Fiber.join(first)
-      for (const fiber of rest) yield* Fiber.join(fiber)
-      expect(yield* lines(log, 9)).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8"])
-    }).pipe(
-      provide(backend, { maxWaiting: 20 }),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
-    )
-  })
+  it.live("waiters get the lock in the order they came (FIFO)", () =>
+    withTempDir((dir) => {
+      const log = path.join(dir, "order")
+      const started = path.join(dir, "started")
+      // Each run appends its label; the first holds the lock until `release` exists.
+      const backend = shBackend(
+        "echo \"$2\" >> \"$1\"; if [ \"$2\" = 0 ]; then echo go > \"$3\"; while [ ! -e \"$4\" ]; do sleep 0.02; done; fi",
+        // Tracer.make builds the command once with an empty request to check it: no `n` then.
+        (req) => [log, req.attributes.find(([k]) => k === "n")?.[1] ?? "-", started, path.join(dir, "release")]
+      )
+      return Effect.gen(function*() {
+        const first = yield* Effect.fork(Tracer.trace(undefined, { attributes: { n: "0" } }))
+        yield* lines(started, 1)
+        const rest: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
+        for (let n = 1; n <= 8; n++) {
+          rest.push(yield* Effect.fork(Tracer.trace(undefined, { attributes: { n: String(n) } })))
+          // Each waiter is in line before the next one comes.
+          yield* Effect.sleep("20 millis")
+        }
+        fs.writeFileSync(path.join(dir, "release"), "")
+        yield* Fiber.join(first)
+        for (const fiber of rest) yield* Fiber.join(fiber)
+        expect(yield* lines(log, 9)).toEqual(["0", "1", "2", "3", "4", "5", "6", "7", "8"])
+      }).pipe(provide(backend, { maxWaiting: 20 }))
+    }))
 
   it.live("beyond maxWaiting a trace fails at once with TraceBusyError, and the waiters still run", () =>
     Effect.gen(function*() {
@@ -103,24 +101,21 @@ describe("admission", () => {
       expect(byPredicate).toMatchObject({ _tag: "TraceBusyError", reason: "sampled-out" })
     }).pipe(Effect.provide(Tracer.layer(shBackend("true")))))
 
-  it.live("capture returns at once, never fails, and drops what cannot run soon", () => {
-    const dir = tempDir()
-    const pids = path.join(dir, "pids")
-    const backend = shBackend("echo $$ >> \"$1\"; exec sleep 30", () => [pids])
-    return Effect.gen(function*() {
-      const before = yield* outcomes
-      const started = Date.now()
-      // The first hangs its tracer; one more may wait (maxWaiting 1); the other eight are dropped.
-      for (let i = 0; i < 10; i++) yield* Tracer.capture(new Error(`capture ${i}`), { timeout: "1 second" })
-      expect(Date.now() - started).toBeLessThan(500)
-      yield* Tracer.awaitPending
-      // The first's tracer overran its deadline; the second's deadline ran out while it waited for the lock.
-      expect(delta(before, yield* outcomes)).toMatchObject({ dropped: 8, timeout: 2, ok: 0 })
-    }).pipe(
-      provide(backend, { maxWaiting: 1, killGrace: "100 millis" }),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
-    )
-  }, 30_000)
+  it.live("capture returns at once, never fails, and drops what cannot run soon", () =>
+    withTempDir((dir) => {
+      const pids = path.join(dir, "pids")
+      const backend = shBackend("echo $$ >> \"$1\"; exec sleep 30", () => [pids])
+      return Effect.gen(function*() {
+        const before = yield* outcomes
+        const started = Date.now()
+        // The first hangs its tracer; one more may wait (maxWaiting 1); the other eight are dropped.
+        for (let i = 0; i < 10; i++) yield* Tracer.capture(new Error(`capture ${i}`), { timeout: "1 second" })
+        expect(Date.now() - started).toBeLessThan(500)
+        yield* Tracer.awaitPending
+        // The first's tracer overran its deadline; the second's deadline ran out while it waited for the lock.
+        expect(delta(before, yield* outcomes)).toMatchObject({ dropped: 8, timeout: 2, ok: 0 })
+      }).pipe(provide(backend, { maxWaiting: 1, killGrace: "100 millis" }))
+    }), 30_000)
 
   it.live("metrics count each outcome of trace", () =>
     Effect.gen(function*() {

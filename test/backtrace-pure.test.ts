@@ -14,25 +14,63 @@ describe("Backtrace.renderArgs", () => {
   const cases: ReadonlyArray<readonly [string, Partial<TraceRequest>, ReadonlyArray<string>]> = [
     ["bare request", {}, ["--load=", "--faulted", "4242", "--kv", "fiber:7"]],
     ["extra args follow the pid", { args: ["--core", "-v"] }, [
-      "--load=", "--faulted", "4242", "--core", "-v", "--kv", "fiber:7"
+      "--load=",
+      "--faulted",
+      "4242",
+      "--core",
+      "-v",
+      "--kv",
+      "fiber:7"
     ]],
     ["attributes in order, value may hold colons", {
       attributes: [["error", "boom: at x"], ["url", "https://a:1/b"]]
     }, ["--load=", "--faulted", "4242", "--kv", "error:boom: at x", "--kv", "url:https://a:1/b", "--kv", "fiber:7"]],
     ["faulted thread", { faulted: true, tid: Option.some(99) }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--fault-thread", "99"
+      "--load=",
+      "--faulted",
+      "4242",
+      "--kv",
+      "fiber:7",
+      "--fault-thread",
+      "99"
     ]],
     ["caller only", { callerOnly: true, tid: Option.some(99) }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--thread", "99"
+      "--load=",
+      "--faulted",
+      "4242",
+      "--kv",
+      "fiber:7",
+      "--thread",
+      "99"
     ]],
     ["caller only and faulted", { callerOnly: true, faulted: true, tid: Option.some(5) }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--thread", "5", "--fault-thread", "5"
+      "--load=",
+      "--faulted",
+      "4242",
+      "--kv",
+      "fiber:7",
+      "--thread",
+      "5",
+      "--fault-thread",
+      "5"
     ]],
     ["no tid known: no thread flags", { callerOnly: true, faulted: true }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7"
+      "--load=",
+      "--faulted",
+      "4242",
+      "--kv",
+      "fiber:7"
     ]],
     ["classifiers last", { classifiers: ["TimeoutError", "db"] }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--classifier", "TimeoutError", "--classifier", "db"
+      "--load=",
+      "--faulted",
+      "4242",
+      "--kv",
+      "fiber:7",
+      "--classifier",
+      "TimeoutError",
+      "--classifier",
+      "db"
     ]],
     ["everything", {
       args: ["--x"],
@@ -41,7 +79,20 @@ describe("Backtrace.renderArgs", () => {
       faulted: true,
       tid: Option.some(3),
       fiberId: 12
-    }, ["--load=", "--faulted", "4242", "--x", "--kv", "k:v", "--kv", "fiber:12", "--fault-thread", "3", "--classifier", "c"]]
+    }, [
+      "--load=",
+      "--faulted",
+      "4242",
+      "--x",
+      "--kv",
+      "k:v",
+      "--kv",
+      "fiber:12",
+      "--fault-thread",
+      "3",
+      "--classifier",
+      "c"
+    ]]
   ]
   for (const [name, over, expected] of cases) {
     it(name, () => {
@@ -91,8 +142,11 @@ describe("Backtrace.endpointUrl", () => {
     ["https://host:6098/post?token=inurl", "other", "https://host:6098/post?token=inurl"],
     ["https://host/post?token=inurl&format=minidump", undefined, "https://host/post?token=inurl&format=minidump"],
     ["host:9000/post?token=inurl", "", "https://host:9000/post?token=inurl"],
-    ["https://submit.backtrace.io/myuniverse/0123abcd/minidump", undefined,
-      "https://submit.backtrace.io/myuniverse/0123abcd/minidump"],
+    [
+      "https://submit.backtrace.io/myuniverse/0123abcd/minidump",
+      undefined,
+      "https://submit.backtrace.io/myuniverse/0123abcd/minidump"
+    ],
     ["submit.backtrace.io/myuniverse/0123abcd/json", undefined, "https://submit.backtrace.io/myuniverse/0123abcd/json"]
   ]
   for (const [endpoint, token, expected] of ok) {

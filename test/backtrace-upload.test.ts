@@ -2,8 +2,8 @@
  * The streaming uploader against a real coronerd-compatible HTTP server on
  * 127.0.0.1 (examples/coronerd.ts).
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,18 +15,17 @@ import * as Tracer from "effect/Tracer"
 import { execFileSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as util from "node:util"
 import * as Coronerd from "../examples/coronerd.js"
-import { type UploadOptions, uploadFile } from "../src/internal/upload/file.js"
+import { uploadFile, type UploadOptions } from "../src/internal/upload/file.js"
 import * as TracerConfig from "../src/TracerConfig.js"
+import { tempDir } from "./support/temp.js"
 
 const TOKEN = "tok/EN+s3cr3t&x=y"
 const Platform = Layer.merge(NodeFileSystem.layer, NodeHttpClient.layer)
 const fastRetry = (retries: number) => Schedule.spaced("20 millis").pipe(Schedule.intersect(Schedule.recurs(retries)))
 
-const tmpDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-upload-"))
 const writeSnapshot = (dir: string, name: string, bytes: number) => {
   const file = path.join(dir, name)
   const body = randomBytes(bytes)
@@ -50,7 +49,7 @@ describe("uploadFile", () => {
   it.live("streams the bytes intact as application/octet-stream and keeps the file without unlink", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file, sha256 } = writeSnapshot(tmpDir(), "big.btt", 8 * 1024 * 1024 + 13)
+      const { file, sha256 } = writeSnapshot(yield* tempDir, "big.btt", 8 * 1024 * 1024 + 13)
       yield* uploadFile(file, options(server))
       expect(server.received).toHaveLength(1)
       expect(server.received[0]!.sha256).toBe(sha256)
@@ -62,7 +61,7 @@ describe("uploadFile", () => {
   it.live("retries a 500, then removes the file after the 200", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file, sha256 } = writeSnapshot(tmpDir(), "a.btt", 100_000)
+      const { file, sha256 } = writeSnapshot(yield* tempDir, "a.btt", 100_000)
       server.failNext(1, 500)
       yield* uploadFile(file, options(server, { unlink: true }))
       expect(server.requests.map((r) => r.answered)).toEqual([500, 200])
@@ -73,7 +72,7 @@ describe("uploadFile", () => {
   it.live("a server that keeps answering 500 leaves the file on disk", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
       server.failNext(100, 500)
       const error = yield* Effect.flip(uploadFile(file, options(server, { unlink: true, retry: fastRetry(2) })))
       expect(error._tag).toBe("SnapshotUploadError")
@@ -87,7 +86,7 @@ describe("uploadFile", () => {
   it.live("retries 503, 408, a closed connection and a 429, then succeeds", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file, sha256 } = writeSnapshot(tmpDir(), "a.btt", 300_000)
+      const { file, sha256 } = writeSnapshot(yield* tempDir, "a.btt", 300_000)
       server.failNext(1, 503)
       server.failNext(1, 408)
       server.closeNext(1)
@@ -101,7 +100,7 @@ describe("uploadFile", () => {
   it.live("waits out a 429's Retry-After even when the schedule is faster", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
       server.failNext(1, 429, { "retry-after": "1" })
       const started = Date.now()
       yield* uploadFile(file, options(server))
@@ -114,8 +113,10 @@ describe("uploadFile", () => {
   it.live("does not retry a permanent refusal (wrong token: 401)", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
-      const error = yield* Effect.flip(uploadFile(file, options(server, { url: urlFor(server, "wrong"), unlink: true })))
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
+      const error = yield* Effect.flip(
+        uploadFile(file, options(server, { url: urlFor(server, "wrong"), unlink: true }))
+      )
       expect(error.status).toBe(401)
       expect(server.requests).toHaveLength(1)
       expect(fs.existsSync(file)).toBe(true)
@@ -124,7 +125,7 @@ describe("uploadFile", () => {
   it.live("an attempt that gets no answer in time is retried; a server that never answers in time fails", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
       // A deadline far above a loopback upload's time, so that a busy CI machine does not miss it.
       server.slowNext(1, 3_000)
       yield* uploadFile(file, options(server, { timeout: Duration.millis(1_000) }))
@@ -134,7 +135,9 @@ describe("uploadFile", () => {
       server.reset()
       server.slowNext(10, 2_000)
       const started = Date.now()
-      const error = yield* Effect.flip(uploadFile(file, options(server, { timeout: Duration.millis(200), retry: fastRetry(1) })))
+      const error = yield* Effect.flip(
+        uploadFile(file, options(server, { timeout: Duration.millis(200), retry: fastRetry(1) }))
+      )
       expect(error.reason).toContain("no answer within")
       expect(error.status).toBeUndefined()
       expect(Date.now() - started).toBeLessThan(5_000)
@@ -145,18 +148,18 @@ describe("uploadFile", () => {
     Effect.gen(function*() {
       const server = yield* Effect.promise(() => Coronerd.start({ token: TOKEN }))
       yield* Effect.promise(() => server.close())
-      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
       const error = yield* Effect.flip(uploadFile(file, options(server, { retry: fastRetry(2), unlink: true })))
       expect(error.reason).toMatch(/request failed \(Transport\)/)
       expect(error.message).toContain("3 attempts")
       expect(fs.existsSync(file)).toBe(true)
-    }).pipe(Effect.provide(Platform)))
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
 
   it.live("a server that stalls (reads nothing, answers nothing) times the attempt out", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
       // Larger than the socket buffers, so the body cannot all be written while the server reads nothing.
-      const { file, sha256 } = writeSnapshot(tmpDir(), "a.btt", 8 * 1024 * 1024)
+      const { file, sha256 } = writeSnapshot(yield* tempDir, "a.btt", 8 * 1024 * 1024)
       server.stallNext(2)
       const error = yield* Effect.flip(
         uploadFile(file, options(server, { timeout: Duration.millis(300), retry: fastRetry(1), unlink: true }))
@@ -171,7 +174,7 @@ describe("uploadFile", () => {
   it.live("reads only the start of an error answer whose body never ends", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const { file } = writeSnapshot(tmpDir(), "a.btt", 1000)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
       server.script({ _tag: "Endless", status: 500 }, { _tag: "Endless", status: 500 })
       const error = yield* Effect.flip(
         uploadFile(file, options(server, { timeout: Duration.seconds(3), retry: fastRetry(1), unlink: true }))
@@ -186,10 +189,12 @@ describe("uploadFile", () => {
   it.live("a FIFO or a directory is refused at once, without a request (opening a FIFO would block)", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const dir = tmpDir()
+      const dir = yield* tempDir
       const fifo = path.join(dir, "pipe.btt")
       execFileSync("mkfifo", ["-m", "600", fifo])
-      const error = yield* Effect.flip(uploadFile(fifo, options(server, { timeout: Duration.seconds(30), unlink: true })))
+      const error = yield* Effect.flip(
+        uploadFile(fifo, options(server, { timeout: Duration.seconds(30), unlink: true }))
+      )
       expect(error.path).toBe(fifo)
       expect(error.reason).toBe("not a regular file (FIFO)")
       const directory = yield* Effect.flip(uploadFile(dir, options(server)))
@@ -201,7 +206,7 @@ describe("uploadFile", () => {
   it.live("a missing file fails without a request", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })
-      const file = path.join(tmpDir(), "missing.btt")
+      const file = path.join(yield* tempDir, "missing.btt")
       const error = yield* Effect.flip(uploadFile(file, options(server)))
       expect(error.path).toBe(file)
       expect(error.reason).toContain("cannot read the file")
@@ -210,7 +215,9 @@ describe("uploadFile", () => {
 })
 
 describe("the token", () => {
-  const forms = (token: string) => [token, encodeURIComponent(token), new URLSearchParams({ token }).toString().slice(6)]
+  const forms = (
+    token: string
+  ) => [token, encodeURIComponent(token), new URLSearchParams({ token }).toString().slice(6)]
 
   it.live("appears in no log line (Debug), span, error message, String, inspect or JSON", () =>
     Effect.gen(function*() {
@@ -221,7 +228,7 @@ describe("the token", () => {
         lines.push(JSON.stringify(Logger.structuredLogger.log(options)))
       })
       const server = yield* Coronerd.make({ token: TOKEN })
-      const dir = tmpDir()
+      const dir = yield* tempDir
       const ok = writeSnapshot(dir, "ok.btt", 5000)
       const bad = writeSnapshot(dir, "bad.btt", 5000)
       const run = Effect.gen(function*() {
@@ -259,7 +266,9 @@ describe("the token", () => {
       expect(spans.length).toBeGreaterThan(0)
       const texts = [
         ...lines,
-        ...errors.flatMap((e) => [e.message, String(e), util.inspect(e, { depth: 10 }), JSON.stringify(e), e.stack ?? ""]),
+        ...errors.flatMap((
+          e
+        ) => [e.message, String(e), util.inspect(e, { depth: 10 }), JSON.stringify(e), e.stack ?? ""]),
         ...spans.map((s) => JSON.stringify({ name: s.name, attributes: [...s.attributes.entries()] }))
       ]
       for (const text of texts) {

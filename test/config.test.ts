@@ -3,7 +3,8 @@ import { ConfigProvider, Duration, Effect, Layer, LogLevel } from "effect"
 import { cooldownEnd } from "../src/internal/core/lock.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 
-const withEnv = (env: Record<string, string>) => Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+const withEnv = (env: Record<string, string>) =>
+  Layer.setConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
 describe("TracerConfig", () => {
   it.effect("defaults are Go's GlobalConfig defaults", () =>

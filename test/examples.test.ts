@@ -2,12 +2,15 @@ import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { tempDir } from "./support/backends.js"
 import { tsx } from "./support/child.js"
+import { testTempDir } from "./support/temp.js"
 
-/** Runs an example with tsx in a fresh working directory; `effect-bcd` resolves to src/ through tsconfig paths. */
+/**
+ * Runs an example with tsx in a fresh working directory (removed when the test
+ * ends); `effect-bcd` resolves to src/ through tsconfig paths.
+ */
 const runExample = (example: string) => {
-  const cwd = tempDir("bcd-example-")
+  const cwd = testTempDir()
   const started = Date.now()
   const run = spawnSync(process.execPath, ["--import", tsx, path.resolve("examples", example)], {
     cwd,
@@ -17,41 +20,33 @@ const runExample = (example: string) => {
   })
   const snapshots = path.join(cwd, "snapshots")
   const files = fs.existsSync(snapshots) ? fs.readdirSync(snapshots).filter((f) => f.endsWith(".txt")).sort() : []
-  return { run, cwd, snapshots, files, elapsed: Date.now() - started }
+  return { run, snapshots, files, elapsed: Date.now() - started }
 }
 
 describe("examples", () => {
   it("npm run demo traces, recovers and catches a signal with gdb, uploads all three, and exits 0 within 30 s", () => {
-    const { cwd, elapsed, files, run, snapshots } = runExample("demo.ts")
-    try {
-      expect(run.status, run.stderr).toBe(0)
-      expect(elapsed).toBeLessThan(30_000)
-      expect(run.stdout).toMatch(/3 snapshots, 3 uploads/)
-      expect(run.stdout.match(/uploaded \(200\)/g)).toHaveLength(3)
-      expect(files).toHaveLength(3)
-      for (const file of files) {
-        expect(fs.statSync(path.join(snapshots, file)).mode & 0o777).toBe(0o600)
-        expect(run.stdout).toContain(file)
-      }
-      expect(fs.statSync(snapshots).mode & 0o777).toBe(0o700)
-    } finally {
-      fs.rmSync(cwd, { recursive: true, force: true })
+    const { elapsed, files, run, snapshots } = runExample("demo.ts")
+    expect(run.status, run.stderr).toBe(0)
+    expect(elapsed).toBeLessThan(30_000)
+    expect(run.stdout).toMatch(/3 snapshots, 3 uploads/)
+    expect(run.stdout.match(/uploaded \(200\)/g)).toHaveLength(3)
+    expect(files).toHaveLength(3)
+    for (const file of files) {
+      expect(fs.statSync(path.join(snapshots, file)).mode & 0o777).toBe(0o600)
+      expect(run.stdout).toContain(file)
     }
+    expect(fs.statSync(snapshots).mode & 0o777).toBe(0o700)
   }, 90_000)
 
   it("the README's quickstart leaves one snapshot for the error and one for the defect", () => {
-    const { cwd, files, run, snapshots } = runExample("quickstart.ts")
-    try {
-      expect(run.status, run.stderr).toBe(0)
-      expect(files).toHaveLength(2)
-      const [first, second] = files.map((f) => fs.readFileSync(path.join(snapshots, f), "utf8"))
-      expect(first).toMatch(/^error: +payment declined$/m)
-      expect(first).toMatch(/^classifiers: +Error$/m)
-      expect(second).toMatch(/^error: +cart.items is undefined$/m)
-      expect(second).toMatch(/^classifiers: +TypeError$/m)
-      for (const text of [first!, second!]) expect(text).toMatch(/^Thread 1 \(/m)
-    } finally {
-      fs.rmSync(cwd, { recursive: true, force: true })
-    }
+    const { files, run, snapshots } = runExample("quickstart.ts")
+    expect(run.status, run.stderr).toBe(0)
+    expect(files).toHaveLength(2)
+    const [first, second] = files.map((f) => fs.readFileSync(path.join(snapshots, f), "utf8"))
+    expect(first).toMatch(/^error: +payment declined$/m)
+    expect(first).toMatch(/^classifiers: +Error$/m)
+    expect(second).toMatch(/^error: +cart.items is undefined$/m)
+    expect(second).toMatch(/^classifiers: +TypeError$/m)
+    for (const text of [first!, second!]) expect(text).toMatch(/^Thread 1 \(/m)
   }, 90_000)
 })

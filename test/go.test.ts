@@ -1,12 +1,11 @@
 // Ports of Backtrace's Go bcd_test.go: TestTrace, TestTimeout and TestRecover.
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Duration, Effect, Exit, Layer, Option } from "effect"
-import * as Tracer from "../src/Tracer.js"
-import * as TracerConfig from "../src/TracerConfig.js"
 import * as TraceOptions from "../src/TraceOptions.js"
+import * as Tracer from "../src/Tracer.js"
 import { argvBackend, shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 
-const noCooldown = TracerConfig.layer({ rateLimit: 0 })
 const lines = (stdout: string) => stdout.trim().split("\n")
 
 describe("Go's bcd_test.go", () => {
@@ -67,12 +66,16 @@ describe("Go's bcd_test.go", () => {
         Effect.provideService(Tracer.Tracer, recording)
       )
       expect(recovered).toBe("carried on")
-      expect(lines(traced[0]!)).toEqual(expect.arrayContaining(["classifier=TypeError", "kv=error:undefined is not a function"]))
+      expect(lines(traced[0]!)).toEqual(
+        expect.arrayContaining(["classifier=TypeError", "kv=error:undefined is not a function"])
+      )
 
-      const repanicked = yield* Effect.exit(Effect.die(defect).pipe(
-        Effect.catchAllDefect(Tracer.recoverWith({ repanic: true, classifications: ["panic"] })),
-        Effect.provideService(Tracer.Tracer, recording)
-      ))
+      const repanicked = yield* Effect.exit(
+        Effect.die(defect).pipe(
+          Effect.catchAllDefect(Tracer.recoverWith({ repanic: true, classifications: ["panic"] })),
+          Effect.provideService(Tracer.Tracer, recording)
+        )
+      )
       expect(traced).toHaveLength(2)
       expect(lines(traced[1]!)).toContain("classifier=panic")
       expect(Exit.isFailure(repanicked) && Option.getOrUndefined(Cause.dieOption(repanicked.cause))).toBe(defect)

@@ -7,10 +7,11 @@ import * as path from "node:path"
 import * as Process from "../src/internal/core/process.js"
 import * as internal from "../src/internal/core/tracer.js"
 import * as Watchdog from "../src/internal/core/watchdog.js"
+import * as TraceOptions from "../src/TraceOptions.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import * as TraceOptions from "../src/TraceOptions.js"
-import { alive, gone, shBackend, tempDir } from "./support/backends.js"
+import { alive, gone, shBackend } from "./support/backends.js"
+import { testTempDir, withTempDir } from "./support/temp.js"
 
 const GRACE_MS = 500
 const config = TracerConfig.layer({ rateLimit: 0, killGrace: GRACE_MS })
@@ -27,23 +28,20 @@ const tracerPid = () => {
 }
 
 describe("kill on timeout", () => {
-  it.live("a tracer that ignores SIGTERM is dead within grace + 1 s of its deadline", () => {
-    const dir = tempDir()
-    const pidFile = path.join(dir, "pid")
-    const backend = shBackend('trap "" TERM; echo $$ > "$1"; exec sleep 30', () => [pidFile])
-    return Effect.gen(function*() {
-      const started = Date.now()
-      const error = yield* Effect.flip(Tracer.trace(undefined, { timeout: "1 second" }))
-      const elapsed = Date.now() - started
-      expect(error).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
-      expect(elapsed).toBeLessThan(1_000 + GRACE_MS + 1_000)
-      const pid = yield* readPid(pidFile)
-      expect(yield* Effect.promise(() => gone(pid, 250))).toBe(true)
-    }).pipe(
-      Effect.provide(Layer.merge(Tracer.layer(backend), config)),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
-    )
-  })
+  it.live("a tracer that ignores SIGTERM is dead within grace + 1 s of its deadline", () =>
+    withTempDir((dir) => {
+      const pidFile = path.join(dir, "pid")
+      const backend = shBackend("trap \"\" TERM; echo $$ > \"$1\"; exec sleep 30", () => [pidFile])
+      return Effect.gen(function*() {
+        const started = Date.now()
+        const error = yield* Effect.flip(Tracer.trace(undefined, { timeout: "1 second" }))
+        const elapsed = Date.now() - started
+        expect(error).toMatchObject({ _tag: "TraceTimeoutError", phase: "execution" })
+        expect(elapsed).toBeLessThan(1_000 + GRACE_MS + 1_000)
+        const pid = yield* readPid(pidFile)
+        expect(yield* Effect.promise(() => gone(pid, 250))).toBe(true)
+      }).pipe(Effect.provide(Layer.merge(Tracer.layer(backend), config)))
+    }))
 
   it.live("a tracer killed by SIGKILL well before its deadline (the OOM killer) is a TracerRunError, not a timeout", () =>
     Effect.gen(function*() {
@@ -75,45 +73,41 @@ describe("kill on timeout", () => {
     }).pipe(Effect.provide(Layer.merge(Tracer.layer(gdb), config)))
   }, 30_000)
 
-  it.live("an interrupted tracer's whole group dies, a straggler that ignores SIGTERM included", () => {
-    const dir = tempDir()
-    const pidFile = path.join(dir, "pid")
-    // The leader dies of SIGTERM at once; its child ignores SIGTERM (gdb left behind by gcore's shell).
-    const backend = shBackend('(trap "" TERM; exec sleep 30) & echo $! > "$1"; wait', () => [pidFile])
-    return Effect.gen(function*() {
-      const running = yield* Effect.fork(Tracer.trace(undefined, { timeout: "none" }))
-      const pid = yield* readPid(pidFile)
-      expect(alive(pid)).toBe(true)
-      yield* Fiber.interrupt(running)
-      expect(yield* Effect.promise(() => gone(pid, 1_000))).toBe(true)
-    }).pipe(
-      Effect.provide(Layer.merge(Tracer.layer(backend), config)),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
-    )
-  })
+  it.live("an interrupted tracer's whole group dies, a straggler that ignores SIGTERM included", () =>
+    withTempDir((dir) => {
+      const pidFile = path.join(dir, "pid")
+      // The leader dies of SIGTERM at once; its child ignores SIGTERM (gdb left behind by gcore's shell).
+      const backend = shBackend("(trap \"\" TERM; exec sleep 30) & echo $! > \"$1\"; wait", () => [pidFile])
+      return Effect.gen(function*() {
+        const running = yield* Effect.fork(Tracer.trace(undefined, { timeout: "none" }))
+        const pid = yield* readPid(pidFile)
+        expect(alive(pid)).toBe(true)
+        yield* Fiber.interrupt(running)
+        expect(yield* Effect.promise(() => gone(pid, 1_000))).toBe(true)
+      }).pipe(Effect.provide(Layer.merge(Tracer.layer(backend), config)))
+    }))
 
-  const unkillable = (panicOnKillFailure: boolean) => {
-    const dir = tempDir()
-    const pidFile = path.join(dir, "pid")
-    const backend = shBackend('echo $$ > "$1"; exec sleep 30', () => [pidFile])
-    const eperm = () => {
-      throw Object.assign(new Error("kill EPERM"), { code: "EPERM" })
-    }
-    const logs: Array<string> = []
-    const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))
-    return Effect.gen(function*() {
-      const tracer = yield* internal.make(backend, { kill: eperm, watchdog: Watchdog.none })
-      const exit = yield* Effect.exit(tracer.trace(undefined, { timeout: "300 millis" }))
-      const pid = yield* readPid(pidFile)
-      expect(alive(pid)).toBe(true)
-      process.kill(pid, "SIGKILL")
-      return { exit, logs }
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(Layer.merge(capture, TracerConfig.layer({ rateLimit: 0, killGrace: 100, panicOnKillFailure }))),
-      Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true })))
-    )
-  }
+  const unkillable = (panicOnKillFailure: boolean) =>
+    withTempDir((dir) => {
+      const pidFile = path.join(dir, "pid")
+      const backend = shBackend("echo $$ > \"$1\"; exec sleep 30", () => [pidFile])
+      const eperm = () => {
+        throw Object.assign(new Error("kill EPERM"), { code: "EPERM" })
+      }
+      const logs: Array<string> = []
+      const capture = Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => logs.push(String(message))))
+      return Effect.gen(function*() {
+        const tracer = yield* internal.make(backend, { kill: eperm, watchdog: Watchdog.none })
+        const exit = yield* Effect.exit(tracer.trace(undefined, { timeout: "300 millis" }))
+        const pid = yield* readPid(pidFile)
+        expect(alive(pid)).toBe(true)
+        process.kill(pid, "SIGKILL")
+        return { exit, logs }
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.merge(capture, TracerConfig.layer({ rateLimit: 0, killGrace: 100, panicOnKillFailure })))
+      )
+    })
 
   it.live("a kill that fails is a defect with panicOnKillFailure", () =>
     Effect.gen(function*() {
@@ -147,31 +141,30 @@ describe("the external watchdog (coreutils timeout)", () => {
       }
     )
 
-  it.live.skipIf(Watchdog.detect().name === "none")("ends a tracer at the deadline, escalating to SIGKILL, and says so", () =>
-    Effect.gen(function*() {
-      const started = Date.now()
-      const polite = yield* runAlone("exec sleep 30")
-      expect(polite).toMatchObject({ code: 124, deadlinePassed: true })
-      const stubborn = yield* runAlone('trap "" TERM; exec sleep 30')
-      expect(stubborn).toMatchObject({ signal: "SIGKILL", deadlinePassed: true })
-      expect(Date.now() - started).toBeLessThan(10_000)
-      const quick = yield* runAlone("exit 0")
-      expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
-    }))
+  it.live.skipIf(Watchdog.detect().name === "none")(
+    "ends a tracer at the deadline, escalating to SIGKILL, and says so",
+    () =>
+      Effect.gen(function*() {
+        const started = Date.now()
+        const polite = yield* runAlone("exec sleep 30")
+        expect(polite).toMatchObject({ code: 124, deadlinePassed: true })
+        const stubborn = yield* runAlone("trap \"\" TERM; exec sleep 30")
+        expect(stubborn).toMatchObject({ signal: "SIGKILL", deadlinePassed: true })
+        expect(Date.now() - started).toBeLessThan(10_000)
+        const quick = yield* runAlone("exit 0")
+        expect(quick).toMatchObject({ code: 0, deadlinePassed: false })
+      })
+  )
 
   it("only GNU coreutils' timeout is used: BusyBox's (Alpine) has other options and exit codes", () => {
-    const dir = tempDir()
-    try {
-      fs.copyFileSync("/bin/true", path.join(dir, "busybox"))
-      fs.symlinkSync(path.join(dir, "busybox"), path.join(dir, "timeout"))
-      expect(Watchdog.fromPath(path.join(dir, "timeout")).name).toBe("none")
-      expect(Watchdog.fromPath(path.join(dir, "missing")).name).toBe("none")
-      const gnu = execFileSync("sh", ["-c", "command -v timeout"], { encoding: "utf8" }).trim()
-      if (execFileSync(gnu, ["--version"], { encoding: "utf8" }).includes("GNU coreutils")) {
-        expect(Watchdog.fromPath(gnu).name).toBe("coreutils timeout")
-      }
-    } finally {
-      fs.rmSync(dir, { recursive: true })
+    const dir = testTempDir()
+    fs.copyFileSync("/bin/true", path.join(dir, "busybox"))
+    fs.symlinkSync(path.join(dir, "busybox"), path.join(dir, "timeout"))
+    expect(Watchdog.fromPath(path.join(dir, "timeout")).name).toBe("none")
+    expect(Watchdog.fromPath(path.join(dir, "missing")).name).toBe("none")
+    const gnu = execFileSync("sh", ["-c", "command -v timeout"], { encoding: "utf8" }).trim()
+    if (execFileSync(gnu, ["--version"], { encoding: "utf8" }).includes("GNU coreutils")) {
+      expect(Watchdog.fromPath(gnu).name).toBe("coreutils timeout")
     }
   })
 })

@@ -3,6 +3,7 @@ import { Effect, HashMap, Layer, Logger, LogLevel } from "effect"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 
 interface Line {
   readonly level: string
@@ -19,7 +20,10 @@ const capture = () => {
       annotations: Object.fromEntries(HashMap.toEntries(annotations))
     })
   )
-  return { lines, layer: Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All)) }
+  return {
+    lines,
+    layer: Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All))
+  }
 }
 
 describe("logging", () => {
@@ -30,7 +34,7 @@ describe("logging", () => {
       yield* Effect.flip(Tracer.trace(undefined, { timeout: "100 millis" }))
       expect(lines.map((l) => l.level)).toEqual(["ERROR"])
       expect(lines[0]).toMatchObject({ message: "Tracer execution timed out", annotations: { bcd: "sh-test" } })
-    }).pipe(Effect.provide(Layer.mergeAll(Tracer.layer(shBackend("sleep 0.3")), TracerConfig.layer({ rateLimit: 0 }), layer)))
+    }).pipe(Effect.provide(Layer.mergeAll(Tracer.layer(shBackend("sleep 0.3")), noCooldown, layer)))
   })
 
   it.live("TracerConfig.logLevel lowers the library's own minimum", () => {

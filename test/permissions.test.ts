@@ -1,15 +1,17 @@
-import { describe, expect, it } from "@effect/vitest"
 import * as Command from "@effect/platform/Command"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { TraceOptions, Tracer, TracerConfig } from "../src/index.js"
+import { TraceOptions, Tracer } from "../src/index.js"
 import { hintFor } from "../src/internal/os/hint.js"
 import { type PtraceFacts, refusals } from "../src/internal/os/permissions.js"
-import { fixture, tempDir } from "./support/child.js"
+import { fixture } from "./support/child.js"
+import { noCooldown } from "./support/config.js"
+import { tempDir } from "./support/temp.js"
 
 /** Read independently of the library: `/proc/self/status`. */
 const statusField = (name: string) =>
@@ -28,7 +30,7 @@ const backend = (program: string) => ({
 
 const which = (program: string) => {
   try {
-    return execFileSync("sh", ["-c", 'command -v "$1"', "sh", program], { encoding: "utf8" }).trim()
+    return execFileSync("sh", ["-c", "command -v \"$1\"", "sh", program], { encoding: "utf8" }).trim()
   } catch {
     return ""
   }
@@ -72,7 +74,10 @@ describe("Tracer.checkPermissions", () => {
     const table: ReadonlyArray<readonly [Partial<PtraceFacts>, RegExp | undefined]> = [
       [{}, undefined],
       [{ ptraceScope: Option.some(0) }, undefined],
-      [{ ptraceScope: Option.some(1) }, /ptrace_scope is 1.*Tracer\.enableTracing.*sysctl -w kernel\.yama\.ptrace_scope=0/],
+      [
+        { ptraceScope: Option.some(1) },
+        /ptrace_scope is 1.*Tracer\.enableTracing.*sysctl -w kernel\.yama\.ptrace_scope=0/
+      ],
       [{ ptraceScope: Option.some(1), ptracerAny: true }, undefined],
       [{ ptraceScope: Option.some(1), tracerCapSysPtrace: true }, undefined],
       [{ ptraceScope: Option.some(2) }, /ptrace_scope is 2.*CAP_SYS_PTRACE.*--cap-add=SYS_PTRACE/],
@@ -127,7 +132,7 @@ describe("Tracer.checkPermissions", () => {
               String(request.pid)
             ).pipe(Command.env({ HOME: "/nonexistent" }))
         })),
-        Effect.provide(TracerConfig.layer({ rateLimit: 0 }))
+        Effect.provide(noCooldown)
       )
   )
 })

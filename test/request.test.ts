@@ -2,10 +2,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Data, Effect, Layer, Option } from "effect"
 import { clampUtf8 } from "../src/internal/core/request.js"
 import * as Tracer from "../src/Tracer.js"
-import * as TracerConfig from "../src/TracerConfig.js"
 import { argvBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 
-const noCooldown = TracerConfig.layer({ rateLimit: 0 })
 const TracerLive = Layer.merge(Tracer.layer(argvBackend()), noCooldown)
 const lines = (stdout: string) => stdout.trim().split("\n")
 
@@ -32,7 +31,9 @@ describe("classification", () => {
       const { proxy, revoke } = Proxy.revocable({}, {})
       revoke()
       const result = yield* Tracer.trace(proxy)
-      expect(lines(result.stdout)).toEqual(expect.arrayContaining(["kv=error:[unprintable value]", "classifier=Object"]))
+      expect(lines(result.stdout)).toEqual(
+        expect.arrayContaining(["kv=error:[unprintable value]", "classifier=Object"])
+      )
     }).pipe(Effect.provide(TracerLive)))
 
   it.live("a message with NUL bytes is sanitised and the trace still runs", () =>
@@ -54,7 +55,12 @@ describe("classification", () => {
 
 describe("argv limits", () => {
   it("clampUtf8 cuts on a character boundary, never over the limit", () => {
-    for (const [text, max] of [["a" + "é".repeat(100), 50], ["€".repeat(100), 50], ["a😀".repeat(50), 50], ["ab", 50]] as const) {
+    for (
+      const [text, max] of [["a" + "é".repeat(100), 50], ["€".repeat(100), 50], ["a😀".repeat(50), 50], [
+        "ab",
+        50
+      ]] as const
+    ) {
       for (let cut = max; cut > max - 4; cut--) {
         const out = clampUtf8(text, cut, "...")
         expect(Buffer.byteLength(out)).toBeLessThanOrEqual(cut)
@@ -102,7 +108,15 @@ describe("the request", () => {
         args: ["--verbose", "--x"]
       })
       const first = lines((yield* Tracer.trace(undefined, { attributes: { order: "42" } })).stdout)
-      expect(first).toEqual(expect.arrayContaining(["kv=region:eu-west-1", "kv=order:42", "classifier=checkout", "arg=--verbose", "arg=--x"]))
+      expect(first).toEqual(
+        expect.arrayContaining([
+          "kv=region:eu-west-1",
+          "kv=order:42",
+          "classifier=checkout",
+          "arg=--verbose",
+          "arg=--x"
+        ])
+      )
       // Per-trace attributes do not stick.
       const second = lines((yield* Tracer.trace()).stdout)
       expect(second).toContain("kv=region:eu-west-1")
@@ -110,6 +124,7 @@ describe("the request", () => {
       yield* Tracer.clearOptions
       expect(yield* Tracer.options).toEqual({ attributes: [], classifiers: [], args: [] })
       const third = lines((yield* Tracer.trace()).stdout)
-      expect(third.filter((l) => l.startsWith("kv=region") || l.startsWith("classifier=") || l.startsWith("arg="))).toEqual([])
+      expect(third.filter((l) => l.startsWith("kv=region") || l.startsWith("classifier=") || l.startsWith("arg=")))
+        .toEqual([])
     }).pipe(Effect.provide(TracerLive)))
 })

@@ -7,6 +7,7 @@ import { Effect, Layer, Redacted } from "effect"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
 import { shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
 
 /** A tracer that prints its environment, its parent's name and its grandparent's pid (read while it runs). */
 const envBackend = (secrets: ReadonlyArray<string> = []) =>
@@ -31,7 +32,7 @@ describe("TracerConfig.runner", () => {
       const result = yield* Tracer.trace()
       expect(field(result.stdout, "parent")).toBe("effect-bcd-supe") // the supervisor's title, as comm keeps it
       expect(field(result.stdout, "grandparent")).toBe(String(process.pid))
-    }).pipe(Effect.provide(Layer.merge(Tracer.layer(envBackend()), TracerConfig.layer({ rateLimit: 0 })))))
+    }).pipe(Effect.provide(Layer.merge(Tracer.layer(envBackend()), noCooldown))))
 
   it.live("runner 'inline' spawns the tracer from this process", () =>
     Effect.gen(function*() {
@@ -59,7 +60,7 @@ describe("TracerConfig.tracerEnvironment", () => {
       })
     ).pipe(
       Effect.provide(
-        Layer.merge(Tracer.layer(envBackend(["s3cret-upload-value"])), TracerConfig.layer({ rateLimit: 0 }))
+        Layer.merge(Tracer.layer(envBackend(["s3cret-upload-value"])), noCooldown)
       )
     ))
 

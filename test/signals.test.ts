@@ -1,10 +1,11 @@
-import { describe, expect, it } from "@effect/vitest"
 import * as Command from "@effect/platform/Command"
+import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as path from "node:path"
 import { TraceOptions, Tracer } from "../src/index.js"
-import { fixture, markerLines, readMarker, tempDir } from "./support/child.js"
+import { fixture, markerLines, readMarker } from "./support/child.js"
+import { tempDir } from "./support/temp.js"
 
 const COUNT = ["SIGABRT", "SIGUSR2", "SIGTERM"] as const
 
@@ -21,7 +22,12 @@ describe("Tracer.register", () => {
       Effect.gen(function*() {
         const dir = yield* tempDir
         const marker = path.join(dir, "marker")
-        const child = yield* fixture("signals", { marker, resend: true, count: COUNT, ...(signals ? { signals, layer: true } : {}) }, {
+        const child = yield* fixture("signals", {
+          marker,
+          resend: true,
+          count: COUNT,
+          ...(signals ? { signals, layer: true } : {})
+        }, {
           cwd: dir
         })
         yield* child.line((l) => l.ready === true)
@@ -36,7 +42,9 @@ describe("Tracer.register", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const marker = path.join(dir, "marker")
-      const child = yield* fixture("signals", { marker, resend: false, signals: ["SIGUSR2"], count: COUNT }, { cwd: dir })
+      const child = yield* fixture("signals", { marker, resend: false, signals: ["SIGUSR2"], count: COUNT }, {
+        cwd: dir
+      })
       const ready = yield* child.line((l) => l.ready === true)
       expect(ready.during).toEqual({ SIGABRT: 0, SIGUSR2: 1, SIGTERM: 0 })
       process.kill(child.process.pid!, "SIGUSR2")
@@ -59,7 +67,9 @@ describe("Tracer.register", () => {
       const ready = yield* child.line((l) => l.ready === true)
       expect(ready.during).toEqual({ SIGABRT: 1, SIGUSR2: 0, SIGTERM: 0 })
       // Without a one-shot handler the fault repeats for ever, at 100% CPU.
-      const exit = yield* child.exit.pipe(Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "hung" as const }))
+      const exit = yield* child.exit.pipe(
+        Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => "hung" as const })
+      )
       expect(exit).toEqual({ code: null, signal: "SIGSEGV" })
       // No JS runs after a real fault: nothing is traced.
       expect(readMarker(marker)).toEqual([])
@@ -69,7 +79,9 @@ describe("Tracer.register", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const marker = path.join(dir, "marker")
-      const child = yield* fixture("signals", { marker, resend: false, signals: ["SIGSEGV"], count: COUNT }, { cwd: dir })
+      const child = yield* fixture("signals", { marker, resend: false, signals: ["SIGSEGV"], count: COUNT }, {
+        cwd: dir
+      })
       yield* child.line((l) => l.ready === true)
       process.kill(child.process.pid!, "SIGSEGV")
       yield* markerLines(marker, 1)

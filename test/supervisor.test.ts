@@ -17,7 +17,8 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import * as Client from "../src/internal/runner/client.js"
 import { alive, gone, readRecord } from "./support/backends.js"
-import { fixture, tempDir } from "./support/child.js"
+import { fixture } from "./support/child.js"
+import { tempDir } from "./support/temp.js"
 
 const GDB = "/usr/bin/gdb"
 const hasGdb = fs.existsSync(GDB)

@@ -3,7 +3,8 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { rejectionsMode } from "../src/internal/os/uncaught.js"
-import { fixture, readMarker, tempDir } from "./support/child.js"
+import { fixture, readMarker } from "./support/child.js"
+import { tempDir } from "./support/temp.js"
 
 /**
  * Node's report of an uncaught error without its first block (the source line

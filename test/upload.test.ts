@@ -1,16 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Layer, Option, Scope } from "effect"
+import type { Duration } from "effect"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { SnapshotUploadError } from "../src/TraceError.js"
 import * as Tracer from "../src/Tracer.js"
 import type { TraceResult } from "../src/TracerBackend.js"
 import * as TracerConfig from "../src/TracerConfig.js"
-import { shBackend, tempDir } from "./support/backends.js"
+import { shBackend } from "./support/backends.js"
+import { noCooldown } from "./support/config.js"
+import { withTempDir } from "./support/temp.js"
 
 /** A backend whose tracer writes a snapshot file and whose put moves it to `uploaded/` after `delay`. */
 const fileBackend = (dir: string, delay: Duration.DurationInput = "0 millis", fail = false) =>
-  shBackend('f="$1/snap.$$"; echo snapshot > "$f"; echo "$f"', () => [dir], {
+  shBackend("f=\"$1/snap.$$\"; echo snapshot > \"$f\"; echo \"$f\"", () => [dir], {
     snapshot: (stdout) => Option.some(stdout.trim()),
     put: (result: TraceResult) =>
       Effect.gen(function*() {
@@ -22,16 +25,12 @@ const fileBackend = (dir: string, delay: Duration.DurationInput = "0 millis", fa
       })
   })
 
-const uploaded = (dir: string) => fs.existsSync(path.join(dir, "uploaded")) ? fs.readdirSync(path.join(dir, "uploaded")) : []
-
-const inDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) => {
-  const dir = tempDir()
-  return f(dir).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(dir, { recursive: true }))))
-}
+const uploaded = (dir: string) =>
+  fs.existsSync(path.join(dir, "uploaded")) ? fs.readdirSync(path.join(dir, "uploaded")) : []
 
 describe("uploads", () => {
   it.live("with synchronousPut the upload runs inside trace, and its failure is trace's error", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         const ok = yield* Tracer.make(fileBackend(dir))
         const result = yield* ok.trace()
@@ -42,11 +41,11 @@ describe("uploads", () => {
         expect(error).toMatchObject({ status: 500 })
         // The snapshot that was not uploaded is still there.
         expect(fs.existsSync((error as SnapshotUploadError).path)).toBe(true)
-      }).pipe(Effect.scoped, Effect.provide(TracerConfig.layer({ rateLimit: 0 })))
+      }).pipe(Effect.scoped, Effect.provide(noCooldown))
     ))
 
   it.live("without synchronousPut, trace returns first and awaitPending waits for the upload", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         yield* Tracer.trace()
         expect(uploaded(dir)).toEqual([])
@@ -59,7 +58,7 @@ describe("uploads", () => {
     ))
 
   it.live("closing the layer waits for pending uploads", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const tracer = yield* Tracer.make(fileBackend(dir, "300 millis")).pipe(Scope.extend(scope))
@@ -71,7 +70,7 @@ describe("uploads", () => {
     ))
 
   it.live("closing the layer waits no longer than drainTimeout", () =>
-    inDir((dir) =>
+    withTempDir((dir) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const tracer = yield* Tracer.make(fileBackend(dir, "20 seconds")).pipe(Scope.extend(scope))

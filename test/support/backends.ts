@@ -3,12 +3,10 @@
  * user would write one. Scripts are fixed strings; data goes in as argv.
  */
 import * as Command from "@effect/platform/Command"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import * as Option from "effect/Option"
-import type { TraceRequest, TracerBackend } from "../../src/TracerBackend.js"
+import * as fs from "node:fs"
 import * as TraceOptions from "../../src/TraceOptions.js"
+import type { TracerBackend, TraceRequest } from "../../src/TracerBackend.js"
 
 /** A `TraceRequest` for pure tests of a backend: no thread, no error, fiber 7; `overrides` win. */
 export const traceRequest = (overrides: Partial<TraceRequest> = {}): TraceRequest => ({
@@ -25,9 +23,6 @@ export const traceRequest = (overrides: Partial<TraceRequest> = {}): TraceReques
   ...overrides
 })
 
-/** A private scratch directory removed by the caller. */
-export const tempDir = (prefix = "bcd-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
-
 /** A backend that runs `sh -c script sh <args...>`. */
 export const shBackend = (
   script: string,
@@ -43,11 +38,14 @@ export const shBackend = (
 
 /** Appends `start <ns>` and `end <ns>` lines to `log` around a short pause. */
 export const recordingBackend = (log: string, pause = "0") =>
-  shBackend('echo "start $(date +%s%N)" >> "$1"; sleep "$2"; echo "end $(date +%s%N)" >> "$1"', () => [log, pause])
+  shBackend(
+    "echo \"start $(date +%s%N)\" >> \"$1\"; sleep \"$2\"; echo \"end $(date +%s%N)\" >> \"$1\"",
+    () => [log, pause]
+  )
 
 /** Writes its argv, one per line, to stdout. */
 export const argvBackend = (overrides: Partial<TracerBackend> = {}) =>
-  shBackend('for a in "$@"; do printf "%s\\n" "$a"; done', (req) => [
+  shBackend("for a in \"$@\"; do printf \"%s\\n\" \"$a\"; done", (req) => [
     `pid=${req.pid}`,
     `fiber=${req.fiberId}`,
     ...req.classifiers.map((c) => `classifier=${c}`),

@@ -8,7 +8,6 @@ import type * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
-import * as os from "node:os"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 
@@ -30,12 +29,6 @@ export interface Child {
   readonly alive: () => boolean
 }
 
-/** A temporary folder, removed with the scope. */
-export const tempDir = Effect.acquireRelease(
-  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "bcd-signals-test-"))),
-  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
-)
-
 /** Runs `test/fixtures/<name>.ts` with `setup` as BCD_FIXTURE; killed with the scope if still running. */
 export const fixture = (
   name: string,
@@ -44,7 +37,13 @@ export const fixture = (
 ): Effect.Effect<Child, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.sync(() => {
-      const args = [...(options.nodeArgs ?? []), "--import", tsx, ...(options.imports ?? []).flatMap((i) => ["--import", i]), path.join(fixtures, `${name}.ts`)]
+      const args = [
+        ...(options.nodeArgs ?? []),
+        "--import",
+        tsx,
+        ...(options.imports ?? []).flatMap((i) => ["--import", i]),
+        path.join(fixtures, `${name}.ts`)
+      ]
       const child = spawn(process.execPath, args, {
         cwd: options.cwd,
         env: { ...process.env, BCD_FIXTURE: JSON.stringify(setup) },
@@ -85,13 +84,18 @@ export const fixture = (
               resume(Effect.succeed(found))
             } else if (child.exitCode !== null || child.signalCode !== null) {
               waiting.delete(check)
-              resume(Effect.dieMessage(`fixture ended without the line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`))
+              resume(
+                Effect.dieMessage(`fixture ended without the line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`)
+              )
             }
           }
           waiting.add(check)
           check()
           return Effect.sync(() => waiting.delete(check))
-        }).pipe(Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no such line in time") }), Effect.orDie)
+        }).pipe(
+          Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error("no such line in time") }),
+          Effect.orDie
+        )
       return {
         process: child,
         lines,
@@ -118,7 +122,9 @@ export const readMarker = (file: string): Array<Record<string, unknown>> =>
 export const markerLines = (file: string, count: number): Effect.Effect<Array<Record<string, unknown>>> =>
   Effect.suspend(() => {
     const lines = readMarker(file)
-    return lines.length >= count ? Effect.succeed(lines) : Effect.fail(new Error(`${file}: ${lines.length} of ${count} lines`))
+    return lines.length >= count
+      ? Effect.succeed(lines)
+      : Effect.fail(new Error(`${file}: ${lines.length} of ${count} lines`))
   }).pipe(
     Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 1000 }),
     Effect.orDie

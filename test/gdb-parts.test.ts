@@ -2,7 +2,7 @@
  * The gdb backend's pure parts: argv rendering, probe parsing, the header,
  * thread roles, and the perf-map rewrite (on files written here).
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -15,14 +15,22 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Gdb } from "../src/index.js"
+import { loadConfig as load } from "../src/internal/core/config.js"
+import { sanitizeProgram, timestamp } from "../src/internal/gdb/backend.js"
+import {
+  ATTACH_CHECK,
+  type Capabilities,
+  END_MARKER,
+  gdbArgs,
+  parseProbe,
+  type Plan
+} from "../src/internal/gdb/command.js"
+import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdb/core.js"
+import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdb/finalize.js"
+import * as Header from "../src/internal/gdb/header.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { traceRequest } from "./support/backends.js"
-import { loadConfig as load } from "../src/internal/core/config.js"
-import { ATTACH_CHECK, type Capabilities, END_MARKER, gdbArgs, parseProbe, type Plan } from "../src/internal/gdb/command.js"
-import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdb/finalize.js"
-import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdb/core.js"
-import * as Header from "../src/internal/gdb/header.js"
-import { sanitizeProgram, timestamp } from "../src/internal/gdb/backend.js"
+import { testTempDir } from "./support/temp.js"
 
 const gdb13: Capabilities = { version: [13, 1], python: true }
 const gdb13NoPython: Capabilities = { version: [13, 1], python: false }
@@ -61,13 +69,25 @@ describe("gdbArgs", () => {
     expect(argv[argv.indexOf("-iex") + 1]).toBe("set debuginfod enabled off")
   })
 
-  it.each([
-    ["full", plan({ full: true }), gdb13, "thread apply all bt full"],
-    ["callerOnly with Python", plan({ callerOnly: true, tid: Option.some(123) }), gdb13, "thread apply $bcd_thread bt"],
-    ["callerOnly, main thread, no Python", plan({ callerOnly: true }), gdb13NoPython, "thread apply 1 bt"],
-    ["callerOnly, other thread, no Python", plan({ callerOnly: true, tid: Option.some(123) }), gdb13NoPython, "thread apply all bt"],
-    ["callerOnly, tid unknown", plan({ callerOnly: true, tid: Option.none() }), gdb13, "thread apply all bt"]
-  ] as const)("%s -> %s", (_name, p, caps, expected) => {
+  it.each(
+    [
+      ["full", plan({ full: true }), gdb13, "thread apply all bt full"],
+      [
+        "callerOnly with Python",
+        plan({ callerOnly: true, tid: Option.some(123) }),
+        gdb13,
+        "thread apply $bcd_thread bt"
+      ],
+      ["callerOnly, main thread, no Python", plan({ callerOnly: true }), gdb13NoPython, "thread apply 1 bt"],
+      [
+        "callerOnly, other thread, no Python",
+        plan({ callerOnly: true, tid: Option.some(123) }),
+        gdb13NoPython,
+        "thread apply all bt"
+      ],
+      ["callerOnly, tid unknown", plan({ callerOnly: true, tid: Option.none() }), gdb13, "thread apply all bt"]
+    ] as const
+  )("%s -> %s", (_name, p, caps, expected) => {
     const cmds = commands(gdbArgs(caps, p))
     expect(cmds).toContain(expected)
     expect(cmds.filter((c) => c.startsWith("thread apply"))).toHaveLength(1)
@@ -79,16 +99,21 @@ describe("gdbArgs", () => {
     expect(lookup).toContain("t.ptid[1] == 123")
     expect(cmds.indexOf("thread $bcd_thread")).toBeGreaterThan(cmds.indexOf(lookup))
     expect(cmds.indexOf("thread $bcd_thread")).toBeLessThan(cmds.indexOf("info threads"))
-    expect(commands(gdbArgs(gdb13, plan({ tid: Option.some(123), faulted: false })))).not.toContain("thread $bcd_thread")
+    expect(commands(gdbArgs(gdb13, plan({ tid: Option.some(123), faulted: false })))).not.toContain(
+      "thread $bcd_thread"
+    )
   })
 
   it("writes a core file when asked, after the backtraces; with Python only if its file exists", () => {
     const core = Option.some("/out/app.100.t.core")
     const withPython = commands(gdbArgs(gdb13, plan({ core })))
-    const guarded = `python __import__("os").path.exists("/out/app.100.t.core") and gdb.execute("generate-core-file /out/app.100.t.core")`
+    const guarded =
+      `python __import__("os").path.exists("/out/app.100.t.core") and gdb.execute("generate-core-file /out/app.100.t.core")`
     expect(withPython.indexOf(guarded)).toBeGreaterThan(withPython.indexOf("thread apply all bt"))
     const without = commands(gdbArgs(gdb13NoPython, plan({ core })))
-    expect(without.indexOf("generate-core-file /out/app.100.t.core")).toBeGreaterThan(without.indexOf("thread apply all bt"))
+    expect(without.indexOf("generate-core-file /out/app.100.t.core")).toBeGreaterThan(
+      without.indexOf("thread apply all bt")
+    )
   })
 
   it("with Python, ends the run right after a refused attach", () => {
@@ -113,13 +138,15 @@ describe("gdbArgs", () => {
 })
 
 describe("parseProbe", () => {
-  it.each([
-    ["GNU gdb (Debian 13.1-3) 13.1\nCopyright …\neffect-bcd:python-ok\n", { version: [13, 1], python: true }],
-    ["GNU gdb (Ubuntu 12.1-0ubuntu1~22.04.2) 12.1\n", { version: [12, 1], python: false }],
-    ["GNU gdb (GDB) 15.2\neffect-bcd:python-ok", { version: [15, 2], python: true }],
-    ["true\n", undefined],
-    ["", undefined]
-  ] as const)("%j", (stdout, expected) => {
+  it.each(
+    [
+      ["GNU gdb (Debian 13.1-3) 13.1\nCopyright …\neffect-bcd:python-ok\n", { version: [13, 1], python: true }],
+      ["GNU gdb (Ubuntu 12.1-0ubuntu1~22.04.2) 12.1\n", { version: [12, 1], python: false }],
+      ["GNU gdb (GDB) 15.2\neffect-bcd:python-ok", { version: [15, 2], python: true }],
+      ["true\n", undefined],
+      ["", undefined]
+    ] as const
+  )("%j", (stdout, expected) => {
     expect(parseProbe(stdout)).toEqual(expected)
   })
 })
@@ -207,23 +234,41 @@ describe("names", () => {
 })
 
 describe("thread roles", () => {
-  it.each([
-    [1, "#2  0x1 in uv_run (loop=0x0) at core.c:447", "main thread"],
-    [2, "#5  0x1 in uv_cond_wait ()\n#6  0x2 in worker (arg=0x0) at ../deps/uv/src/threadpool.c:76", "libuv threadpool"],
-    [2, "#6  0x1 in node::(anonymous namespace)::PlatformWorkerThread(void*) ()", "V8 platform worker"],
-    [2, "#3  0x1 in node::WorkerThreadsTaskRunner::DelayedTaskScheduler::Start()::{lambda(void*)#1}::_FUN(void*) ()", "V8 delayed-task scheduler"],
-    [2, "#8  0x1 in node::inspector::(anonymous namespace)::StartIoThreadMain(void*) ()", "inspector I/O"],
-    [2, "#4  0x1 in node::worker::Worker::Run() ()", "worker_threads Worker"],
-    [2, "#0  0x1 in some_native_addon_thread ()", undefined]
-  ] as const)("LWP %i -> %s", (lwp, frames, role) => {
+  it.each(
+    [
+      [1, "#2  0x1 in uv_run (loop=0x0) at core.c:447", "main thread"],
+      [
+        2,
+        "#5  0x1 in uv_cond_wait ()\n#6  0x2 in worker (arg=0x0) at ../deps/uv/src/threadpool.c:76",
+        "libuv threadpool"
+      ],
+      [2, "#6  0x1 in node::(anonymous namespace)::PlatformWorkerThread(void*) ()", "V8 platform worker"],
+      [
+        2,
+        "#3  0x1 in node::WorkerThreadsTaskRunner::DelayedTaskScheduler::Start()::{lambda(void*)#1}::_FUN(void*) ()",
+        "V8 delayed-task scheduler"
+      ],
+      [2, "#8  0x1 in node::inspector::(anonymous namespace)::StartIoThreadMain(void*) ()", "inspector I/O"],
+      [2, "#4  0x1 in node::worker::Worker::Run() ()", "worker_threads Worker"],
+      [2, "#0  0x1 in some_native_addon_thread ()", undefined]
+    ] as const
+  )("LWP %i -> %s", (lwp, frames, role) => {
     expect(threadRole(lwp, 1, frames)).toBe(role)
   })
 })
 
 describe("perf map rewrite", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-gdbparts-"))
-  const snapshot = path.join(dir, "s.txt")
-  const map = path.join(dir, "perf-1.map")
+  /** A folder of the running test's own, and the snapshot and perf map paths in it. */
+  const files = () => {
+    const dir = testTempDir()
+    return { dir, snapshot: path.join(dir, "s.txt"), map: path.join(dir, "perf-1.map") }
+  }
+  const perfMap = [
+    "7f0000001000 100 JS:~old file.js:1:1",
+    "7f0000001000 20 JS:*hot file.js:2:3",
+    "7f0000003000 10 JS:far",
+    ""
+  ].join("\n")
   const original = [
     "header",
     "  Id   Target Id                               Frame ",
@@ -243,11 +288,9 @@ describe("perf map rewrite", () => {
   ].join("\n") + "\n"
 
   it("names ?? frames from the map (a later entry wins), labels threads, keeps the rest", async () => {
+    const { dir, map, snapshot } = files()
     fs.writeFileSync(snapshot, original, { mode: 0o600 })
-    fs.writeFileSync(
-      map,
-      ["7f0000001000 100 JS:~old file.js:1:1", "7f0000001000 20 JS:*hot file.js:2:3", "7f0000003000 10 JS:far", ""].join("\n")
-    )
+    fs.writeFileSync(map, perfMap)
     const addresses = await unnamedAddresses(snapshot)
     expect(addresses).toEqual([2, 0x7f0000001010, 0x7f0000002000])
     const names = await resolvePerfMap((await openPerfMap(map))!, addresses)
@@ -256,8 +299,12 @@ describe("perf map rewrite", () => {
     expect(summary).toEqual({ jitFrames: 2, threads: 2, complete: false })
     const text = fs.readFileSync(snapshot, "utf8")
     expect(text).toContain("* 1    Thread 0x7f (LWP 1) \"node\" 0x00007f0000001010 in JS:*hot file.js:2:3 ()")
-    expect(text).toContain("Thread 2 (Thread 0x7e (LWP 2) \"node\"): [libuv threadpool]\n#0  0x0000000000000002 in ?? ()\n")
-    expect(text).toContain("Thread 1 (Thread 0x7f (LWP 1) \"node\"): [main thread, faulted]\n#0  0x00007f0000001010 in JS:*hot")
+    expect(text).toContain(
+      "Thread 2 (Thread 0x7e (LWP 2) \"node\"): [libuv threadpool]\n#0  0x0000000000000002 in ?? ()\n"
+    )
+    expect(text).toContain(
+      "Thread 1 (Thread 0x7f (LWP 1) \"node\"): [main thread, faulted]\n#0  0x00007f0000001010 in JS:*hot"
+    )
     expect(text).toContain("#1  0x00007f0000002000 in ?? ()")
     expect(text.split("\n")).toHaveLength(original.split("\n").length)
     expect(fs.statSync(snapshot).mode & 0o777).toBe(0o600)
@@ -265,6 +312,7 @@ describe("perf map rewrite", () => {
   })
 
   it("says whether gdb's end marker is there", async () => {
+    const { snapshot } = files()
     fs.writeFileSync(snapshot, `header\n  ${END_MARKER}\n`, { mode: 0o600 })
     expect((await rewrite(snapshot, { pid: 1, tid: 1, faulted: true }, new Map())).complete).toBe(false)
     fs.writeFileSync(snapshot, `header\n\n${END_MARKER}\n`, { mode: 0o600 })
@@ -273,6 +321,8 @@ describe("perf map rewrite", () => {
 
   // /tmp is shared: a perf map someone else put there must neither block the read nor name frames.
   it("reads only a regular perf map file owned by this user", async () => {
+    const { dir, map } = files()
+    fs.writeFileSync(map, perfMap)
     const fifo = path.join(dir, "fifo.map")
     execFileSync("mkfifo", [fifo])
     expect(await openPerfMap(fifo)).toBeUndefined()
@@ -289,14 +339,16 @@ describe("perf map rewrite", () => {
     // A map last written before this process started belongs to an earlier process with the same pid.
     const stale = path.join(dir, "stale.map")
     fs.writeFileSync(stale, "7f0000001000 100 JS:old\n")
-    fs.utimesSync(stale, new Date(Date.now() - process.uptime() * 1000 - 60_000), new Date(Date.now() - process.uptime() * 1000 - 60_000))
+    fs.utimesSync(
+      stale,
+      new Date(Date.now() - process.uptime() * 1000 - 60_000),
+      new Date(Date.now() - process.uptime() * 1000 - 60_000)
+    )
     expect(await openPerfMap(stale)).toBeUndefined()
     const own = await openPerfMap(map)
     expect(own).toBeDefined()
     expect([...(await resolvePerfMap(own!, []))]).toEqual([])
   })
-
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 })
 
 describe("core size guard", () => {
@@ -383,7 +435,9 @@ describe("Gdb.config", () => {
       maxCoreSize: 2 ** 30,
       put: { unlink: true, core: false }
     })
-    expect(Duration.toMillis(Duration.decode(options!.defaultTraceOptions!.timeout as Duration.DurationInput))).toBe(30_000)
+    expect(Duration.toMillis(Duration.decode(options!.defaultTraceOptions!.timeout as Duration.DurationInput))).toBe(
+      30_000
+    )
     expect(Redacted.isRedacted(options!.put!.url)).toBe(true)
     expect(String(options!.put!.url)).not.toContain("secret-1")
   })
