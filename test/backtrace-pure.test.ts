@@ -93,7 +93,12 @@ describe("Backtrace.endpointUrl", () => {
     ["host:9000/post?token=inurl", "", "https://host:9000/post?token=inurl"],
     ["https://submit.backtrace.io/myuniverse/0123abcd/minidump", undefined,
       "https://submit.backtrace.io/myuniverse/0123abcd/minidump"],
-    ["submit.backtrace.io/myuniverse/0123abcd/json", undefined, "https://submit.backtrace.io/myuniverse/0123abcd/json"]
+    ["submit.backtrace.io/myuniverse/0123abcd/json", undefined, "https://submit.backtrace.io/myuniverse/0123abcd/json"],
+    // scheme-relative, as Go's ConfigurePut reads it
+    ["//example.com", "tok", "https://example.com:6098/post?token=tok"],
+    ["//example.com:7000", "tok", "https://example.com:7000/post?token=tok"],
+    ["//[::1]", "tok", "https://[::1]:6098/post?token=tok"],
+    ["//example.com/post?token=inurl", undefined, "https://example.com/post?token=inurl"]
   ]
   for (const [endpoint, token, expected] of ok) {
     it(`${JSON.stringify(endpoint)} -> ${expected}`, () => {
@@ -117,6 +122,8 @@ describe("Backtrace.endpointUrl", () => {
     ["ftp://host", "Zq9secret", "put.endpoint"],
     ["https://", "Zq9secret", "put.endpoint"],
     [":6098", "Zq9secret", "put.endpoint"],
+    ["//", "Zq9secret", "put.endpoint"],
+    ["///post", "Zq9secret", "put.endpoint"],
     ["host:99999", "Zq9secret", "put.endpoint"],
     ["ho st", "Zq9secret", "put.endpoint"],
     ["host/api", "Zq9secret", "put.endpoint"],
