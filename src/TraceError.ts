@@ -190,8 +190,54 @@ export class TracerKillError extends Data.TaggedError("TracerKillError")<{
 }
 
 /**
- * The error a signal's trace is run with (Go's `signalError`): its message is
- * the signal's name, and it classifies as `SignalError`.
+ * Go's `os.Signal.String()` on Linux: the signal table of Go's `syscall`
+ * package (`zerrors_linux_amd64.go`), by name. `SIGIOT` is `SIGABRT`,
+ * `SIGPOLL` is `SIGIO`, `SIGUNUSED` is `SIGSYS`.
+ */
+const GO_SIGNAL_TEXT: Readonly<Record<string, string>> = {
+  SIGHUP: "hangup",
+  SIGINT: "interrupt",
+  SIGQUIT: "quit",
+  SIGILL: "illegal instruction",
+  SIGTRAP: "trace/breakpoint trap",
+  SIGABRT: "aborted",
+  SIGIOT: "aborted",
+  SIGBUS: "bus error",
+  SIGFPE: "floating point exception",
+  SIGKILL: "killed",
+  SIGUSR1: "user defined signal 1",
+  SIGSEGV: "segmentation fault",
+  SIGUSR2: "user defined signal 2",
+  SIGPIPE: "broken pipe",
+  SIGALRM: "alarm clock",
+  SIGTERM: "terminated",
+  SIGSTKFLT: "stack fault",
+  SIGCHLD: "child exited",
+  SIGCONT: "continued",
+  SIGSTOP: "stopped (signal)",
+  SIGTSTP: "stopped",
+  SIGTTIN: "stopped (tty input)",
+  SIGTTOU: "stopped (tty output)",
+  SIGURG: "urgent I/O condition",
+  SIGXCPU: "CPU time limit exceeded",
+  SIGXFSZ: "file size limit exceeded",
+  SIGVTALRM: "virtual timer expired",
+  SIGPROF: "profiling timer expired",
+  SIGWINCH: "window changed",
+  SIGIO: "I/O possible",
+  SIGPOLL: "I/O possible",
+  SIGPWR: "power failure",
+  SIGSYS: "bad system call",
+  SIGUNUSED: "bad system call"
+}
+
+/**
+ * The error a signal's trace is run with (Go's `signalError`). Its message
+ * is Go's text for the signal, `os.Signal.String()` on Linux: `user defined
+ * signal 2` for `SIGUSR2`, `aborted` for `SIGABRT`, `terminated` for
+ * `SIGTERM`, `segmentation fault` for `SIGSEGV`. It classifies as
+ * `SignalError`; `signal` holds the Node name. A signal Go's table lacks
+ * (none on Linux) keeps its Node name as its message.
  *
  * @since 0.1.0
  * @category errors
@@ -200,7 +246,7 @@ export class SignalError extends Data.TaggedError("SignalError")<{
   readonly signal: NodeJS.Signals
 }> {
   override get message(): string {
-    return this.signal
+    return Object.hasOwn(GO_SIGNAL_TEXT, this.signal) ? GO_SIGNAL_TEXT[this.signal]! : this.signal
   }
 }
 
