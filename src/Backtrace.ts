@@ -172,10 +172,14 @@ export interface Uploader {
 export const Uploader: Context.Tag<Uploader, Uploader> = Context.GenericTag<Uploader>("effect-bcd/Backtrace/Uploader")
 
 /**
- * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra
- * args, then `--kv key:value` per attribute, `--kv fiber:<id>`,
- * `--thread <tid>` (caller only), `--fault-thread <tid>` (faulted), and
- * `--classifier <name>` per classifier.
+ * ptrace's argv for one request, in the order of Go's `bcd.Trace`:
+ * `--load=`, `--faulted`, the pid, then the base options as they were added
+ * (the layer's `args`, `attributes` and `classifiers`, then each
+ * `Tracer.addOptions`, `addKV`, `addClassifier` in call order), `--thread
+ * <tid>` (caller only), `--fault-thread <tid>` (faulted), `--kv
+ * error:<message>`, `--classifier <class>` of the error, and the per-trace
+ * `--classifier`s. Then what Go has no counterpart for: `--kv fiber:<id>`,
+ * the per-trace attributes and the span's.
  *
  * @since 0.1.0
  * @category rendering

@@ -11,37 +11,68 @@ import { traceRequest } from "./support/backends.js"
 const request = traceRequest
 
 describe("Backtrace.renderArgs", () => {
+  const kv = (key: string, value: string) => ({ _tag: "Attribute", key, value }) as const
+  const classifier = (name: string) => ({ _tag: "Classifier", name }) as const
+  const args = (...args: Array<string>) => ({ _tag: "Args", args }) as const
   const cases: ReadonlyArray<readonly [string, Partial<TraceRequest>, ReadonlyArray<string>]> = [
     ["bare request", {}, ["--load=", "--faulted", "4242", "--kv", "fiber:7"]],
-    ["extra args follow the pid", { args: ["--core", "-v"] }, [
+    ["extra args follow the pid", { args: ["--core", "-v"], base: [args("--core", "-v")] }, [
       "--load=", "--faulted", "4242", "--core", "-v", "--kv", "fiber:7"
     ]],
-    ["attributes in order, value may hold colons", {
-      attributes: [["error", "boom: at x"], ["url", "https://a:1/b"]]
-    }, ["--load=", "--faulted", "4242", "--kv", "error:boom: at x", "--kv", "url:https://a:1/b", "--kv", "fiber:7"]],
+    ["args missing from base (a request built by hand) are base options too", { args: ["--core"] }, [
+      "--load=", "--faulted", "4242", "--core", "--kv", "fiber:7"
+    ]],
+    ["base options in call order, across kinds", {
+      args: ["--x"],
+      attributes: [["region", "eu"], ["url", "https://a:1/b"]],
+      classifiers: ["svc"],
+      base: [kv("region", "eu"), classifier("svc"), args("--x"), kv("url", "https://a:1/b")]
+    }, [
+      "--load=", "--faulted", "4242",
+      "--kv", "region:eu", "--classifier", "svc", "--x", "--kv", "url:https://a:1/b",
+      "--kv", "fiber:7"
+    ]],
     ["faulted thread", { faulted: true, tid: Option.some(99) }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--fault-thread", "99"
+      "--load=", "--faulted", "4242", "--fault-thread", "99", "--kv", "fiber:7"
     ]],
     ["caller only", { callerOnly: true, tid: Option.some(99) }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--thread", "99"
+      "--load=", "--faulted", "4242", "--thread", "99", "--kv", "fiber:7"
     ]],
     ["caller only and faulted", { callerOnly: true, faulted: true, tid: Option.some(5) }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--thread", "5", "--fault-thread", "5"
+      "--load=", "--faulted", "4242", "--thread", "5", "--fault-thread", "5", "--kv", "fiber:7"
     ]],
     ["no tid known: no thread flags", { callerOnly: true, faulted: true }, [
       "--load=", "--faulted", "4242", "--kv", "fiber:7"
     ]],
-    ["classifiers last", { classifiers: ["TimeoutError", "db"] }, [
-      "--load=", "--faulted", "4242", "--kv", "fiber:7", "--classifier", "TimeoutError", "--classifier", "db"
+    ["the error, its class, the per-trace classifiers", {
+      error: Option.some("boom: at x"),
+      attributes: [["error", "boom: at x"]],
+      classifiers: ["TimeoutError", "db"]
+    }, [
+      "--load=", "--faulted", "4242",
+      "--kv", "error:boom: at x", "--classifier", "TimeoutError", "--classifier", "db",
+      "--kv", "fiber:7"
     ]],
-    ["everything", {
+    ["an empty message is passed empty, as in Go", { error: Option.some(""), attributes: [["error", ""]] }, [
+      "--load=", "--faulted", "4242", "--kv", "error:", "--kv", "fiber:7"
+    ]],
+    ["everything: Go's order, then the fiber, the per-trace attributes and the span's", {
       args: ["--x"],
-      attributes: [["k", "v"]],
-      classifiers: ["c"],
+      attributes: [["k", "v"], ["error", "boom"], ["order", "42"], ["span", "checkout"]],
+      classifiers: ["c", "Error", "urgent"],
+      base: [args("--x"), kv("k", "v"), classifier("c")],
+      error: Option.some("boom"),
+      callerOnly: true,
       faulted: true,
       tid: Option.some(3),
       fiberId: 12
-    }, ["--load=", "--faulted", "4242", "--x", "--kv", "k:v", "--kv", "fiber:12", "--fault-thread", "3", "--classifier", "c"]]
+    }, [
+      "--load=", "--faulted", "4242",
+      "--x", "--kv", "k:v", "--classifier", "c",
+      "--thread", "3", "--fault-thread", "3",
+      "--kv", "error:boom", "--classifier", "Error", "--classifier", "urgent",
+      "--kv", "fiber:12", "--kv", "order:42", "--kv", "span:checkout"
+    ]]
   ]
   for (const [name, over, expected] of cases) {
     it(name, () => {
