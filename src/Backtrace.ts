@@ -359,7 +359,9 @@ export const layerConfig = (
 /**
  * {@link layer} with the Node platform services (`NodeFileSystem` and the
  * `node:http`-based `NodeHttpClient`) provided; they are loaded only when
- * `put` is given.
+ * `put` is given, from the optional peer dependency `@effect/platform-node`.
+ * Without that package, building the layer with `put` fails with
+ * `TracerConfigError` (field `put`) naming it.
  *
  * @example
  * ```ts

@@ -196,8 +196,10 @@ export const layer: {
     Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer
 
 /**
- * {@link layer} with the Node platform services provided (loaded only when
- * `put` is given).
+ * {@link layer} with the Node platform services provided, loaded only when
+ * `put` is given, from the optional peer dependency `@effect/platform-node`.
+ * Without that package, building the layer with `put` fails with
+ * `TracerConfigError` (field `put`) naming it.
  *
  * @example
  * ```ts
