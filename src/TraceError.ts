@@ -3,7 +3,22 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
+
+/**
+ * `Data.TaggedError` with a declared type of our own. A class that extends
+ * `Data.TaggedError(tag)` gets effect's signature copied into its `.d.ts`,
+ * and that signature changed in effect 3.20 (`Types.VoidIfEmpty`): the
+ * published types would then need the effect we build with. This one names
+ * only `Cause.YieldableError`, in every effect 3.x. Every error here has
+ * fields, so the arguments are never `void`.
+ */
+const TaggedError = Data.TaggedError as unknown as <Tag extends string>(
+  tag: Tag
+) => new<A extends Record<string, unknown>>(
+  args: { readonly [P in keyof A as P extends "_tag" ? never : P]: A[P] }
+) => Cause.YieldableError & { readonly _tag: Tag } & Readonly<A>
 
 /**
  * The deadline of a trace passed. `phase` says whether it ran out while the
@@ -13,7 +28,7 @@ import * as Data from "effect/Data"
  * @since 0.1.0
  * @category errors
  */
-export class TraceTimeoutError extends Data.TaggedError("TraceTimeoutError")<{
+export class TraceTimeoutError extends TaggedError("TraceTimeoutError")<{
   readonly phase: "lock" | "execution"
 }> {
   override get message(): string {
@@ -50,7 +65,7 @@ const RUN_FAILURE: Record<TracerRunFailure, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class TracerRunError extends Data.TaggedError("TracerRunError")<{
+export class TracerRunError extends TaggedError("TracerRunError")<{
   readonly path: string
   readonly reason: TracerRunFailure
   /** What happened, in words (never a secret). */
@@ -88,7 +103,7 @@ export class TracerRunError extends Data.TaggedError("TracerRunError")<{
  * @since 0.1.0
  * @category errors
  */
-export class SnapshotUploadError extends Data.TaggedError("SnapshotUploadError")<{
+export class SnapshotUploadError extends TaggedError("SnapshotUploadError")<{
   readonly path: string
   readonly reason: string
   readonly status?: number
@@ -107,7 +122,7 @@ export class SnapshotUploadError extends Data.TaggedError("SnapshotUploadError")
  * @since 0.1.0
  * @category errors
  */
-export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
+export class TracerConfigError extends TaggedError("TracerConfigError")<{
   readonly field: string
   readonly reason: string
   /** The underlying error (a `ConfigError`, an errno exception), if any. */
@@ -127,7 +142,7 @@ export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
  * @since 0.1.0
  * @category errors
  */
-export class TraceBusyError extends Data.TaggedError("TraceBusyError")<{
+export class TraceBusyError extends TaggedError("TraceBusyError")<{
   readonly reason: "queue-full" | "limited" | "sampled-out"
 }> {
   override get message(): string {
@@ -180,7 +195,7 @@ export const isTraceError = (u: unknown): u is TraceError =>
  * @since 0.1.0
  * @category errors
  */
-export class TracerKillError extends Data.TaggedError("TracerKillError")<{
+export class TracerKillError extends TaggedError("TracerKillError")<{
   readonly path: string
   readonly reason: string
 }> {
@@ -242,7 +257,7 @@ const GO_SIGNAL_TEXT: Readonly<Record<string, string>> = {
  * @since 0.1.0
  * @category errors
  */
-export class SignalError extends Data.TaggedError("SignalError")<{
+export class SignalError extends TaggedError("SignalError")<{
   readonly signal: NodeJS.Signals
 }> {
   override get message(): string {
@@ -258,7 +273,7 @@ export class SignalError extends Data.TaggedError("SignalError")<{
  * @since 0.1.0
  * @category errors
  */
-export class EnableTracingError extends Data.TaggedError("EnableTracingError")<{
+export class EnableTracingError extends TaggedError("EnableTracingError")<{
   readonly reason: "unsupported-platform" | "ffi-unavailable" | "prctl-failed"
   readonly detail: string
 }> {
