@@ -20,9 +20,12 @@
  * )
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import type * as PlatformError from "@effect/platform/Error"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -283,7 +286,7 @@ export const putDir = (
  */
 export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend, TracerConfigError>
-  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, platform.Services>
+  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
 } = ((options: Options = {}) => Effect.map(build(options), (built) => built.backend)) as typeof make
 
 /**
@@ -313,7 +316,9 @@ export const make: {
  */
 export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError>
-  (options: Options): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, platform.Services>
+  (
+    options: Options
+  ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
 } = ((options: Options = {}) =>
   Layer.scopedContext(Effect.gen(function*() {
     const { backend, uploader } = yield* build(options)
