@@ -1,6 +1,7 @@
 /**
  * The tagged errors of effect-bcd.
  *
+ * @module
  * @since 0.1.0
  */
 import type * as Cause from "effect/Cause"

@@ -12,6 +12,7 @@
  * }).pipe(Effect.catchAllDefect(Tracer.recover))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Context from "effect/Context"

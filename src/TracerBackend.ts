@@ -6,6 +6,7 @@
  * in files, in its own process group, under a watchdog). A backend never
  * spawns anything.
  *
+ * @module
  * @since 0.1.0
  */
 import type * as Command from "@effect/platform/Command"
