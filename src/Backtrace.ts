@@ -20,9 +20,12 @@
  * )
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import type * as PlatformError from "@effect/platform/Error"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -172,10 +175,14 @@ export interface Uploader {
 export const Uploader: Context.Tag<Uploader, Uploader> = Context.GenericTag<Uploader>("effect-bcd/Backtrace/Uploader")
 
 /**
- * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra
- * args, then `--kv key:value` per attribute, `--kv fiber:<id>`,
- * `--thread <tid>` (caller only), `--fault-thread <tid>` (faulted), and
- * `--classifier <name>` per classifier.
+ * ptrace's argv for one request, in the order of Go's `bcd.Trace`:
+ * `--load=`, `--faulted`, the pid, then the base options as they were added
+ * (the layer's `args`, `attributes` and `classifiers`, then each
+ * `Tracer.addOptions`, `addKV`, `addClassifier` in call order), `--thread
+ * <tid>` (caller only), `--fault-thread <tid>` (faulted), `--kv
+ * error:<message>`, `--classifier <class>` of the error, and the per-trace
+ * `--classifier`s. Then what Go has no counterpart for: `--kv fiber:<id>`,
+ * the per-trace attributes and the span's.
  *
  * @since 0.1.0
  * @category rendering
@@ -279,7 +286,7 @@ export const putDir = (
  */
 export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend, TracerConfigError>
-  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, platform.Services>
+  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
 } = ((options: Options = {}) => Effect.map(build(options), (built) => built.backend)) as typeof make
 
 /**
@@ -309,7 +316,9 @@ export const make: {
  */
 export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError>
-  (options: Options): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, platform.Services>
+  (
+    options: Options
+  ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
 } = ((options: Options = {}) =>
   Layer.scopedContext(Effect.gen(function*() {
     const { backend, uploader } = yield* build(options)
@@ -355,7 +364,9 @@ export const layerConfig = (
 /**
  * {@link layer} with the Node platform services (`NodeFileSystem` and the
  * `node:http`-based `NodeHttpClient`) provided; they are loaded only when
- * `put` is given.
+ * `put` is given, from the optional peer dependency `@effect/platform-node`.
+ * Without that package, building the layer with `put` fails with
+ * `TracerConfigError` (field `put`) naming it.
  *
  * @example
  * ```ts

@@ -24,8 +24,11 @@
  * program.pipe(Effect.provide(Gdb.layer({ outputDir: "/var/crash/my-app", full: true })))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -163,7 +166,9 @@ export interface Plan {
  */
 export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend<Plan>, TracerConfigError>
-  (options: Options): Effect.Effect<TracerBackend<Plan>, TracerConfigError, platform.Services>
+  (
+    options: Options
+  ): Effect.Effect<TracerBackend<Plan>, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
 } = ((options: Options = {}) => internal.make(options)) as typeof make
 
 /**
@@ -190,14 +195,16 @@ export const make: {
  */
 export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer, TracerConfigError>
-  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, platform.Services>
+  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
 } =
   ((options: Options = {}) =>
     Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer
 
 /**
- * {@link layer} with the Node platform services provided (loaded only when
- * `put` is given).
+ * {@link layer} with the Node platform services provided, loaded only when
+ * `put` is given, from the optional peer dependency `@effect/platform-node`.
+ * Without that package, building the layer with `put` fails with
+ * `TracerConfigError` (field `put`) naming it.
  *
  * @example
  * ```ts

@@ -1,9 +1,25 @@
 /**
  * The tagged errors of effect-bcd.
  *
+ * @module
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
+
+/**
+ * `Data.TaggedError` with a declared type of our own. A class that extends
+ * `Data.TaggedError(tag)` gets effect's signature copied into its `.d.ts`,
+ * and that signature changed in effect 3.20 (`Types.VoidIfEmpty`): the
+ * published types would then need the effect we build with. This one names
+ * only `Cause.YieldableError`, in every effect 3.x. Every error here has
+ * fields, so the arguments are never `void`.
+ */
+const TaggedError = Data.TaggedError as unknown as <Tag extends string>(
+  tag: Tag
+) => new<A extends Record<string, unknown>>(
+  args: { readonly [P in keyof A as P extends "_tag" ? never : P]: A[P] }
+) => Cause.YieldableError & { readonly _tag: Tag } & Readonly<A>
 
 /**
  * The deadline of a trace passed. `phase` says whether it ran out while the
@@ -13,7 +29,7 @@ import * as Data from "effect/Data"
  * @since 0.1.0
  * @category errors
  */
-export class TraceTimeoutError extends Data.TaggedError("TraceTimeoutError")<{
+export class TraceTimeoutError extends TaggedError("TraceTimeoutError")<{
   readonly phase: "lock" | "execution"
 }> {
   override get message(): string {
@@ -50,7 +66,7 @@ const RUN_FAILURE: Record<TracerRunFailure, string> = {
  * @since 0.1.0
  * @category errors
  */
-export class TracerRunError extends Data.TaggedError("TracerRunError")<{
+export class TracerRunError extends TaggedError("TracerRunError")<{
   readonly path: string
   readonly reason: TracerRunFailure
   /** What happened, in words (never a secret). */
@@ -88,7 +104,7 @@ export class TracerRunError extends Data.TaggedError("TracerRunError")<{
  * @since 0.1.0
  * @category errors
  */
-export class SnapshotUploadError extends Data.TaggedError("SnapshotUploadError")<{
+export class SnapshotUploadError extends TaggedError("SnapshotUploadError")<{
   readonly path: string
   readonly reason: string
   readonly status?: number
@@ -107,7 +123,7 @@ export class SnapshotUploadError extends Data.TaggedError("SnapshotUploadError")
  * @since 0.1.0
  * @category errors
  */
-export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
+export class TracerConfigError extends TaggedError("TracerConfigError")<{
   readonly field: string
   readonly reason: string
   /** The underlying error (a `ConfigError`, an errno exception), if any. */
@@ -127,7 +143,7 @@ export class TracerConfigError extends Data.TaggedError("TracerConfigError")<{
  * @since 0.1.0
  * @category errors
  */
-export class TraceBusyError extends Data.TaggedError("TraceBusyError")<{
+export class TraceBusyError extends TaggedError("TraceBusyError")<{
   readonly reason: "queue-full" | "limited" | "sampled-out"
 }> {
   override get message(): string {
@@ -180,7 +196,7 @@ export const isTraceError = (u: unknown): u is TraceError =>
  * @since 0.1.0
  * @category errors
  */
-export class TracerKillError extends Data.TaggedError("TracerKillError")<{
+export class TracerKillError extends TaggedError("TracerKillError")<{
   readonly path: string
   readonly reason: string
 }> {
@@ -190,17 +206,63 @@ export class TracerKillError extends Data.TaggedError("TracerKillError")<{
 }
 
 /**
- * The error a signal's trace is run with (Go's `signalError`): its message is
- * the signal's name, and it classifies as `SignalError`.
+ * Go's `os.Signal.String()` on Linux: the signal table of Go's `syscall`
+ * package (`zerrors_linux_amd64.go`), by name. `SIGIOT` is `SIGABRT`,
+ * `SIGPOLL` is `SIGIO`, `SIGUNUSED` is `SIGSYS`.
+ */
+const GO_SIGNAL_TEXT: Readonly<Record<string, string>> = {
+  SIGHUP: "hangup",
+  SIGINT: "interrupt",
+  SIGQUIT: "quit",
+  SIGILL: "illegal instruction",
+  SIGTRAP: "trace/breakpoint trap",
+  SIGABRT: "aborted",
+  SIGIOT: "aborted",
+  SIGBUS: "bus error",
+  SIGFPE: "floating point exception",
+  SIGKILL: "killed",
+  SIGUSR1: "user defined signal 1",
+  SIGSEGV: "segmentation fault",
+  SIGUSR2: "user defined signal 2",
+  SIGPIPE: "broken pipe",
+  SIGALRM: "alarm clock",
+  SIGTERM: "terminated",
+  SIGSTKFLT: "stack fault",
+  SIGCHLD: "child exited",
+  SIGCONT: "continued",
+  SIGSTOP: "stopped (signal)",
+  SIGTSTP: "stopped",
+  SIGTTIN: "stopped (tty input)",
+  SIGTTOU: "stopped (tty output)",
+  SIGURG: "urgent I/O condition",
+  SIGXCPU: "CPU time limit exceeded",
+  SIGXFSZ: "file size limit exceeded",
+  SIGVTALRM: "virtual timer expired",
+  SIGPROF: "profiling timer expired",
+  SIGWINCH: "window changed",
+  SIGIO: "I/O possible",
+  SIGPOLL: "I/O possible",
+  SIGPWR: "power failure",
+  SIGSYS: "bad system call",
+  SIGUNUSED: "bad system call"
+}
+
+/**
+ * The error a signal's trace is run with (Go's `signalError`). Its message
+ * is Go's text for the signal, `os.Signal.String()` on Linux: `user defined
+ * signal 2` for `SIGUSR2`, `aborted` for `SIGABRT`, `terminated` for
+ * `SIGTERM`, `segmentation fault` for `SIGSEGV`. It classifies as
+ * `SignalError`; `signal` holds the Node name. A signal Go's table lacks
+ * (none on Linux) keeps its Node name as its message.
  *
  * @since 0.1.0
  * @category errors
  */
-export class SignalError extends Data.TaggedError("SignalError")<{
+export class SignalError extends TaggedError("SignalError")<{
   readonly signal: NodeJS.Signals
 }> {
   override get message(): string {
-    return this.signal
+    return Object.hasOwn(GO_SIGNAL_TEXT, this.signal) ? GO_SIGNAL_TEXT[this.signal]! : this.signal
   }
 }
 
@@ -212,7 +274,7 @@ export class SignalError extends Data.TaggedError("SignalError")<{
  * @since 0.1.0
  * @category errors
  */
-export class EnableTracingError extends Data.TaggedError("EnableTracingError")<{
+export class EnableTracingError extends TaggedError("EnableTracingError")<{
   readonly reason: "unsupported-platform" | "ffi-unavailable" | "prctl-failed"
   readonly detail: string
 }> {

@@ -22,6 +22,7 @@
  * })
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"

@@ -1,6 +1,7 @@
 /**
  * Per-trace options and how they combine with a backend's defaults.
  *
+ * @module
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"

@@ -12,6 +12,7 @@
  * }).pipe(Effect.catchAllDefect(Tracer.recover))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -316,11 +317,11 @@ export interface Permissions {
 /**
  * Traces each of `signals` while the scope is open (Go's `Register`; closing
  * the scope is `Unregister`). Each trace's error is a `SignalError` whose
- * message is the signal's name. With `TracerConfig.resendSignal` (the
- * default), the signal's default handling is then restored and the signal
- * sent again, so the process ends as it would have without the library;
- * when the program listens to that signal itself, nothing is sent and the
- * next delivery is traced too.
+ * message is Go's text for the signal (`user defined signal 2`). With
+ * `TracerConfig.resendSignal` (the default), the signal's default handling
+ * is then restored and the signal sent again, so the process ends as it
+ * would have without the library; when the program listens to that signal
+ * itself, nothing is sent and the next delivery is traced too.
  *
  * The default set is the backend's (`SIGABRT`, `SIGFPE`, `SIGSEGV`, `SIGILL`,
  * `SIGBUS` when it has none). Only fault signals sent with `kill` are

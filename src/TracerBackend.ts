@@ -6,6 +6,7 @@
  * in files, in its own process group, under a watchdog). A backend never
  * spawns anything.
  *
+ * @module
  * @since 0.1.0
  */
 import type * as Command from "@effect/platform/Command"
@@ -37,13 +38,37 @@ export interface TraceRequest {
   readonly error: Option.Option<string>
   /** The error itself, for backends that render more than its message. */
   readonly cause: Option.Option<unknown>
-  /** Classifiers: the base ones, then the per-trace ones. */
+  /**
+   * Classifiers: the base ones, then the error's class (with
+   * `errorClassification`), then the per-trace `classifications`.
+   */
   readonly classifiers: ReadonlyArray<string>
-  /** Attributes: the base ones, the per-trace ones, then the span's. */
+  /**
+   * Attributes: the base ones, then `error` (the error's message, when there
+   * is an error), the per-trace ones, then the span's.
+   */
   readonly attributes: ReadonlyArray<readonly [key: string, value: string]>
   /** Extra raw arguments (`Tracer.addOptions`). */
   readonly args: ReadonlyArray<string>
+  /**
+   * The base set (`Tracer.options`) as it was added, across kinds: Go's base
+   * options, which Backtrace's ptrace gets in this order right after the pid.
+   * `attributes`, `classifiers` and `args` begin with the same entries.
+   */
+  readonly base: ReadonlyArray<BaseOption>
 }
+
+/**
+ * One entry of a tracer's base set: an attribute (`Tracer.addKV`), a
+ * classifier (`Tracer.addClassifier`) or raw arguments (`Tracer.addOptions`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BaseOption =
+  | { readonly _tag: "Attribute"; readonly key: string; readonly value: string }
+  | { readonly _tag: "Classifier"; readonly name: string }
+  | { readonly _tag: "Args"; readonly args: ReadonlyArray<string> }
 
 /**
  * What a finished tracer left behind.

@@ -3,6 +3,7 @@
  * the defaults apply wherever no layer provides others; only the tracer lock
  * and its cooldown state are shared by the whole process.
  *
+ * @module
  * @since 0.1.0
  */
 import * as Config from "effect/Config"

@@ -11,9 +11,12 @@ import { traceRequest } from "./support/backends.js"
 const request = traceRequest
 
 describe("Backtrace.renderArgs", () => {
+  const kv = (key: string, value: string) => ({ _tag: "Attribute", key, value }) as const
+  const classifier = (name: string) => ({ _tag: "Classifier", name }) as const
+  const args = (...args: Array<string>) => ({ _tag: "Args", args }) as const
   const cases: ReadonlyArray<readonly [string, Partial<TraceRequest>, ReadonlyArray<string>]> = [
     ["bare request", {}, ["--load=", "--faulted", "4242", "--kv", "fiber:7"]],
-    ["extra args follow the pid", { args: ["--core", "-v"] }, [
+    ["extra args follow the pid", { args: ["--core", "-v"], base: [args("--core", "-v")] }, [
       "--load=",
       "--faulted",
       "4242",
@@ -22,37 +25,61 @@ describe("Backtrace.renderArgs", () => {
       "--kv",
       "fiber:7"
     ]],
-    ["attributes in order, value may hold colons", {
-      attributes: [["error", "boom: at x"], ["url", "https://a:1/b"]]
-    }, ["--load=", "--faulted", "4242", "--kv", "error:boom: at x", "--kv", "url:https://a:1/b", "--kv", "fiber:7"]],
-    ["faulted thread", { faulted: true, tid: Option.some(99) }, [
+    ["args missing from base (a request built by hand) are base options too", { args: ["--core"] }, [
+      "--load=",
+      "--faulted",
+      "4242",
+      "--core",
+      "--kv",
+      "fiber:7"
+    ]],
+    ["base options in call order, across kinds", {
+      args: ["--x"],
+      attributes: [["region", "eu"], ["url", "https://a:1/b"]],
+      classifiers: ["svc"],
+      base: [kv("region", "eu"), classifier("svc"), args("--x"), kv("url", "https://a:1/b")]
+    }, [
       "--load=",
       "--faulted",
       "4242",
       "--kv",
-      "fiber:7",
+      "region:eu",
+      "--classifier",
+      "svc",
+      "--x",
+      "--kv",
+      "url:https://a:1/b",
+      "--kv",
+      "fiber:7"
+    ]],
+    ["faulted thread", { faulted: true, tid: Option.some(99) }, [
+      "--load=",
+      "--faulted",
+      "4242",
       "--fault-thread",
-      "99"
+      "99",
+      "--kv",
+      "fiber:7"
     ]],
     ["caller only", { callerOnly: true, tid: Option.some(99) }, [
       "--load=",
       "--faulted",
       "4242",
-      "--kv",
-      "fiber:7",
       "--thread",
-      "99"
+      "99",
+      "--kv",
+      "fiber:7"
     ]],
     ["caller only and faulted", { callerOnly: true, faulted: true, tid: Option.some(5) }, [
       "--load=",
       "--faulted",
       "4242",
-      "--kv",
-      "fiber:7",
       "--thread",
       "5",
       "--fault-thread",
-      "5"
+      "5",
+      "--kv",
+      "fiber:7"
     ]],
     ["no tid known: no thread flags", { callerOnly: true, faulted: true }, [
       "--load=",
@@ -61,21 +88,39 @@ describe("Backtrace.renderArgs", () => {
       "--kv",
       "fiber:7"
     ]],
-    ["classifiers last", { classifiers: ["TimeoutError", "db"] }, [
+    ["the error, its class, the per-trace classifiers", {
+      error: Option.some("boom: at x"),
+      attributes: [["error", "boom: at x"]],
+      classifiers: ["TimeoutError", "db"]
+    }, [
       "--load=",
       "--faulted",
       "4242",
       "--kv",
-      "fiber:7",
+      "error:boom: at x",
       "--classifier",
       "TimeoutError",
       "--classifier",
-      "db"
+      "db",
+      "--kv",
+      "fiber:7"
     ]],
-    ["everything", {
+    ["an empty message is passed empty, as in Go", { error: Option.some(""), attributes: [["error", ""]] }, [
+      "--load=",
+      "--faulted",
+      "4242",
+      "--kv",
+      "error:",
+      "--kv",
+      "fiber:7"
+    ]],
+    ["everything: Go's order, then the fiber, the per-trace attributes and the span's", {
       args: ["--x"],
-      attributes: [["k", "v"]],
-      classifiers: ["c"],
+      attributes: [["k", "v"], ["error", "boom"], ["order", "42"], ["span", "checkout"]],
+      classifiers: ["c", "Error", "urgent"],
+      base: [args("--x"), kv("k", "v"), classifier("c")],
+      error: Option.some("boom"),
+      callerOnly: true,
       faulted: true,
       tid: Option.some(3),
       fiberId: 12
@@ -86,12 +131,24 @@ describe("Backtrace.renderArgs", () => {
       "--x",
       "--kv",
       "k:v",
-      "--kv",
-      "fiber:12",
+      "--classifier",
+      "c",
+      "--thread",
+      "3",
       "--fault-thread",
       "3",
+      "--kv",
+      "error:boom",
       "--classifier",
-      "c"
+      "Error",
+      "--classifier",
+      "urgent",
+      "--kv",
+      "fiber:12",
+      "--kv",
+      "order:42",
+      "--kv",
+      "span:checkout"
     ]]
   ]
   for (const [name, over, expected] of cases) {
@@ -147,7 +204,12 @@ describe("Backtrace.endpointUrl", () => {
       undefined,
       "https://submit.backtrace.io/myuniverse/0123abcd/minidump"
     ],
-    ["submit.backtrace.io/myuniverse/0123abcd/json", undefined, "https://submit.backtrace.io/myuniverse/0123abcd/json"]
+    ["submit.backtrace.io/myuniverse/0123abcd/json", undefined, "https://submit.backtrace.io/myuniverse/0123abcd/json"],
+    // scheme-relative, as Go's ConfigurePut reads it
+    ["//example.com", "tok", "https://example.com:6098/post?token=tok"],
+    ["//example.com:7000", "tok", "https://example.com:7000/post?token=tok"],
+    ["//[::1]", "tok", "https://[::1]:6098/post?token=tok"],
+    ["//example.com/post?token=inurl", undefined, "https://example.com/post?token=inurl"]
   ]
   for (const [endpoint, token, expected] of ok) {
     it(`${JSON.stringify(endpoint)} -> ${expected}`, () => {
@@ -171,6 +233,8 @@ describe("Backtrace.endpointUrl", () => {
     ["ftp://host", "Zq9secret", "put.endpoint"],
     ["https://", "Zq9secret", "put.endpoint"],
     [":6098", "Zq9secret", "put.endpoint"],
+    ["//", "Zq9secret", "put.endpoint"],
+    ["///post", "Zq9secret", "put.endpoint"],
     ["host:99999", "Zq9secret", "put.endpoint"],
     ["ho st", "Zq9secret", "put.endpoint"],
     ["host/api", "Zq9secret", "put.endpoint"],

@@ -53,9 +53,14 @@ describe("Backtrace.layer", () => {
       expect(fs.statSync(outputDir).mode & 0o777).toBe(0o700)
       const [call] = recorded(outputDir)
       expect(call!.cwd).toBe(outputDir)
-      const fiber = call!.argv[call!.argv.indexOf("--kv", call!.argv.indexOf("request:42")) + 1]
+      const fiber = call!
+        .argv[
+          call!.argv.indexOf("--kv", call!.argv.indexOf("--classifier", call!.argv.indexOf("urgent") - 1) + 1) + 1
+        ]
       expect(fiber).toMatch(/^fiber:\d+$/)
       const tid = Option.getOrThrow(result.request.tid)
+      // Go's order: the base options, the thread flags, the error, its class, the per-trace classifiers;
+      // then what Go has no counterpart for: the fiber, the per-trace attributes.
       expect(call!.argv).toEqual([
         "--load=",
         "--faulted",
@@ -63,20 +68,20 @@ describe("Backtrace.layer", () => {
         "--extra",
         "--kv",
         "version:1.2.3",
-        "--kv",
-        "error:disk full on sda",
-        "--kv",
-        "request:42",
-        "--kv",
-        fiber,
-        "--fault-thread",
-        String(tid),
         "--classifier",
         "svc",
+        "--fault-thread",
+        String(tid),
+        "--kv",
+        "error:disk full on sda",
         "--classifier",
         "DiskFull",
         "--classifier",
-        "urgent"
+        "urgent",
+        "--kv",
+        fiber,
+        "--kv",
+        "request:42"
       ])
       const snapshot = Option.getOrThrow(result.snapshot)
       expect(path.dirname(snapshot)).toBe(outputDir)

@@ -10,11 +10,12 @@ import { tempDir } from "./support/temp.js"
 const COUNT = ["SIGABRT", "SIGUSR2", "SIGTERM"] as const
 
 describe("Tracer.register", () => {
+  // The message is Go's os.Signal.String() for the signal.
   for (
-    const [signal, signals] of [
-      ["SIGABRT", undefined],
-      ["SIGSEGV", undefined],
-      ["SIGTERM", ["SIGTERM"]]
+    const [signal, signals, text] of [
+      ["SIGABRT", undefined, "aborted"],
+      ["SIGSEGV", undefined, "segmentation fault"],
+      ["SIGTERM", ["SIGTERM"], "terminated"]
     ] as const
   ) {
     // The custom set goes through Tracer.registerLayer.
@@ -34,7 +35,7 @@ describe("Tracer.register", () => {
         process.kill(child.process.pid!, signal)
         const exit = yield* child.exit
         expect(exit).toEqual({ code: null, signal })
-        expect(readMarker(marker)).toEqual([{ pid: child.process.pid, error: signal, classifiers: ["SignalError"] }])
+        expect(readMarker(marker)).toEqual([{ pid: child.process.pid, error: text, classifiers: ["SignalError"] }])
       }).pipe(Effect.scoped))
   }
 
@@ -52,7 +53,7 @@ describe("Tracer.register", () => {
       expect(child.alive()).toBe(true)
       process.kill(child.process.pid!, "SIGUSR2")
       const lines = yield* markerLines(marker, 2)
-      expect(lines.map((l) => l.error)).toEqual(["SIGUSR2", "SIGUSR2"])
+      expect(lines.map((l) => l.error)).toEqual(["user defined signal 2", "user defined signal 2"])
       expect(child.alive()).toBe(true)
       child.process.stdin!.end()
       expect(yield* child.exit).toEqual({ code: 0, signal: null })
@@ -90,7 +91,7 @@ describe("Tracer.register", () => {
       expect(child.alive()).toBe(true)
       child.process.stdin!.end()
       expect(yield* child.exit).toEqual({ code: 0, signal: null })
-      expect(readMarker(marker).map((l) => l.error)).toEqual(["SIGSEGV", "SIGSEGV"])
+      expect(readMarker(marker).map((l) => l.error)).toEqual(["segmentation fault", "segmentation fault"])
     }).pipe(Effect.scoped))
 
   it.live("two registrations trace once; closing removes exactly our listeners (backend's set)", () =>

@@ -20,6 +20,7 @@ export const traceRequest = (overrides: Partial<TraceRequest> = {}): TraceReques
   classifiers: [],
   attributes: [],
   args: [],
+  base: [],
   ...overrides
 })
 

@@ -21,20 +21,50 @@ export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
 export { DEFAULT_SIGNALS } from "../os/signals.js"
 
 /**
- * ptrace's argv for one request: `--load=`, `--faulted`, the pid, the extra
- * args, then `--kv key:value` per attribute, `--kv fiber:<id>`, `--thread
- * <tid>` (caller only), `--fault-thread <tid>` (faulted), and `--classifier
- * <name>` per classifier.
+ * ptrace's argv for one request, in Go's order (`BTTracer.Finalize` over the
+ * options `bcd.Trace` built): `--load=`, `--faulted`, the pid, the base
+ * options as they were added (raw args, `--kv key:value`, `--classifier
+ * name`), `--thread <tid>` (caller only), `--fault-thread <tid>` (faulted),
+ * `--kv error:<message>`, `--classifier <class>` of the error, the per-trace
+ * `--classifier`s. What Go has no counterpart for comes last: `--kv
+ * fiber:<id>` (Go's goid goes into `--module=go:`, which Node has no use
+ * for), the per-trace attributes and the span's.
  */
 export const renderArgs = (request: TraceRequest): Array<string> => {
-  const argv = ["--load=", "--faulted", String(request.pid), ...request.args]
-  for (const [key, value] of request.attributes) argv.push("--kv", `${key}:${value}`)
-  argv.push("--kv", `fiber:${request.fiberId}`)
+  const argv = ["--load=", "--faulted", String(request.pid)]
+  let args = 0
+  let attributes = 0
+  let classifiers = 0
+  for (const option of request.base) {
+    switch (option._tag) {
+      case "Args":
+        argv.push(...option.args)
+        args += option.args.length
+        break
+      case "Attribute":
+        argv.push("--kv", `${option.key}:${option.value}`)
+        attributes++
+        break
+      case "Classifier":
+        argv.push("--classifier", option.name)
+        classifiers++
+    }
+  }
+  // A request built by hand may carry args that `base` does not list: they are base options too.
+  argv.push(...request.args.slice(args))
   if (Option.isSome(request.tid)) {
     if (request.callerOnly) argv.push("--thread", String(request.tid.value))
     if (request.faulted) argv.push("--fault-thread", String(request.tid.value))
   }
-  for (const classifier of request.classifiers) argv.push("--classifier", classifier)
+  let rest = request.attributes.slice(attributes)
+  if (Option.isSome(request.error)) {
+    argv.push("--kv", `error:${request.error.value}`)
+    const [first] = rest
+    if (first !== undefined && first[0] === "error" && first[1] === request.error.value) rest = rest.slice(1)
+  }
+  for (const classifier of request.classifiers.slice(classifiers)) argv.push("--classifier", classifier)
+  argv.push("--kv", `fiber:${request.fiberId}`)
+  for (const [key, value] of rest) argv.push("--kv", `${key}:${value}`)
   return argv
 }
 

@@ -23,10 +23,10 @@ const bracketIPv6 = (authority: string): string => {
   return colons >= 2 && !authority.startsWith("[") && /^[0-9a-fA-F:.%]+$/.test(authority) ? `[${authority}]` : authority
 }
 
-/** Splits `scheme://authority/rest` (scheme added when absent). */
+/** Splits `scheme://authority/rest` (scheme added when absent; `//authority/rest` is scheme-relative, as in Go). */
 const split = (endpoint: string) => {
   const scheme = SCHEME.exec(endpoint)
-  const rest = scheme ? endpoint.slice(scheme[0].length) : endpoint
+  const rest = scheme ? endpoint.slice(scheme[0].length) : endpoint.startsWith("//") ? endpoint.slice(2) : endpoint
   const end = rest.search(/[/?#]/)
   const authority = end === -1 ? rest : rest.slice(0, end)
   const tail = end === -1 ? "" : rest.slice(end)
@@ -42,7 +42,7 @@ const segments = (pathname: string) => pathname.split("/").filter((s) => s !== "
  * The submission URL for `endpoint` and `token`.
  *
  * - `host`, `host:port`, `[v6]`, `[v6]:port`, bare `::1`, with or without
- *   `http://`/`https://`: https by default, port 6098 by default, path
+ *   `http://`/`https://` or a scheme-relative `//`: https by default, port 6098 by default, path
  *   `/post`, query `token=<token>` (URL-encoded) after any other parameters;
  * - a URL whose query already holds `token`, or a `submit.backtrace.io` style
  *   `/<universe>/<token>/<format>` path: used as it is (https by default); a

@@ -120,7 +120,8 @@ export const fromCommand = (
     command: command.command,
     args: command.args.map(safeArg),
     cwd: Option.getOrUndefined(command.cwd),
-    env: command.extendEnv ? { ...inherited, ...extra } : extra,
+    // `extendEnv` arrived in @effect/platform 0.97.1; before it, a command's env always extended the process's.
+    env: "extendEnv" in command && command.extendEnv === false ? extra : { ...inherited, ...extra },
     stdin: stdio.stdin,
     stderr: stdio.stderr
   })

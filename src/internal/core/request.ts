@@ -9,10 +9,27 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { Options } from "../../Tracer.js"
-import type { TraceRequest } from "../../TracerBackend.js"
+import type { BaseOption, TraceRequest } from "../../TracerBackend.js"
 
 /** No base options. */
 export const emptyBase: Options = { attributes: [], classifiers: [], args: [] }
+
+/**
+ * A backend's base options as entries, in a fixed order (they come in one
+ * object, with no call order): the args, the attributes, the classifiers.
+ */
+export const toEntries = (options: Options): ReadonlyArray<BaseOption> => [
+  ...(options.args.length === 0 ? [] : [{ _tag: "Args", args: options.args } as const]),
+  ...options.attributes.map(([key, value]) => ({ _tag: "Attribute", key, value }) as const),
+  ...options.classifiers.map((name) => ({ _tag: "Classifier", name }) as const)
+]
+
+/** The base entries by kind, each in the order it was added (`Tracer.options`). */
+export const toOptions = (entries: ReadonlyArray<BaseOption>): Options => ({
+  attributes: entries.flatMap((e) => e._tag === "Attribute" ? [[e.key, e.value] as const] : []),
+  classifiers: entries.flatMap((e) => e._tag === "Classifier" ? [e.name] : []),
+  args: entries.flatMap((e) => e._tag === "Args" ? e.args : [])
+})
 
 const MAX_MESSAGE_BYTES = 64 * 1024
 
@@ -56,12 +73,17 @@ const attempt = <A>(f: () => A, fallback: A): A => {
   }
 }
 
-/** Go's `e.Error()`: the message, else the tag, else the value as text. */
+/**
+ * Go's `e.Error()`: the message, even an empty one (Go passes `--kv error:`
+ * for `errors.New("")`); a tagged error without a message gives its tag;
+ * anything else, the value as text.
+ */
 export const errorMessage = (error: unknown): string =>
   attempt(() => {
     if (isObject(error)) {
       if (typeof error.message === "string" && error.message !== "") return error.message
       if (typeof error._tag === "string") return error._tag
+      if (typeof error.message === "string") return error.message
     }
     return typeof error === "string" ? error : attempt(() => String(error), "[unprintable value]")
   }, "[unprintable value]")
@@ -86,11 +108,12 @@ const spanAttributes = Effect.map(
 
 /** Everything a backend needs for one trace, read off the calling fiber. */
 export const makeRequest = (
-  base: Options,
+  entries: ReadonlyArray<BaseOption>,
   options: TraceOptions.Resolved,
   error: Option.Option<unknown>
 ): Effect.Effect<TraceRequest> =>
   Effect.gen(function*() {
+    const base = toOptions(entries)
     const fiber = yield* Effect.fiberId
     const span = yield* spanAttributes
     const message = Option.map(error, (e) => sanitizeMessage(errorMessage(e)))
@@ -112,10 +135,11 @@ export const makeRequest = (
         ...Object.entries(options.attributes),
         ...span
       ],
-      args: base.args
+      args: base.args,
+      base: entries
     }
   })
 
 /** A request with no error and no base options, for checks that build a command without tracing. */
 export const probeRequest = (options: TraceOptions.Resolved): Effect.Effect<TraceRequest> =>
-  makeRequest(emptyBase, options, Option.none())
+  makeRequest([], options, Option.none())

@@ -24,15 +24,15 @@ import {
 } from "../../TraceError.js"
 import * as TraceMetrics from "../../TraceMetrics.js"
 import * as TraceOptions from "../../TraceOptions.js"
-import type { Options, Tracer } from "../../Tracer.js"
-import type { Any, TraceRequest, TraceResult } from "../../TracerBackend.js"
+import type { Tracer } from "../../Tracer.js"
+import type { Any, BaseOption, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { type Settings, TracerConfig } from "../../TracerConfig.js"
 import { ptraceHint } from "../os/hint.js"
 import * as Admission from "./admission.js"
 import * as Lock from "./lock.js"
 import { log, logSummarised } from "./log.js"
 import * as Process from "./process.js"
-import { emptyBase, makeRequest, probeRequest } from "./request.js"
+import { makeRequest, probeRequest, toEntries, toOptions } from "./request.js"
 import * as Runner from "./runner.js"
 import * as Watchdog from "./watchdog.js"
 
@@ -182,7 +182,8 @@ export const make = (
     const watchdog = options.watchdog ?? Watchdog.detect()
     const inline = options.watchdog !== undefined || options.kill !== undefined
     yield* Runner.warmUp(inline ? { ...(yield* TracerConfig), runner: "inline" } : yield* TracerConfig)
-    const base = yield* Ref.make<Options>(backend.base ?? emptyBase)
+    // The base set as added, across kinds (Go's base options keep their call order).
+    const base = yield* Ref.make<ReadonlyArray<BaseOption>>(backend.base === undefined ? [] : toEntries(backend.base))
     const pending = yield* FiberSet.make<void, never>()
     const say = (level: LogLevel.LogLevel, message: string) => log(level, backend.name, message)
 
@@ -266,16 +267,16 @@ export const make = (
         Effect.asVoid
       )
 
-    const update = (f: (b: Options) => Options) => Ref.update(base, f)
+    const add = (entry: BaseOption) => Ref.update(base, (entries) => [...entries, entry])
     const service: Tracer = {
       backend,
       trace,
       capture,
-      addKV: (key, value) => update((b) => ({ ...b, attributes: [...b.attributes, [key, value]] })),
-      addClassifier: (name) => update((b) => ({ ...b, classifiers: [...b.classifiers, name] })),
-      addOptions: (...args) => update((b) => ({ ...b, args: [...b.args, ...args] })),
-      options: Ref.get(base),
-      clearOptions: Ref.set(base, emptyBase),
+      addKV: (key, value) => add({ _tag: "Attribute", key, value }),
+      addClassifier: (name) => add({ _tag: "Classifier", name }),
+      addOptions: (...args) => args.length === 0 ? Effect.void : add({ _tag: "Args", args }),
+      options: Effect.map(Ref.get(base), toOptions),
+      clearOptions: Ref.set(base, []),
       awaitPending: FiberSet.awaitEmpty(pending)
     }
     // Runs before the FiberSet's own finalizer, which interrupts what is left.
