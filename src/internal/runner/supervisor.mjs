@@ -2,7 +2,7 @@
  * effect-bcd's supervisor: one small long-lived process per traced ("host")
  * process that runs every tracer on the host's behalf, because a
  * ptrace-stopped host runs no code and cannot enforce its own deadline or
- * resume itself (DESIGN.md pitfalls 2, 3 and 12). Plain JavaScript, node
+ * resume itself (ARCHITECTURE.md, pitfalls 2, 3 and 12). Plain JavaScript, node
  * builtins only (plus the optional koffi), so that it starts fast.
  *
  *   node supervisor.mjs <hostPid> <address> <ffi: 1|0>
