@@ -29,6 +29,8 @@ export interface Spec {
   readonly cwd: string | undefined
   readonly env: NodeJS.ProcessEnv
   readonly stdin: string | undefined
+  /** A file stdout is appended to, instead of a private file read back. */
+  readonly stdout?: string | undefined
   readonly stderr: string | undefined
 }
 
@@ -122,6 +124,7 @@ export const fromCommand = (
     cwd: Option.getOrUndefined(command.cwd),
     env: command.extendEnv ? { ...inherited, ...extra } : extra,
     stdin: stdio.stdin,
+    stdout: stdio.stdout,
     stderr: stdio.stderr
   })
 }
@@ -148,7 +151,7 @@ const openFiles = (spec: Spec, program: string) =>
           return fd
         }
         const stdin = spec.stdin === undefined ? "ignore" as const : open(spec.stdin, "r")
-        const stdout = open(path.join(dir, "stdout"), "w")
+        const stdout = spec.stdout === undefined ? open(path.join(dir, "stdout"), "w") : open(spec.stdout, "a")
         const stderrFile = spec.stderr ?? path.join(dir, "stderr")
         const stderr = open(stderrFile, "a")
         return { closed: false, dir, stdin, stdout, stderr, stderrFile, stderrStart: fs.fstatSync(stderr).size }
@@ -327,7 +330,8 @@ const spawnAndWait = (
           path: program,
           code,
           signal,
-          stdout: readStdout(path.join(files.dir, "stdout")),
+          // Output sent to the backend's own file is not read into this process.
+          stdout: spec.stdout === undefined ? readStdout(path.join(files.dir, "stdout")) : "",
           stderr: readTail(files.stderrFile, files.stderrStart),
           durationMs: Math.round(elapsed),
           // A SIGKILL before the deadline came from elsewhere (the OOM killer), not from the watchdog.
