@@ -253,7 +253,7 @@ describe("EuStack in child programs", () => {
       const main = threads(fs.readFileSync(snapshot, "utf8")).find((t) => t.labels.includes("main thread"))!
       // The busy function, named from the perf map, on the main thread's stack; no module claimed for it.
       expect(main.frames).toMatch(
-        /^#\d+ +0x[0-9a-f]+ JS:[*~^]?(?:spinFor|hot) .*eustack-jit\.ts.* - \[JIT code, perf map\]$/m
+        /^#\d+ +0x[0-9a-f]+ JS:[*~^]?(?:spinUntil|hot) .*eustack-jit\.ts.* - \[JIT code, perf map\]$/m
       )
     }))
 })
