@@ -28,7 +28,10 @@
  * work, such as spawning the tracer). `process.report` stops no thread: the
  * main thread runs it synchronously, so its cost is the stall.
  *
- *   npx tsx bench/freeze.ts [rounds]        (default 10)
+ * The figures go to bench/RESULTS.md, section "Freeze per snapshot"
+ * (`--dry`: printed only).
+ *
+ *   npx tsx bench/freeze.ts [rounds] [--dry]        (default 10 rounds)
  */
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -36,8 +39,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Done, Kind } from "./freeze-host.js"
+import { machine, writeSection } from "./results.js"
 
-const rounds = Number(process.argv[2] ?? 10)
+const dry = process.argv.includes("--dry")
+const rounds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10)
 const here = path.dirname(fileURLToPath(import.meta.url))
 /** `chrt -f` (SCHED_FIFO) is allowed here: the sampler uses it, and eu-stack is also measured with it. */
 const realTime = (() => {
@@ -158,42 +163,44 @@ const main = async () => {
       return { kind, runs }
     })
 
-    const machine = [
-      `nproc ${os.availableParallelism()}`,
-      os.cpus()[0]?.model ?? "unknown CPU",
-      `Linux ${os.release()}`,
-      `Node ${process.version}`,
-      version("eu-stack", ["--version"]),
-      version("gdb", ["--version"])
-    ].join(", ")
-    const header = [
-      `Host: ${ready.threads} threads (pid ${ready.pid}); ${rounds} snapshots per backend, interleaved.`,
-      `Machine: ${machine}.`,
-      `Load average (1 min): ${loadBefore[0]!.toFixed(1)} before, ${loadAfter[0]!.toFixed(1)} after.`,
-      `Sampler${realTime ? " (SCHED_FIFO)" : ""} period: median ${fmt(periodQuantile(0.5))} ms, p99 ${
-        fmt(periodQuantile(0.99))
-      } ms, longest ${fmt(periods.max)} ms.`
-    ]
-    console.log(header.join("\n"))
-    console.log("")
-    console.log(
-      "| Backend | Trace (ms) | Longest stop, any thread (ms) | Longest stop, main thread (ms) | Main thread seen stopped | Threads seen stopped | Event-loop stall (ms) | Snapshot (KB) |"
-    )
-    console.log("|---|---|---|---|---|---|---|---|")
-    for (const { kind, runs } of rows) {
-      const ptrace = kind !== "process.report"
-      console.log(
-        `| ${kind} | ${spread(runs.map((r) => r.trace))} | ${
-          ptrace ? spread(runs.map((r) => r.anyThread)) : "none"
-        } | ${ptrace ? spread(runs.map((r) => r.mainThread)) : "none"} | ${
-          ptrace ? `${runs.filter((r) => r.mainSeen).length} of ${runs.length}` : "-"
-        } | ${ptrace ? spread(runs.map((r) => r.threads)) : "0"} | ${spread(runs.map((r) => r.stall))} | ${
+    const tools = `${version("eu-stack", ["--version"])}, ${version("gdb", ["--version"])}`
+    const table = [
+      "| Backend | Trace (ms) | Longest stop, any thread (ms) | Longest stop, main thread (ms) | Main thread seen stopped | Threads seen stopped | Event-loop stall (ms) | Snapshot (KB) |",
+      "|---|---|---|---|---|---|---|---|",
+      ...rows.map(({ kind, runs }) => {
+        const ptrace = kind !== "process.report"
+        const cells = [
+          kind,
+          spread(runs.map((r) => r.trace)),
+          ptrace ? spread(runs.map((r) => r.anyThread)) : "none",
+          ptrace ? spread(runs.map((r) => r.mainThread)) : "none",
+          ptrace ? `${runs.filter((r) => r.mainSeen).length} of ${runs.length}` : "-",
+          ptrace ? spread(runs.map((r) => r.threads)) : "0",
+          spread(runs.map((r) => r.stall)),
           spread(runs.map((r) => r.bytes / 1024))
-        } |`
-      )
-    }
-    console.log("")
-    console.log("Each cell: median (min–max). A main-thread stop that was not seen counts as 0 ms.")
+        ]
+        return `| ${cells.join(" | ")} |`
+      })
+    ]
+    const body = [
+      `${machine()}; nproc ${os.availableParallelism()}; ${tools}. Load average (1 min) ${loadBefore[0]!.toFixed(1)} ` +
+      `before the run, ${loadAfter[0]!.toFixed(1)} after (other work on the machine).`,
+      "",
+      `\`npx tsx bench/freeze.ts ${rounds}\`: a host process with ${ready.threads} threads (2 \`worker_threads\` Workers ` +
+      "busy 2 ms in 10, libuv's 4 threads busy with pbkdf2, a 1 ms timer on the main thread); " +
+      `${rounds} snapshots per backend, interleaved. Stops seen from outside, in \`/proc/<pid>/task/<tid>/stat\`, ` +
+      `by a sampler${realTime ? " at SCHED_FIFO" : ""} with a period of ${fmt(periodQuantile(0.5))} ms (median; p99 ` +
+      `${fmt(periodQuantile(0.99))} ms, longest ${fmt(periods.max)} ms): a stop is known to within one period, and a ` +
+      "shorter one may be missed (then it counts as 0 ms).",
+      "",
+      ...table,
+      "",
+      "Each cell: median (min–max). Event-loop stall: the longest gap of the host's 1 ms timer during the snapshot " +
+      "(ptrace stops, plus the host's own work: spawning the tracer forks it). `eu-stack, SCHED_FIFO` runs eu-stack " +
+      "at real-time priority (`chrt -f 5`), a diagnostic: what is left of a stop when eu-stack never waits for a CPU."
+    ].join("\n")
+    console.log(body)
+    if (!dry) writeSection("Freeze per snapshot", body)
     host.send("exit")
   } finally {
     fs.writeFileSync(stopFile, "")

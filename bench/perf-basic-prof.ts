@@ -11,14 +11,19 @@
  * - cost: start-up to the end of `import("effect")` plus a small Effect
  *   program, with and without the flag (median of N), and the map's size.
  *
- *   npx tsx bench/perf-basic-prof.ts [runs]        (default 7)
+ * The figures go to bench/RESULTS.md, section "`--perf-basic-prof` at run
+ * time" (`--dry`: printed only).
+ *
+ *   npx tsx bench/perf-basic-prof.ts [runs] [--dry]        (default 7)
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { machine, writeSection } from "./results.js"
 
-const runs = Number(process.argv[2] ?? 7)
+const dry = process.argv.includes("--dry")
+const runs = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 7)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
 
 /** A child that compiles `mainHot` on the main thread and `workerHot` in a Worker, then reports what its map holds. */
@@ -56,12 +61,14 @@ try {
     ["--perf-basic-prof at start", ["--perf-basic-prof", ...logArgs(tmp), "-e", probe(false)]],
     ["NODE_OPTIONS=--perf-basic-prof", ["-e", probe(false)], { ...process.env, NODE_OPTIONS: "--perf-basic-prof" }]
   ]
-  console.log("| How | Map written | Main thread's code named | Later Worker's code named | Call (µs) |")
-  console.log("|---|---|---|---|---|")
+  const lines = [
+    "| How | Map written | Main thread's code named | Later Worker's code named | Call (µs) |",
+    "|---|---|---|---|---|"
+  ]
   for (const [name, args, env] of checks) {
     const r = JSON.parse(node(args, env).trim().split("\n").pop()!)
     const yes = (b: boolean) => (b ? "yes" : "no")
-    console.log(
+    lines.push(
       `| ${name} | ${yes(r.map)} | ${yes(r.mainHot)} | ${yes(r.workerHot)} | ${
         name.includes("run time") ? r.callUs.toFixed(0) : "-"
       } |`
@@ -98,12 +105,19 @@ try {
   }
   const without = measure([])
   const withFlag = measure(["--perf-basic-prof", ...logArgs(tmp)])
-  console.log("")
-  console.log(`Start-up to the end of import("effect") and a 1,000-element Effect.forEach (median of ${runs}):`)
-  console.log("| Flags | Time (ms) | Perf map (KB) |")
-  console.log("|---|---|---|")
-  console.log(`| none | ${without.ms.toFixed(0)} | - |`)
-  console.log(`| --perf-basic-prof | ${withFlag.ms.toFixed(0)} | ${(withFlag.size / 1024).toFixed(0)} |`)
+  lines.push(
+    "",
+    `Start-up to the end of \`import("effect")\` and a 1,000-element \`Effect.forEach\`, median of ${runs}:`,
+    "",
+    "| Flags | Time (ms) | Perf map (KB) |",
+    "|---|---|---|",
+    `| none | ${without.ms.toFixed(0)} | - |`,
+    `| --perf-basic-prof | ${withFlag.ms.toFixed(0)} | ${(withFlag.size / 1024).toFixed(0)} |`
+  )
+  const body = `${machine()}. \`npx tsx bench/perf-basic-prof.ts ${runs}\`; each check a fresh \`node\`.\n\n` +
+    lines.join("\n")
+  console.log(body)
+  if (!dry) writeSection("`--perf-basic-prof` at run time", body)
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true })
 }
