@@ -307,16 +307,28 @@ describe("EuStack layer checks its options when built", () => {
 })
 
 describe("EuStack put (real HTTP server on 127.0.0.1)", () => {
-  it.live("uploads the finished snapshot, then removes it with unlink", () =>
+  it.live("uploads the finished snapshot, then removes it with unlink; the token never reaches eu-stack", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: "tok-123456" })
       const dir = tmp("put")
       const url = Redacted.make(`${server.endpoint}/post?token=tok-123456`)
+      // A variable of this process holding the token, and an eu-stack that reports whether it sees one.
+      process.env.EFFECT_BCD_TEST_UPLOAD_URL = Redacted.value(url)
+      const wrapper = path.join(dir, "eu-stack-env")
+      fs.writeFileSync(
+        wrapper,
+        `#!/bin/sh\necho "token variables: $(env | grep -c tok-123456)"\nexec eu-stack "$@"\n`,
+        {
+          mode: 0o755
+        }
+      )
       const result = yield* Tracer.trace(new Error("upload me"), { callerOnly: true }).pipe(
-        provide({ outputDir: dir, put: { url, unlink: true } })
+        provide({ outputDir: path.join(dir, "out"), euStackPath: wrapper, put: { url, unlink: true } }),
+        Effect.ensuring(Effect.sync(() => delete process.env.EFFECT_BCD_TEST_UPLOAD_URL))
       )
       expect(server.received).toHaveLength(1)
       const body = server.received[0]!.body.toString("utf8")
+      expect(body).toContain("\ntoken variables: 0\n")
       expect(body).toMatch(/^effect-bcd snapshot \(eu-stack\)/)
       expect(body).toContain("error:       upload me")
       expect(body).toMatch(/^TID \d+: \[main thread, faulted\]$/m)
