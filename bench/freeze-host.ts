@@ -21,8 +21,12 @@ import * as path from "node:path"
 import { Worker } from "node:worker_threads"
 import { EuStack, Gdb, Tracer, TracerConfig } from "../src/index.js"
 
-/** A snapshot to take. `eu-stack, SCHED_FIFO` runs eu-stack at real-time priority (a diagnostic; needs root). */
-export type Kind = "eu-stack" | "eu-stack, SCHED_FIFO" | "gdb" | "gdb callerOnly" | "process.report"
+/**
+ * A snapshot to take. `eu-stack, SCHED_FIFO` runs eu-stack at real-time
+ * priority (a diagnostic; needs root). `idle` takes none: the host waits one
+ * second, the control for the event-loop stall a loaded machine causes alone.
+ */
+export type Kind = "eu-stack" | "eu-stack, SCHED_FIFO" | "gdb" | "gdb callerOnly" | "process.report" | "idle"
 
 /** The host's answer to one snapshot. */
 export interface Done {
@@ -90,12 +94,14 @@ const program = Effect.gen(function*() {
   })
   // Let libuv's threads start and the JIT warm up before the first snapshot.
   yield* Effect.sleep("1 second")
-  process.send!({ ready: true, pid: process.pid, threads: fs.readdirSync("/proc/self/task").length })
+  const { runner } = yield* TracerConfig.TracerConfig
+  process.send!({ ready: true, pid: process.pid, threads: fs.readdirSync("/proc/self/task").length, runner })
 
   const snapshot = (kind: Kind): Effect.Effect<number, unknown> => {
     if (kind === "process.report") {
       return Effect.sync(() => JSON.stringify(process.report.getReport()).length)
     }
+    if (kind === "idle") return Effect.as(Effect.sleep("1 second"), 0)
     const tracer = kind === "eu-stack" ? euStack : kind === "eu-stack, SCHED_FIFO" ? euStackFifo : gdb
     return Effect.map(tracer.trace(new Error("bench"), { callerOnly: kind === "gdb callerOnly" }), (result) => {
       const file = result.snapshot._tag === "Some" ? result.snapshot.value : ""

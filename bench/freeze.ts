@@ -58,7 +58,8 @@ const kinds: ReadonlyArray<Kind> = [
   ...(realTime ? ["eu-stack, SCHED_FIFO" as const] : []),
   "gdb",
   "gdb callerOnly",
-  "process.report"
+  "process.report",
+  "idle"
 ]
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-bench-freeze-run-"))
 const stopsFile = path.join(work, "stops.jsonl")
@@ -98,7 +99,7 @@ const main = async () => {
     const pending: Array<(message: unknown) => void> = []
     host.on("message", (message) => pending.shift()?.(message))
     const next = () => new Promise<unknown>((resolve) => pending.push(resolve))
-    const ready = await next() as { readonly pid: number; readonly threads: number }
+    const ready = await next() as { readonly pid: number; readonly threads: number; readonly runner: string }
     const loadBefore = os.loadavg()
 
     // The sampler at real-time priority when allowed (root, or CAP_SYS_NICE), so that a loaded machine does not
@@ -168,16 +169,15 @@ const main = async () => {
       "| Backend | Trace (ms) | Longest stop, any thread (ms) | Longest stop, main thread (ms) | Main thread seen stopped | Threads seen stopped | Event-loop stall (ms) | Snapshot (KB) |",
       "|---|---|---|---|---|---|---|---|",
       ...rows.map(({ kind, runs }) => {
-        const ptrace = kind !== "process.report"
         const cells = [
           kind,
           spread(runs.map((r) => r.trace)),
-          ptrace ? spread(runs.map((r) => r.anyThread)) : "none",
-          ptrace ? spread(runs.map((r) => r.mainThread)) : "none",
-          ptrace ? `${runs.filter((r) => r.mainSeen).length} of ${runs.length}` : "-",
-          ptrace ? spread(runs.map((r) => r.threads)) : "0",
+          spread(runs.map((r) => r.anyThread)),
+          spread(runs.map((r) => r.mainThread)),
+          `${runs.filter((r) => r.mainSeen).length} of ${runs.length}`,
+          spread(runs.map((r) => r.threads)),
           spread(runs.map((r) => r.stall)),
-          spread(runs.map((r) => r.bytes / 1024))
+          kind === "idle" ? "-" : spread(runs.map((r) => r.bytes / 1024))
         ]
         return `| ${cells.join(" | ")} |`
       })
@@ -188,7 +188,7 @@ const main = async () => {
       "",
       `\`npx tsx bench/freeze.ts ${rounds}\`: a host process with ${ready.threads} threads (2 \`worker_threads\` Workers ` +
       "busy 2 ms in 10, libuv's 4 threads busy with pbkdf2, a 1 ms timer on the main thread); " +
-      `${rounds} snapshots per backend, interleaved. Stops seen from outside, in \`/proc/<pid>/task/<tid>/stat\`, ` +
+      `${rounds} snapshots per backend, interleaved; tracers run by the \`${ready.runner}\` runner. Stops seen from outside, in \`/proc/<pid>/task/<tid>/stat\`, ` +
       `by a sampler${realTime ? " at SCHED_FIFO" : ""} with a period of ${fmt(periodQuantile(0.5))} ms (median; p99 ` +
       `${fmt(periodQuantile(0.99))} ms, longest ${fmt(periods.max)} ms): a stop is known to within one period, and a ` +
       "shorter one may be missed (then it counts as 0 ms).",
@@ -196,7 +196,8 @@ const main = async () => {
       ...table,
       "",
       "Each cell: median (min–max). Event-loop stall: the longest gap of the host's 1 ms timer during the snapshot " +
-      "(ptrace stops, plus the host's own work: spawning the tracer forks it). `eu-stack, SCHED_FIFO` runs eu-stack " +
+      "(ptrace stops, the host's own work, and the CPU the machine's other work leaves it; `idle`, a second without " +
+      "a snapshot, is the control). `eu-stack, SCHED_FIFO` runs eu-stack " +
       "at real-time priority (`chrt -f 5`), a diagnostic: what is left of a stop when eu-stack never waits for a CPU."
     ].join("\n")
     console.log(body)
