@@ -2,12 +2,11 @@
  * The eu-stack backend against real eu-stack (elfutils) attached to real
  * Node processes: this test worker itself (the Tracer traces its own
  * process), and child programs with worker_threads, a busy libuv threadpool,
- * and `--perf-basic-prof` for JIT frame names.
+ * and `--perf-basic-prof` for JIT frame names. The parts that run no tracer
+ * are in eustack-parts.test.ts.
  */
-import { afterAll, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
-import * as ConfigProvider from "effect/ConfigProvider"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -15,27 +14,16 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
-import { EuStack, Tracer, TracerConfig } from "../src/index.js"
-import { loadConfig } from "../src/internal/core/config.js"
-import { euStackArgs, parseVersion } from "../src/internal/eustack/command.js"
-import { END_LINE, FOLLOWS, rewrite } from "../src/internal/eustack/finalize.js"
-import { threadRole } from "../src/internal/snapshot/threads.js"
+import { EuStack, Tracer } from "../src/index.js"
+import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
+import { noCooldown } from "./support/config.js"
+import { tempDir, withTempDir } from "./support/temp.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 
-const made: Array<string> = []
-const tmp = (prefix: string) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `effect-bcd-eustack-${prefix}-`))
-  made.push(dir)
-  return dir
-}
-afterAll(() => made.forEach((dir) => fs.rmSync(dir, { recursive: true, force: true })))
-
-const noCooldown = TracerConfig.layer({ rateLimit: Duration.zero })
 const provide = (options: EuStack.Options) => Effect.provide(Layer.merge(EuStack.live(options), noCooldown))
 
 /** The threads of an eu-stack snapshot: `TID n: [labels]` and the frames under it. */
@@ -53,122 +41,123 @@ const threads = (text: string) => {
 const useThreadpool = Effect.promise(() => fs.promises.readFile(fileURLToPath(import.meta.url)))
 
 describe("EuStack backend (real eu-stack attached to this test process)", () => {
-  it.live("writes one 0600 snapshot: gdb's header, then every thread of /proc/<pid>/task with its role", () => {
-    const dir = path.join(tmp("snap"), "out")
-    return Effect.gen(function*() {
-      yield* useThreadpool
-      const before = fs.readdirSync("/proc/self/task").map(Number)
-      const started = Date.now()
-      const result = yield* Tracer.trace(new Error("disk full"), {
-        attributes: { request: "GET /x" },
-        classifications: ["io"]
+  it.live("writes one 0600 snapshot: gdb's header, then every thread of /proc/<pid>/task with its role", () =>
+    withTempDir((scratch) => {
+      const dir = path.join(scratch, "out")
+      return Effect.gen(function*() {
+        yield* useThreadpool
+        const before = fs.readdirSync("/proc/self/task").map(Number)
+        const started = Date.now()
+        const result = yield* Tracer.trace(new Error("disk full"), {
+          attributes: { request: "GET /x" },
+          classifications: ["io"]
+        })
+        const elapsed = Date.now() - started
+        const after = fs.readdirSync("/proc/self/task").map(Number)
+        const file = Option.getOrThrow(result.snapshot)
+        expect(path.dirname(file)).toBe(dir)
+        expect(path.basename(file)).toMatch(new RegExp(`^eutest\\.${process.pid}\\.\\d{8}T\\d{6}\\.\\d{3}Z\\.txt$`))
+        expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
+        expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+        expect(fs.readdirSync(dir)).toEqual([path.basename(file)])
+        // eu-stack's output went to the file, not through this process.
+        expect(result.stdout).toBe("")
+        expect(result.exitCode).toBe(0)
+
+        const text = fs.readFileSync(file, "utf8")
+        // The header: the gdb backend's, naming eu-stack.
+        expect(text).toMatch(/^effect-bcd snapshot \(eu-stack\)\n/)
+        expect(text).toMatch(/^time: +\d{4}-\d\d-\d\dT/m)
+        expect(text).toMatch(/^program: +eutest$/m)
+        expect(text).toMatch(new RegExp(`^pid: +${process.pid}$`, "m"))
+        expect(text).toMatch(new RegExp(`^node: +${process.version.replace(/\./g, "\\.")} `, "m"))
+        expect(text).toMatch(new RegExp(`^faulted tid: +${process.pid}$`, "m"))
+        expect(text).toMatch(/^caller only: +no$/m)
+        expect(text).toMatch(/^fiber: +#\d+$/m)
+        expect(text).toMatch(/^error: +disk full$/m)
+        expect(text).toMatch(/^classifiers: +Error, io$/m)
+        expect(text).toMatch(/^ {2}request: GET \/x$/m)
+        expect(text).toMatch(/^stack:\n {2}Error: disk full\n {6}at /m)
+        expect(text).toContain(`\n${FOLLOWS}\nPID ${process.pid} - process\n`)
+        expect(text).toMatch(new RegExp(`^${END_LINE} \\(\\d+ threads\\) ====$`, "m"))
+
+        // Every thread that lived through the trace, each with a role.
+        const all = threads(text)
+        const tids = all.map((t) => t.tid)
+        for (const tid of before.filter((t) => after.includes(t))) expect(tids).toContain(tid)
+        for (const t of all) expect(t.labels).not.toBe("")
+        expect(all.find((t) => t.tid === process.pid)?.labels).toBe("main thread, faulted")
+        expect(all.find((t) => t.tid === process.pid)?.frames).toMatch(/ uv_run - /)
+        expect(all.filter((t) => t.labels === "libuv threadpool").length).toBeGreaterThanOrEqual(1)
+        expect(all.filter((t) => t.labels === "V8 platform worker").length).toBeGreaterThanOrEqual(1)
+        // Modules and their build ids.
+        expect(text).toMatch(/^#\d+ +0x[0-9a-f]+ epoll_p?wait - \/\S*libc\.so\.6$/m)
+        expect(text).toMatch(/^ {4}\[[0-9a-f]{40}\]@0x[0-9a-f]+\+0x[0-9a-f]+$/m)
+        console.log(`eu-stack snapshot: ${all.length} threads, ${text.length} bytes, trace ${elapsed} ms`)
+      }).pipe(provide({ outputDir: dir, program: "eutest" }))
+    }))
+
+  it.live("callerOnly prints the calling thread alone", () =>
+    withTempDir((dir) => {
+      return Effect.gen(function*() {
+        const result = yield* Tracer.trace(new Error("only me"), { callerOnly: true, faulted: false })
+        const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
+        const all = threads(text)
+        expect(all).toHaveLength(1)
+        expect(all[0]!.tid).toBe(Option.getOrThrow(result.request.tid))
+        expect(all[0]!.labels).toBe("main thread, caller")
+        expect(text).toMatch(/^caller only: +yes$/m)
+        expect(text).toMatch(/^calling tid: +\d+$/m)
+        expect(text).toContain(`${END_LINE} (1 thread) ====`)
+      }).pipe(provide({ outputDir: dir }))
+    }))
+
+  it.live("eu-stack runs with DEBUGINFOD_URLS empty, whatever this process has", () =>
+    withTempDir((dir) => {
+      const wrapper = path.join(dir, "eu-stack-env")
+      fs.writeFileSync(wrapper, `#!/bin/sh\necho "DEBUGINFOD_URLS=[$DEBUGINFOD_URLS]"\nexec eu-stack "$@"\n`, {
+        mode: 0o755
       })
-      const elapsed = Date.now() - started
-      const after = fs.readdirSync("/proc/self/task").map(Number)
-      const file = Option.getOrThrow(result.snapshot)
-      expect(path.dirname(file)).toBe(dir)
-      expect(path.basename(file)).toMatch(new RegExp(`^eutest\\.${process.pid}\\.\\d{8}T\\d{6}\\.\\d{3}Z\\.txt$`))
-      expect(fs.statSync(dir).mode & 0o777).toBe(0o700)
-      expect(fs.statSync(file).mode & 0o777).toBe(0o600)
-      expect(fs.readdirSync(dir)).toEqual([path.basename(file)])
-      // eu-stack's output went to the file, not through this process.
-      expect(result.stdout).toBe("")
-      expect(result.exitCode).toBe(0)
-
-      const text = fs.readFileSync(file, "utf8")
-      // The header: the gdb backend's, naming eu-stack.
-      expect(text).toMatch(/^effect-bcd snapshot \(eu-stack\)\n/)
-      expect(text).toMatch(/^time: +\d{4}-\d\d-\d\dT/m)
-      expect(text).toMatch(/^program: +eutest$/m)
-      expect(text).toMatch(new RegExp(`^pid: +${process.pid}$`, "m"))
-      expect(text).toMatch(new RegExp(`^node: +${process.version.replace(/\./g, "\\.")} `, "m"))
-      expect(text).toMatch(new RegExp(`^faulted tid: +${process.pid}$`, "m"))
-      expect(text).toMatch(/^caller only: +no$/m)
-      expect(text).toMatch(/^fiber: +#\d+$/m)
-      expect(text).toMatch(/^error: +disk full$/m)
-      expect(text).toMatch(/^classifiers: +Error, io$/m)
-      expect(text).toMatch(/^ {2}request: GET \/x$/m)
-      expect(text).toMatch(/^stack:\n {2}Error: disk full\n {6}at /m)
-      expect(text).toContain(`\n${FOLLOWS}\nPID ${process.pid} - process\n`)
-      expect(text).toMatch(new RegExp(`^${END_LINE} \\(\\d+ threads\\) ====$`, "m"))
-
-      // Every thread that lived through the trace, each with a role.
-      const all = threads(text)
-      const tids = all.map((t) => t.tid)
-      for (const tid of before.filter((t) => after.includes(t))) expect(tids).toContain(tid)
-      for (const t of all) expect(t.labels).not.toBe("")
-      expect(all.find((t) => t.tid === process.pid)?.labels).toBe("main thread, faulted")
-      expect(all.find((t) => t.tid === process.pid)?.frames).toMatch(/ uv_run - /)
-      expect(all.filter((t) => t.labels === "libuv threadpool").length).toBeGreaterThanOrEqual(1)
-      expect(all.filter((t) => t.labels === "V8 platform worker").length).toBeGreaterThanOrEqual(1)
-      // Modules and their build ids.
-      expect(text).toMatch(/^#\d+ +0x[0-9a-f]+ epoll_p?wait - \/\S*libc\.so\.6$/m)
-      expect(text).toMatch(/^ {4}\[[0-9a-f]{40}\]@0x[0-9a-f]+\+0x[0-9a-f]+$/m)
-      console.log(`eu-stack snapshot: ${all.length} threads, ${text.length} bytes, trace ${elapsed} ms`)
-    }).pipe(provide({ outputDir: dir, program: "eutest" }))
-  })
-
-  it.live("callerOnly prints the calling thread alone", () => {
-    const dir = tmp("caller")
-    return Effect.gen(function*() {
-      const result = yield* Tracer.trace(new Error("only me"), { callerOnly: true, faulted: false })
-      const text = fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")
-      const all = threads(text)
-      expect(all).toHaveLength(1)
-      expect(all[0]!.tid).toBe(Option.getOrThrow(result.request.tid))
-      expect(all[0]!.labels).toBe("main thread, caller")
-      expect(text).toMatch(/^caller only: +yes$/m)
-      expect(text).toMatch(/^calling tid: +\d+$/m)
-      expect(text).toContain(`${END_LINE} (1 thread) ====`)
-    }).pipe(provide({ outputDir: dir }))
-  })
-
-  it.live("eu-stack runs with DEBUGINFOD_URLS empty, whatever this process has", () => {
-    const dir = tmp("debuginfod")
-    const wrapper = path.join(dir, "eu-stack-env")
-    fs.writeFileSync(wrapper, `#!/bin/sh\necho "DEBUGINFOD_URLS=[$DEBUGINFOD_URLS]"\nexec eu-stack "$@"\n`, {
-      mode: 0o755
-    })
-    const saved = process.env.DEBUGINFOD_URLS
-    return Effect.gen(function*() {
-      process.env.DEBUGINFOD_URLS = "https://debuginfod.example.invalid"
-      const result = yield* Tracer.trace(undefined, { callerOnly: true })
-      expect(fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")).toContain("\nDEBUGINFOD_URLS=[]\n")
-    }).pipe(
-      provide({ outputDir: path.join(dir, "out"), euStackPath: wrapper }),
-      Effect.ensuring(Effect.sync(() => {
-        if (saved === undefined) delete process.env.DEBUGINFOD_URLS
-        else process.env.DEBUGINFOD_URLS = saved
-      }))
-    )
-  })
+      const saved = process.env.DEBUGINFOD_URLS
+      return Effect.gen(function*() {
+        process.env.DEBUGINFOD_URLS = "https://debuginfod.example.invalid"
+        const result = yield* Tracer.trace(undefined, { callerOnly: true })
+        expect(fs.readFileSync(Option.getOrThrow(result.snapshot), "utf8")).toContain("\nDEBUGINFOD_URLS=[]\n")
+      }).pipe(
+        provide({ outputDir: path.join(dir, "out"), euStackPath: wrapper }),
+        Effect.ensuring(Effect.sync(() => {
+          if (saved === undefined) delete process.env.DEBUGINFOD_URLS
+          else process.env.DEBUGINFOD_URLS = saved
+        }))
+      )
+    }))
 
   // eu-stack run as nobody may not read this root process: the kernel refuses, for real.
   it.live.runIf(process.getuid?.() === 0 && fs.existsSync("/usr/bin/setpriv"))(
     "a refused attach is a TracerRunError with eu-stack's message and a hint; the header stays",
-    () => {
-      const dir = tmp("refused")
-      const wrapper = path.join(dir, "eu-stack-as-nobody")
-      fs.writeFileSync(
-        wrapper,
-        `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${
-          execFileSync("sh", ["-c", "command -v eu-stack"], { encoding: "utf8" }).trim()
-        } "$@"\n`,
-        { mode: 0o755 }
-      )
-      const out = path.join(dir, "out")
-      return Effect.gen(function*() {
-        const error = yield* Effect.flip(Tracer.trace(new Error("refused"), { callerOnly: true }))
-        expect(error).toMatchObject({ _tag: "TracerRunError", exitCode: 2 })
-        expect(error.message).toMatch(/dwfl_linux_proc_\w+ pid \d+: Permission denied/)
-        expect((error as { hint?: string }).hint).toMatch(/ptrace was refused/)
-        const files = fs.readdirSync(out)
-        expect(files).toHaveLength(1)
-        const text = fs.readFileSync(path.join(out, files[0]!), "utf8")
-        expect(text).toContain("error:       refused")
-        expect(text).not.toContain(END_LINE)
-      }).pipe(provide({ outputDir: out, euStackPath: wrapper }))
-    }
+    () =>
+      withTempDir((dir) => {
+        const wrapper = path.join(dir, "eu-stack-as-nobody")
+        fs.writeFileSync(
+          wrapper,
+          `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${
+            execFileSync("sh", ["-c", "command -v eu-stack"], { encoding: "utf8" }).trim()
+          } "$@"\n`,
+          { mode: 0o755 }
+        )
+        const out = path.join(dir, "out")
+        return Effect.gen(function*() {
+          const error = yield* Effect.flip(Tracer.trace(new Error("refused"), { callerOnly: true }))
+          expect(error).toMatchObject({ _tag: "TracerRunError", exitCode: 2 })
+          expect(error.message).toMatch(/dwfl_linux_proc_\w+ pid \d+: Permission denied/)
+          expect((error as { hint?: string }).hint).toMatch(/ptrace was refused/)
+          const files = fs.readdirSync(out)
+          expect(files).toHaveLength(1)
+          const text = fs.readFileSync(path.join(out, files[0]!), "utf8")
+          expect(text).toContain("error:       refused")
+          expect(text).not.toContain(END_LINE)
+        }).pipe(provide({ outputDir: out, euStackPath: wrapper }))
+      })
   )
 })
 
@@ -198,7 +187,7 @@ const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...args: R
 describe("EuStack in child programs", () => {
   it.live("a process with worker_threads and a busy libuv threadpool: every thread, each with its role", () =>
     Effect.gen(function*() {
-      const dir = tmp("child")
+      const dir = yield* tempDir
       const { after, before, exitCode, pid, snapshot, workers } =
         (yield* runFixture([], "eustack-threads.ts", dir)) as {
           snapshot: string
@@ -221,11 +210,11 @@ describe("EuStack in child programs", () => {
       for (const t of pool) expect(t.frames).toMatch(/^#\d+ +0x[0-9a-f]+ worker - /m)
       expect(all.filter((t) => t.labels === "V8 platform worker").length).toBeGreaterThanOrEqual(1)
       expect(all.filter((t) => t.labels === "inspector I/O")).toHaveLength(1)
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("callerOnly from a worker_threads Worker prints that worker's thread", () =>
     Effect.gen(function*() {
-      const dir = tmp("worker")
+      const dir = yield* tempDir
       const { pid, snapshot, tid } = (yield* runFixture([], "eustack-threads.ts", dir, "worker-caller")) as {
         snapshot: string
         tid: number
@@ -235,11 +224,11 @@ describe("EuStack in child programs", () => {
       const all = threads(fs.readFileSync(snapshot, "utf8"))
       expect(all).toHaveLength(1)
       expect(all[0]).toMatchObject({ tid, labels: "worker_threads Worker, faulted" })
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("names JIT frames from the perf map of a child started with --perf-basic-prof", () =>
     Effect.gen(function*() {
-      const dir = tmp("jit")
+      const dir = yield* tempDir
       const snapshot = (yield* runFixture(
         [
           "--perf-basic-prof",
@@ -255,7 +244,7 @@ describe("EuStack in child programs", () => {
       expect(main.frames).toMatch(
         /^#\d+ +0x[0-9a-f]+ JS:[*~^]?(?:spinUntil|hot) .*eustack-jit\.ts.* - \[JIT code, perf map\]$/m
       )
-    }))
+    }).pipe(Effect.scoped))
 })
 
 describe("EuStack layer checks its options when built", () => {
@@ -269,48 +258,52 @@ describe("EuStack layer checks its options when built", () => {
 
   it.live("a missing eu-stack is a TracerConfigError on euStackPath naming elfutils", () =>
     Effect.gen(function*() {
-      const byName = configError(yield* build({ euStackPath: "no-such-eu-stack-effect-bcd", outputDir: tmp("cfg") }))
+      const byName = configError(
+        yield* build({ euStackPath: "no-such-eu-stack-effect-bcd", outputDir: yield* tempDir })
+      )
       expect(byName.field).toBe("euStackPath")
       expect(byName.message).toContain("no-such-eu-stack-effect-bcd")
       expect(byName.message).toContain("apt-get install elfutils")
-      const byPath = configError(yield* build({ euStackPath: "/nonexistent/bin/eu-stack", outputDir: tmp("cfg") }))
+      const byPath = configError(yield* build({ euStackPath: "/nonexistent/bin/eu-stack", outputDir: yield* tempDir }))
       expect(byPath.field).toBe("euStackPath")
       expect(byPath.message).toContain("elfutils")
       // Found, but not eu-stack.
-      const impostor = configError(yield* build({ euStackPath: "/bin/true", outputDir: tmp("cfg") }))
+      const impostor = configError(yield* build({ euStackPath: "/bin/true", outputDir: yield* tempDir }))
       expect(impostor.field).toBe("euStackPath")
       expect(impostor.message).toContain("does not answer like eu-stack")
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("an outputDir that cannot be created is a TracerConfigError on outputDir", () =>
     Effect.gen(function*() {
-      const file = path.join(tmp("cfg"), "a-file")
+      const file = path.join(yield* tempDir, "a-file")
       fs.writeFileSync(file, "")
       expect(configError(yield* build({ outputDir: path.join(file, "sub") })).field).toBe("outputDir")
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("a put URL that is not http(s) is refused, without quoting it", () =>
     Effect.gen(function*() {
       const error = configError(
-        yield* build({ outputDir: tmp("cfg"), put: { url: Redacted.make("ftp://host/post?token=s3cr3t-token") } })
+        yield* build({ outputDir: yield* tempDir, put: { url: Redacted.make("ftp://host/post?token=s3cr3t-token") } })
       )
       expect(error.field).toBe("put.url")
       expect(error.message).not.toContain("s3cr3t-token")
-    }))
+    }).pipe(Effect.scoped))
 
   it.live("Tracer.checkPermissions checks eu-stack", () =>
-    Effect.gen(function*() {
-      const report = yield* Tracer.checkPermissions
-      expect(report.tracer).toMatch(/\/eu-stack$/)
-      expect(Option.isSome(report.tracerPath)).toBe(true)
-    }).pipe(provide({ outputDir: tmp("perm") })))
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const report = yield* Tracer.checkPermissions
+        expect(report.tracer).toMatch(/\/eu-stack$/)
+        expect(Option.isSome(report.tracerPath)).toBe(true)
+      }).pipe(provide({ outputDir: dir }))
+    ))
 })
 
 describe("EuStack put (real HTTP server on 127.0.0.1)", () => {
   it.live("uploads the finished snapshot, then removes it with unlink; the token never reaches eu-stack", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: "tok-123456" })
-      const dir = tmp("put")
+      const dir = yield* tempDir
       const url = Redacted.make(`${server.endpoint}/post?token=tok-123456`)
       // A variable of this process holding the token, and an eu-stack that reports whether it sees one.
       process.env.EFFECT_BCD_TEST_UPLOAD_URL = Redacted.value(url)
@@ -336,139 +329,4 @@ describe("EuStack put (real HTTP server on 127.0.0.1)", () => {
       expect(server.received[0]!.contentType).toBe("text/plain; charset=utf-8")
       expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
     }).pipe(Effect.scoped))
-})
-
-describe("EuStack parts", () => {
-  it("argv: every thread with modules and build ids, or the calling thread alone", () => {
-    const base = { pid: 42, tid: Option.some(43), callerOnly: false, args: [] }
-    expect(euStackArgs(base)).toEqual(["-m", "-b", "-p", "42"])
-    expect(euStackArgs({ ...base, callerOnly: true })).toEqual(["-m", "-b", "-1", "-p", "43"])
-    expect(euStackArgs({ ...base, callerOnly: true, tid: Option.none() })).toEqual(["-m", "-b", "-p", "42"])
-    expect(euStackArgs({ ...base, args: ["-n", "64"] })).toEqual(["-m", "-b", "-n", "64", "-p", "42"])
-  })
-
-  it("reads eu-stack's version", () => {
-    expect(parseVersion("eu-stack (elfutils) 0.188\nCopyright (C) 2022\n")).toEqual([0, 188])
-    expect(parseVersion("GNU gdb (Debian 13.1-3) 13.1")).toBeUndefined()
-  })
-
-  it("thread roles from eu-stack's frames", () => {
-    const frame = (n: number, name: string) => `#${n}  0x00000000018a7b40 ${name} - /usr/bin/node`
-    expect(threadRole(7, 1, [frame(8, "node::ThreadPoolWork::ScheduleWork()"), frame(9, "worker")].join("\n")))
-      .toBe("libuv threadpool")
-    expect(threadRole(7, 1, frame(3, "node::(anonymous namespace)::PlatformWorkerThread(void*)")))
-      .toBe("V8 platform worker")
-    expect(threadRole(7, 1, frame(4, "node::worker::Worker::Run()"))).toBe("worker_threads Worker")
-    expect(threadRole(7, 1, frame(3, "node::inspector::(anonymous namespace)::StartIoThreadMain(void*)")))
-      .toBe("inspector I/O")
-    expect(threadRole(7, 1, frame(3, "my_worker_helper"))).toBeUndefined()
-  })
-
-  it("rewrite: labels, JIT names (dropping the module claimed for JIT code), the end line and warnings", async () => {
-    const file = path.join(tmp("rewrite"), "s.txt")
-    fs.writeFileSync(
-      file,
-      [
-        "effect-bcd snapshot (eu-stack)",
-        "error:       TID 9:",
-        FOLLOWS,
-        "PID 1 - process",
-        "TID 1:",
-        "#0  0x00007f0000001010 - /usr/bin/node",
-        "    [ebeaf2df364d5eeb7096f0f7722a69eec6efdf3b]@0x400000+0x7effffc01010",
-        "#1  0x00007f0000002000",
-        "#2  0x00000000018c0366 uv__io_poll - /usr/bin/node",
-        "    [ebeaf2df364d5eeb7096f0f7722a69eec6efdf3b]@0x400000+0x14c0365",
-        "TID 2:",
-        "#0  0x00000000018bb4a9 uv_cond_wait - /usr/bin/node",
-        "#1  0x00000000018a7bdc worker - /usr/bin/node",
-        ""
-      ].join("\n")
-    )
-    fs.chmodSync(file, 0o600)
-    const names = new Map([[0x7f0000001010, "JS:*hot file:///app.js:1:1"]])
-    const summary = await rewrite(file, { pid: 1, tid: 1, faulted: true }, names, {
-      exitCode: 1,
-      stderr: "eu-stack: dwfl_thread_getframes tid 3: No such process\n"
-    })
-    expect(summary).toEqual({ jitFrames: 1, threads: 2, tids: [1, 2] })
-    expect(fs.readFileSync(file, "utf8")).toBe(
-      [
-        "effect-bcd snapshot (eu-stack)",
-        "error:       TID 9:",
-        FOLLOWS,
-        "PID 1 - process",
-        "TID 1: [main thread, faulted]",
-        "#0  0x00007f0000001010 JS:*hot file:///app.js:1:1 - [JIT code, perf map]",
-        "#1  0x00007f0000002000",
-        "#2  0x00000000018c0366 uv__io_poll - /usr/bin/node",
-        "    [ebeaf2df364d5eeb7096f0f7722a69eec6efdf3b]@0x400000+0x14c0365",
-        "TID 2: [libuv threadpool]",
-        "#0  0x00000000018bb4a9 uv_cond_wait - /usr/bin/node",
-        "#1  0x00000000018a7bdc worker - /usr/bin/node",
-        "",
-        `${END_LINE} (2 threads, exit code 1: some frames are missing) ====`,
-        "eu-stack's warnings:",
-        "  eu-stack: dwfl_thread_getframes tid 3: No such process",
-        ""
-      ].join("\n")
-    )
-    expect(fs.statSync(file).mode & 0o777).toBe(0o600)
-  })
-})
-
-describe("EuStack.config", () => {
-  const read = (env: Record<string, string>) =>
-    Effect.runSyncExit(
-      Effect.withConfigProvider(
-        Effect.either(loadConfig(EuStack.config)),
-        ConfigProvider.fromMap(new Map(Object.entries(env)))
-      )
-    )
-
-  it("reads every variable, the URL as Redacted", () => {
-    const exit = read({
-      BCD_EU_STACK_PATH: "/usr/local/bin/eu-stack",
-      BCD_OUTPUT_DIR: "/var/crash/app",
-      BCD_PROGRAM: "api",
-      BCD_ATTRIBUTES: "region:eu,build:42",
-      BCD_CLASSIFIERS: "prod, api",
-      BCD_TIMEOUT: "30 seconds",
-      BCD_PUT_URL: "https://crash.example.com/post?token=secret-1",
-      BCD_UNLINK: "true",
-      BCD_PUT_TIMEOUT: "10 seconds"
-    })
-    const options = Exit.isSuccess(exit) && exit.value._tag === "Right" ? exit.value.right : undefined
-    expect(options).toMatchObject({
-      euStackPath: "/usr/local/bin/eu-stack",
-      outputDir: "/var/crash/app",
-      program: "api",
-      attributes: { region: "eu", build: "42" },
-      classifiers: ["prod", "api"],
-      put: { unlink: true }
-    })
-    expect(Duration.toMillis(Duration.decode(options!.defaultTraceOptions!.timeout as Duration.DurationInput)))
-      .toBe(30_000)
-    expect(Duration.toMillis(Duration.decode(options!.put!.timeout!))).toBe(10_000)
-    expect(Redacted.isRedacted(options!.put!.url)).toBe(true)
-  })
-
-  it("keeps the defaults when nothing is set", () => {
-    const exit = read({})
-    expect(Exit.isSuccess(exit) && exit.value._tag === "Right" ? exit.value.right : undefined).toEqual({})
-  })
-
-  it.live("layerConfig: a missing eu-stack named by BCD_EU_STACK_PATH fails the layer, naming elfutils", () =>
-    Effect.gen(function*() {
-      const exit = yield* Effect.exit(Effect.scoped(Layer.build(EuStack.layerConfig())))
-      const error = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-      expect(error).toMatchObject({ _tag: "TracerConfigError", field: "euStackPath" })
-      expect(error!.message).toContain("elfutils")
-    }).pipe(
-      Effect.withConfigProvider(
-        ConfigProvider.fromMap(
-          new Map([["BCD_EU_STACK_PATH", "/nonexistent/eu-stack"], ["BCD_OUTPUT_DIR", tmp("cfg")]])
-        )
-      )
-    ))
 })
