@@ -12,6 +12,7 @@ const pure = [
   "test/backtrace-pure.test.ts",
   "test/backtrace-upload.test.ts",
   "test/config.test.ts",
+  "test/eustack-parts.test.ts",
   "test/gdb-parts.test.ts"
 ]
 

@@ -77,8 +77,12 @@ export type BaseOption =
  * @category models
  */
 export interface TraceResult<P = unknown> {
-  /** The tracer's stdout. */
+  /** The tracer's stdout (empty when the backend's `stdio` sent it to a file). */
   readonly stdout: string
+  /** The tracer's exit code: 0, or another of the backend's `exitCodes`. */
+  readonly exitCode: number
+  /** The end of the tracer's stderr (at most 4 KiB), for example the warnings of a tracer that exited 1. */
+  readonly stderr: string
   /** The snapshot's path, when the backend knows it. */
   readonly snapshot: Option.Option<string>
   /** How long the tracer ran, in milliseconds. */
@@ -90,7 +94,7 @@ export interface TraceResult<P = unknown> {
 }
 
 /**
- * Where a tracer's stdin comes from and where its stderr also goes
+ * Where a tracer's stdin comes from and where its stdout and stderr also go
  * (Go's `SetPipes`). Paths to files; stdin defaults to `/dev/null`.
  *
  * @since 0.1.0
@@ -98,6 +102,13 @@ export interface TraceResult<P = unknown> {
  */
 export interface Stdio {
   readonly stdin?: string
+  /**
+   * A file the tracer's stdout is appended to (created 0600 if missing;
+   * create it in `prepare` to choose how). `TraceResult.stdout` is then
+   * empty: the output is never read into this process. By default stdout goes
+   * to a private file and is read back (at most 64 MiB).
+   */
+  readonly stdout?: string
   readonly stderr?: string
 }
 
@@ -173,8 +184,18 @@ export interface TracerBackend<P = void> {
    * tracer's environment.
    */
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>>
-  /** Files for the tracer's stdin and stderr. */
-  readonly stdio?: Stdio
+  /**
+   * Files for the tracer's stdin, stdout and stderr: the same for every
+   * trace, or per trace, from the request and the plan (before `prepare`),
+   * for example to append the tracer's output to the snapshot file.
+   */
+  readonly stdio?: Stdio | ((request: TraceRequest, plan: P) => Stdio)
+  /**
+   * The exit codes that mean the tracer succeeded. Default `[0]`. (`eu-stack`
+   * exits 1 when it printed every thread but some frames had errors, for
+   * example a thread that ended while it was read.)
+   */
+  readonly exitCodes?: ReadonlyArray<number>
   /** Signals `Tracer.register` listens to by default. */
   readonly signals?: ReadonlyArray<NodeJS.Signals>
 }

@@ -1,6 +1,6 @@
 /**
  * effect-bcd: snapshots of this Node.js process by an out-of-process tracer
- * (Backtrace's ptrace, or gdb) on errors, defects and signals.
+ * (Backtrace's ptrace, gdb, or eu-stack) on errors, defects and signals.
  *
  * Each namespace below is one public module, also importable on its own
  * (`effect-bcd/Tracer`, …). The namespace exports carry no comment of their
@@ -33,3 +33,11 @@ export * as Gdb from "./Gdb.js"
  * @since 0.1.0
  */
 export { GdbLive } from "./Gdb.js"
+/** @since 0.1.0 */
+export * as EuStack from "./EuStack.js"
+/**
+ * The eu-stack backend with its defaults: `program.pipe(Effect.provide(EuStackLive))`.
+ *
+ * @since 0.1.0
+ */
+export { EuStackLive } from "./EuStack.js"

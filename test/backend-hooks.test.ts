@@ -103,3 +103,50 @@ describe("TracerBackend.finalize", () => {
     }).pipe((e) => run(backend, e))
   })
 })
+
+describe("TracerBackend.stdio", () => {
+  it.live("per trace: stdout appended to a file of the plan, never read back", () =>
+    withTempDir((dir) => {
+      let n = 0
+      const backend: TracerBackend.TracerBackend<{ readonly file: string }> = {
+        name: "sh",
+        program: "sh",
+        defaultTraceOptions: TraceOptions.defaults,
+        plan: () => Effect.sync(() => ({ file: path.join(dir, `out-${++n}`) })),
+        prepare: (_request, plan) => Effect.as(Effect.sync(() => fs.writeFileSync(plan.file, "header\n")), plan),
+        stdio: (_request, plan) => ({ stdout: plan.file }),
+        command: (request) => Command.make("sh", "-c", "echo \"pid $1\"", "sh", String(request.pid))
+      }
+      return Effect.gen(function*() {
+        const first = yield* Tracer.trace()
+        const second = yield* Tracer.trace()
+        expect(first.stdout).toBe("")
+        expect(fs.readFileSync(path.join(dir, "out-1"), "utf8")).toBe(`header\npid ${process.pid}\n`)
+        expect(fs.readFileSync(path.join(dir, "out-2"), "utf8")).toBe(`header\npid ${process.pid}\n`)
+        expect(second.plan).toEqual({ file: path.join(dir, "out-2") })
+      }).pipe(Effect.provide(Layer.merge(Tracer.layer(backend), noCooldown)))
+    }))
+})
+
+describe("TracerBackend.exitCodes", () => {
+  const exiting = (code: number, exitCodes?: ReadonlyArray<number>): TracerBackend.TracerBackend => ({
+    name: "sh",
+    program: "sh",
+    defaultTraceOptions: TraceOptions.defaults,
+    command: () => Command.make("sh", "-c", `echo out; echo "warning $1" >&2; exit $1`, "sh", String(code)),
+    ...(exitCodes === undefined ? {} : { exitCodes })
+  })
+
+  it.live("an exit code listed counts as success; the result carries it and stderr's end", () =>
+    Effect.gen(function*() {
+      const result = yield* Tracer.trace()
+      expect(result).toMatchObject({ stdout: "out\n", exitCode: 1, stderr: "warning 1\n" })
+    }).pipe((e) => run(exiting(1, [0, 1]), e)))
+
+  it.live("by default only 0 does", () =>
+    Effect.gen(function*() {
+      expect(yield* Effect.flip(Tracer.trace())).toMatchObject({ _tag: "TracerRunError", exitCode: 1 })
+      const ok = yield* Tracer.trace().pipe((e) => run(exiting(0), e))
+      expect(ok).toMatchObject({ exitCode: 0, stderr: "warning 0\n" })
+    }).pipe((e) => run(exiting(1), e)))
+})

@@ -16,7 +16,6 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { Gdb } from "../src/index.js"
 import { loadConfig as load } from "../src/internal/core/config.js"
-import { sanitizeProgram, timestamp } from "../src/internal/gdb/backend.js"
 import {
   ATTACH_CHECK,
   type Capabilities,
@@ -26,8 +25,11 @@ import {
   type Plan
 } from "../src/internal/gdb/command.js"
 import { anonymousBytes, diskSpace, estimateCoreSize, reserve, skipReason } from "../src/internal/gdb/core.js"
-import { openPerfMap, resolvePerfMap, rewrite, threadRole, unnamedAddresses } from "../src/internal/gdb/finalize.js"
+import { rewrite, unnamedAddresses } from "../src/internal/gdb/finalize.js"
 import * as Header from "../src/internal/gdb/header.js"
+import { sanitizeProgram, timestamp } from "../src/internal/snapshot/file.js"
+import { openPerfMap, resolvePerfMap } from "../src/internal/snapshot/perfMap.js"
+import { threadRole } from "../src/internal/snapshot/threads.js"
 import type { TraceRequest } from "../src/TracerBackend.js"
 import { traceRequest } from "./support/backends.js"
 import { testTempDir } from "./support/temp.js"

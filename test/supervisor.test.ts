@@ -147,13 +147,14 @@ describe("supervisor: the run contract (this worker as the host)", () => {
   const spec = (
     command: string,
     args: ReadonlyArray<string>,
-    extra: Partial<{ stdin: string; stderr: string }> = {}
+    extra: Partial<{ stdin: string; stdout: string; stderr: string }> = {}
   ) => ({
     command,
     args,
     cwd: undefined,
     env: { ...process.env, BCD_TEST_VALUE: "passed verbatim" },
     stdin: extra.stdin,
+    stdout: extra.stdout,
     stderr: extra.stderr
   })
   const options = { deadline: Option.some(Duration.seconds(20)), grace: Duration.millis(200) }
@@ -174,6 +175,16 @@ describe("supervisor: the run contract (this worker as the host)", () => {
       expect(result.stdout).toBe("from stdin\npassed verbatim\n600\n")
       expect(result.stderr).toBe("oops\n")
       expect(result.path).toBe("/usr/bin/sh")
+    }).pipe(Effect.scoped))
+
+  it.live("a stdout file of the backend's (Stdio.stdout): appended to, kept, never read back", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "snapshot.txt")
+      fs.writeFileSync(file, "header\n")
+      const result = yield* Client.run(spec("sh", ["-c", "echo appended"], { stdout: file }), options)
+      expect(result).toMatchObject({ code: 0, stdout: "" })
+      expect(fs.readFileSync(file, "utf8")).toBe("header\nappended\n")
     }).pipe(Effect.scoped))
 
   it.live("a missing program, an unwritable stderr file", () =>

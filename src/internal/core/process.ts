@@ -29,6 +29,8 @@ export interface Spec {
   readonly cwd: string | undefined
   readonly env: NodeJS.ProcessEnv
   readonly stdin: string | undefined
+  /** A file stdout is appended to, instead of a private file read back. */
+  readonly stdout?: string | undefined
   readonly stderr: string | undefined
 }
 
@@ -123,6 +125,7 @@ export const fromCommand = (
     // `extendEnv` arrived in @effect/platform 0.97.1; before it, a command's env always extended the process's.
     env: "extendEnv" in command && command.extendEnv === false ? extra : { ...inherited, ...extra },
     stdin: stdio.stdin,
+    stdout: stdio.stdout,
     stderr: stdio.stderr
   })
 }
@@ -149,7 +152,7 @@ const openFiles = (spec: Spec, program: string) =>
           return fd
         }
         const stdin = spec.stdin === undefined ? "ignore" as const : open(spec.stdin, "r")
-        const stdout = open(path.join(dir, "stdout"), "w")
+        const stdout = spec.stdout === undefined ? open(path.join(dir, "stdout"), "w") : open(spec.stdout, "a")
         const stderrFile = spec.stderr ?? path.join(dir, "stderr")
         const stderr = open(stderrFile, "a")
         return { closed: false, dir, stdin, stdout, stderr, stderrFile, stderrStart: fs.fstatSync(stderr).size }
@@ -328,7 +331,8 @@ const spawnAndWait = (
           path: program,
           code,
           signal,
-          stdout: readStdout(path.join(files.dir, "stdout")),
+          // Output sent to the backend's own file is not read into this process.
+          stdout: spec.stdout === undefined ? readStdout(path.join(files.dir, "stdout")) : "",
           stderr: readTail(files.stderrFile, files.stderrStart),
           durationMs: Math.round(elapsed),
           // A SIGKILL before the deadline came from elsewhere (the OOM killer), not from the watchdog.

@@ -48,10 +48,11 @@ export interface MakeOptions {
 /** The spec of one command, or a defect: a command the core cannot honour is a bug in the backend. */
 const specOf = (backend: Any, request: TraceRequest, plan: unknown, config: Settings): Effect.Effect<Process.Spec> =>
   Either.match(
-    Process.fromCommand(backend.command(request, plan), backend.stdio, {
-      mode: config.tracerEnvironment,
-      secrets: backend.secrets ?? []
-    }),
+    Process.fromCommand(
+      backend.command(request, plan),
+      typeof backend.stdio === "function" ? backend.stdio(request, plan) : backend.stdio,
+      { mode: config.tracerEnvironment, secrets: backend.secrets ?? [] }
+    ),
     {
       onLeft: (reason) => Effect.die(new TracerConfigError({ field: `${backend.name}.command`, reason })),
       onRight: Effect.succeed
@@ -127,7 +128,7 @@ const runLocked = <P>(
     }
     const { finished, plan } = yield* exit
     if (finished.deadlinePassed) return yield* new TraceTimeoutError({ phase: "execution" })
-    if (finished.code !== 0) {
+    if (finished.code === null || !(backend.exitCodes ?? [0]).includes(finished.code)) {
       const hint = ptraceHint(finished.stderr)
       return yield* new TracerRunError({
         path: finished.path,
@@ -140,6 +141,8 @@ const runLocked = <P>(
     }
     const result: TraceResult<P> = {
       stdout: finished.stdout,
+      exitCode: finished.code,
+      stderr: finished.stderr,
       snapshot: backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none(),
       durationMs: finished.durationMs,
       request,

@@ -11,18 +11,19 @@ import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import type { Options, Plan } from "../../Gdb.js"
-import { type SnapshotUploadError, TracerConfigError, TracerRunError } from "../../TraceError.js"
+import { TracerConfigError, TracerRunError } from "../../TraceError.js"
 import * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
+import { createFiles, defaultProgram, makeNamer, sanitizeProgram } from "../snapshot/file.js"
+import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
+import type { Upload } from "../snapshot/put.js"
 import type { Services } from "../upload/file.js"
 import { type Capabilities, gdbArgs, threadSelector } from "./command.js"
 import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
-import { jitNames, rewrite } from "./finalize.js"
+import { rewrite, unnamedAddresses } from "./finalize.js"
 import * as Header from "./header.js"
 import { prepareOutputDir, probeGdb } from "./probe.js"
 
@@ -32,18 +33,6 @@ export const DEFAULT_MAX_CORE_SIZE = 4 * 2 ** 30
 /** The backend's name in logs. */
 export const NAME = "gdb"
 
-/** A name part made of safe characters only: dots separate the name's fields. */
-export const sanitizeProgram = (name: string): string => {
-  const clean = name.replace(/[^A-Za-z0-9_-]+/g, "_").replace(/^_+|_+$/g, "").slice(0, 64)
-  return clean === "" ? "node" : clean
-}
-
-/** The script's name without its extension, else the executable's. */
-export const defaultProgram = (): string => sanitizeProgram(path.parse(process.argv[1] ?? process.execPath).name)
-
-/** `20261126T041939.123Z`: sortable, no colons. */
-export const timestamp = (date: Date): string => date.toISOString().replace(/[-:]/g, "")
-
 /**
  * Set in gdb's environment. No debuginfod downloads while this process is
  * stopped: gdb 12+ is also told so with `set debuginfod enabled off`, but gdb
@@ -51,38 +40,6 @@ export const timestamp = (date: Date): string => date.toISOString().replace(/[-:
  * every login.
  */
 export const GDB_ENV: Readonly<Record<string, string>> = { DEBUGINFOD_URLS: "" }
-
-/** V8's perf map for `pid` (`--perf-basic-prof`). */
-export const perfMapPath = (pid: number): string => `/tmp/perf-${pid}.map`
-
-/**
- * Creates the snapshot (0600, exclusively: an existing file is never
- * overwritten) holding `header`, and the empty core file gdb will fill: gdb
- * keeps the mode of a file it overwrites, so the core is 0600 too. On failure
- * neither file stays: the trace did not happen.
- */
-const createFiles = (plan: Plan, header: string): void => {
-  const created: Array<string> = []
-  try {
-    const fd = fs.openSync(plan.snapshot, "wx", 0o600)
-    created.push(plan.snapshot)
-    try {
-      // writeFileSync writes it all (a bare writeSync may stop short on a full disk).
-      fs.writeFileSync(fd, header)
-    } finally {
-      fs.closeSync(fd)
-    }
-    if (Option.isSome(plan.core)) {
-      fs.closeSync(fs.openSync(plan.core.value, "wx", 0o600))
-    }
-  } catch (error) {
-    for (const file of created) fs.rmSync(file, { force: true })
-    throw error
-  }
-}
-
-/** Uploads one finished trace's files. */
-export type Upload = (plan: Plan) => Effect.Effect<void, SnapshotUploadError>
 
 /** The resolved settings of one gdb backend. */
 export interface Settings {
@@ -126,7 +83,7 @@ const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void
       }).pipe(Effect.catchAllDefect(() => Effect.void))
   })
   const postProcess = Effect.tryPromise(async () => {
-    const names = await jitNames(perfMapPath(pid), plan.snapshot)
+    const names = await jitNames(perfMapPath(pid), () => unnamedAddresses(plan.snapshot))
     return rewrite(plan.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)
   }).pipe(
     Effect.flatMap((summary) =>
@@ -149,20 +106,12 @@ const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void
 
 /** Builds a backend from validated settings; file names are unique per backend. */
 export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Plan>> =>
-  Effect.map(Ref.make({ stem: "", repeats: 0 }), (names) => {
+  Effect.map(makeNamer(settings.outputDir, settings.program), (uniqueBase) => {
     /** Why a core of `pid` should not be written now, if it should not. */
     const coreSkipReason = (pid: number) =>
       Option.fromNullable(
         skipReason(estimateCoreSize(pid), (settings.diskSpace ?? diskSpace)(settings.outputDir), settings.maxCoreSize)
       )
-
-    /** `<dir>/<program>.<pid>.<timestamp>`, with `-<n>` when this backend used that name already. */
-    const uniqueBase = (pid: number, time: Date) =>
-      Ref.modify(names, ({ repeats, stem: last }) => {
-        const stem = `${settings.program}.${pid}.${timestamp(time)}`
-        const next = stem === last ? repeats + 1 : 0
-        return [path.join(settings.outputDir, next === 0 ? stem : `${stem}-${next}`), { stem, repeats: next }]
-      })
 
     const plan = (request: TraceRequest): Effect.Effect<Plan> =>
       Effect.gen(function*() {
@@ -205,14 +154,15 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       return Effect.try({
         try: () => {
           createFiles(
-            plan,
+            plan.snapshot,
             Header.render(request, {
               time: plan.time,
               program: settings.program,
               core: plan.core,
               coreSkipped: plan.coreSkipped,
               callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
-            })
+            }),
+            Option.toArray(plan.core)
           )
           return plan
         },
@@ -270,7 +220,9 @@ export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, Trace
     // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()
-      : Option.some(yield* Effect.flatMap(Effect.promise(() => import("./put.js")), (m) => m.makePut(options.put!)))
+      : Option.some(
+        yield* Effect.flatMap(Effect.promise(() => import("../snapshot/put.js")), (m) => m.makePut(options.put!, NAME))
+      )
     const gdb = yield* probeGdb(options.gdbPath ?? "gdb")
     const outputDir = yield* prepareOutputDir(options.outputDir ?? "snapshots")
     return yield* fromSettings({

@@ -6,8 +6,13 @@
  */
 import { type PtraceFacts, ptraceFacts, refusals } from "./permissions.js"
 
-/** What gdb, Backtrace's ptrace and friends print when an attach fails with EPERM. */
-const REFUSED = /operation not permitted|\bEPERM\b|could not attach|not permitted to attach|ptrace_scope/i
+/**
+ * What gdb, Backtrace's ptrace and friends print when an attach fails with
+ * EPERM; eu-stack (elfutils) also says `dwfl_linux_proc_report pid <n>:
+ * Permission denied` when it may not even read the process's maps.
+ */
+const REFUSED =
+  /operation not permitted|\bEPERM\b|could not attach|not permitted to attach|ptrace_scope|dwfl_linux_proc_\w+ pid \d+: permission denied/i
 
 /** The hint for `stderr` given `facts`, or undefined when the attach was not refused. Pure. */
 export const hintFor = (stderr: string, facts: PtraceFacts): string | undefined => {

@@ -318,6 +318,8 @@ export const ensure: Effect.Effect<Connection, SupervisorStartError> = Effect.ma
 interface Files {
   readonly dir: string
   readonly stdout: string
+  /** stdout goes to the backend's own file (`Stdio.stdout`): appended there, never read back. */
+  readonly stdoutGiven: boolean
   readonly stderr: string
   readonly stderrStart: number
 }
@@ -329,9 +331,11 @@ const makeFiles = (spec: Spec, program: string) =>
     try: (): Files => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
       const stderr = spec.stderr === undefined ? path.join(dir, "stderr") : path.resolve(spec.stderr)
+      const stdout = spec.stdout === undefined ? path.join(dir, "stdout") : path.resolve(spec.stdout)
       return {
         dir,
-        stdout: path.join(dir, "stdout"),
+        stdout,
+        stdoutGiven: spec.stdout !== undefined,
         stderr,
         stderrStart: spec.stderr === undefined ? 0 : sizeOf(stderr)
       }
@@ -343,7 +347,8 @@ const makeFiles = (spec: Spec, program: string) =>
 const removeFiles = (files: Files) =>
   Effect.sync(() => {
     try {
-      for (const file of [files.stdout, path.join(files.dir, "stderr")]) fs.rmSync(file, { force: true })
+      // Only our own files: a stdout given by the backend (the snapshot) stays.
+      for (const name of ["stdout", "stderr"]) fs.rmSync(path.join(files.dir, name), { force: true })
       fs.rmdirSync(files.dir)
     } catch {
       fs.rmSync(files.dir, { recursive: true, force: true })
@@ -382,7 +387,9 @@ const readRange = async (file: string, start: number, end: number): Promise<stri
 
 // A runaway tracer must not exhaust this process's memory: stdout is capped, stderr is a tail.
 const readOutputs = async (files: Files) => {
-  const stdout = await readRange(files.stdout, 0, Math.min(sizeOf(files.stdout), STDOUT_MAX_BYTES))
+  const stdout = files.stdoutGiven
+    ? ""
+    : await readRange(files.stdout, 0, Math.min(sizeOf(files.stdout), STDOUT_MAX_BYTES))
   const stderrEnd = sizeOf(files.stderr)
   const stderr = await readRange(files.stderr, Math.max(files.stderrStart, stderrEnd - STDERR_TAIL_BYTES), stderrEnd)
     .catch(() => "")
