@@ -27,6 +27,7 @@
  * program.pipe(Effect.provide(EuStack.layer({ outputDir: "/var/crash/my-app" })))
  * ```
  *
+ * @module
  * @since 0.1.0
  */
 import type * as Config from "effect/Config"
