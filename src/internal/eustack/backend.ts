@@ -15,11 +15,11 @@ import type * as Redacted from "effect/Redacted"
 import type { Options, Plan } from "../../EuStack.js"
 import type { TracerConfigError } from "../../TraceError.js"
 import { TracerRunError } from "../../TraceError.js"
-import * as TraceOptions from "../../TraceOptions.js"
+import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
 import { ensureOutputDir } from "../core/outputDir.js"
-import { createFiles, defaultProgram, makeNamer, sanitizeProgram } from "../snapshot/file.js"
+import { createFiles, defaultProgram, defaultTraceOptions, makeNamer, sanitizeProgram } from "../snapshot/file.js"
 import * as Header from "../snapshot/header.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
@@ -151,17 +151,6 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       })
     }
   })
-
-/** The backend's default trace options: Backtrace's, with the base attributes and classifiers. */
-export const defaultTraceOptions = (options: Options): TraceOptions.Resolved =>
-  TraceOptions.resolve(
-    {
-      ...TraceOptions.defaults,
-      classifications: options.classifiers ?? [],
-      attributes: options.attributes ?? {}
-    },
-    options.defaultTraceOptions
-  )
 
 /**
  * Validates `options` (eu-stack found and answering, output folder

@@ -14,10 +14,10 @@ import type * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import type { Options, Plan } from "../../Gdb.js"
 import { TracerConfigError, TracerRunError } from "../../TraceError.js"
-import * as TraceOptions from "../../TraceOptions.js"
+import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
-import { createFiles, defaultProgram, makeNamer, sanitizeProgram } from "../snapshot/file.js"
+import { createFiles, defaultProgram, defaultTraceOptions, makeNamer, sanitizeProgram } from "../snapshot/file.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
 import type { Services } from "../upload/file.js"
@@ -194,17 +194,6 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       })
     }
   })
-
-/** The backend's default trace options: Backtrace's, with the base attributes and classifiers. */
-export const defaultTraceOptions = (options: Options): TraceOptions.Resolved =>
-  TraceOptions.resolve(
-    {
-      ...TraceOptions.defaults,
-      classifications: options.classifiers ?? [],
-      attributes: options.attributes ?? {}
-    },
-    options.defaultTraceOptions
-  )
 
 /**
  * Validates `options` (gdb found and answering, output folder writable) and

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as TraceOptions from "../../TraceOptions.js"
 
 /** A name part made of safe characters only: dots separate the name's fields. */
 export const sanitizeProgram = (name: string): string => {
@@ -64,3 +65,14 @@ export const createFiles = (snapshot: string, header: string, empty: ReadonlyArr
     throw error
   }
 }
+
+/** A text-snapshot backend's default trace options: Backtrace's, with its base attributes and classifiers. */
+export const defaultTraceOptions = (options: {
+  readonly attributes?: Readonly<Record<string, string>>
+  readonly classifiers?: ReadonlyArray<string>
+  readonly defaultTraceOptions?: TraceOptions.TraceOptions
+}): TraceOptions.Resolved =>
+  TraceOptions.resolve(
+    { ...TraceOptions.defaults, classifications: options.classifiers ?? [], attributes: options.attributes ?? {} },
+    options.defaultTraceOptions
+  )
