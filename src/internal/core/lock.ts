@@ -31,8 +31,6 @@ interface LockState {
   /** Waiting traces, oldest first, from `head` on (a FIFO without O(n) shifts). */
   readonly queue: Array<Waiter>
   head: number
-  /** How many waiters are neither granted nor cancelled. */
-  waiting: number
   /** Epoch millis before which no tracer may start. */
   readyAt: number
   /** The state of each cooldown `Schedule` in use. */
@@ -49,13 +47,9 @@ const state: LockState = globalValue(Symbol.for("effect-bcd/internal/lock/fifo")
   held: false,
   queue: [],
   head: 0,
-  waiting: 0,
   readyAt: 0,
   schedules: new WeakMap<object, unknown>()
 }))
-
-/** How many traces wait for the permit now. */
-export const waiting = (): number => state.waiting
 
 /** When the current cooldown ends (epoch millis). */
 export const readyAt = (): number => state.readyAt
@@ -67,7 +61,6 @@ const release = (): void => {
     state.queue[state.head++] = undefined as unknown as Waiter
     if (next.status === "cancelled") continue
     next.status = "granted"
-    state.waiting--
     compact()
     Deferred.unsafeDone(next.granted, Effect.void)
     return
@@ -100,14 +93,12 @@ const acquire: Effect.Effect<void> = Effect.uninterruptibleMask((restore) =>
     }
     const waiter: Waiter = { granted: Deferred.unsafeMake<void>(FiberId.none), status: "waiting" }
     state.queue.push(waiter)
-    state.waiting++
     return restore(Deferred.await(waiter.granted)).pipe(
       Effect.onInterrupt(() =>
         Effect.sync(() => {
           // Granted before the interruption landed: pass the permit on.
           if (waiter.status === "granted") return release()
           waiter.status = "cancelled"
-          state.waiting--
         })
       )
     )
