@@ -13,13 +13,19 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Options, Plan } from "../../EuStack.js"
-import type { TracerConfigError } from "../../TraceError.js"
-import { TracerRunError } from "../../TraceError.js"
+import type { TracerConfigError, TracerRunError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
 import { ensureOutputDir } from "../core/outputDir.js"
-import { createFiles, defaultProgram, defaultTraceOptions, makeNamer, sanitizeProgram } from "../snapshot/file.js"
+import {
+  createError,
+  createFiles,
+  defaultProgram,
+  defaultTraceOptions,
+  makeNamer,
+  sanitizeProgram
+} from "../snapshot/file.js"
 import * as Header from "../snapshot/header.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
@@ -119,15 +125,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
           )
           return plan
         },
-        catch: (cause) =>
-          new TracerRunError({
-            path: settings.euStackPath,
-            reason: "io",
-            detail: `could not create the snapshot file in ${settings.outputDir}: ${
-              cause instanceof Error ? cause.message : String(cause)
-            }`,
-            cause
-          })
+        catch: createError(settings.euStackPath, settings.outputDir)
       })
 
     return {

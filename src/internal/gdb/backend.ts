@@ -13,11 +13,19 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import type { Options, Plan } from "../../Gdb.js"
-import { TracerConfigError, TracerRunError } from "../../TraceError.js"
+import type { TracerRunError } from "../../TraceError.js"
+import { TracerConfigError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
-import { createFiles, defaultProgram, defaultTraceOptions, makeNamer, sanitizeProgram } from "../snapshot/file.js"
+import {
+  createError,
+  createFiles,
+  defaultProgram,
+  defaultTraceOptions,
+  makeNamer,
+  sanitizeProgram
+} from "../snapshot/file.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
 import type { Services } from "../upload/file.js"
@@ -166,15 +174,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
           )
           return plan
         },
-        catch: (cause) =>
-          new TracerRunError({
-            path: settings.gdbPath,
-            reason: "io",
-            detail: `could not create the snapshot file in ${settings.outputDir}: ${
-              cause instanceof Error ? cause.message : String(cause)
-            }`,
-            cause
-          })
+        catch: createError(settings.gdbPath, settings.outputDir)
       })
     }
 

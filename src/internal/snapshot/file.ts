@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { TracerRunError } from "../../TraceError.js"
 import * as TraceOptions from "../../TraceOptions.js"
 
 /** A name part made of safe characters only: dots separate the name's fields. */
@@ -76,3 +77,12 @@ export const defaultTraceOptions = (options: {
     { ...TraceOptions.defaults, classifications: options.classifiers ?? [], attributes: options.attributes ?? {} },
     options.defaultTraceOptions
   )
+
+/** The error of a snapshot file that could not be created in `dir` (the trace then does not run). */
+export const createError = (tracer: string, dir: string) => (cause: unknown): TracerRunError =>
+  new TracerRunError({
+    path: tracer,
+    reason: "io",
+    detail: `could not create the snapshot file in ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause
+  })
