@@ -157,7 +157,9 @@ export interface TracerBackend<P = void> {
   /**
    * Builds the tracer's command line for one request: a plain `Command.make`
    * (no pipes, stdin/stdout/stderr settings, shell, uid or gid: the core
-   * runs it with files and its own process group).
+   * runs it with files and its own process group). For a backend without a
+   * `plan`, `Tracer.make` calls it once with a request that has no error and
+   * no base options, to check it when the Tracer is built.
    */
   readonly command: (request: TraceRequest, plan: P) => Command.Command
   /**
