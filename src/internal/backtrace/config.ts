@@ -6,7 +6,7 @@
 import * as Config from "effect/Config"
 import * as Option from "effect/Option"
 import type { Options, PutOptions } from "../../Backtrace.js"
-import { common, commonPut, list, octal, somes, timeoutOptions } from "../core/config.js"
+import { backendOptions, commonPut, list, octal, somes } from "../core/config.js"
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
   // Redacted: a full submission URL holds the token.
@@ -22,8 +22,7 @@ const put: Config.Config<Option.Option<PutOptions>> = Config.all({
 )
 
 /** The options from `BCD_*` variables; absent variables keep the defaults. */
-export const config: Config.Config<Options> = Config.all({
-  common,
+export const config: Config.Config<Options> = backendOptions({
   tracerPath: Config.option(Config.nonEmptyString("BCD_TRACER_PATH")),
   permissions: Config.option(octal("BCD_PERMISSIONS")),
   args: list("BCD_TRACER_ARGS"),
@@ -31,9 +30,4 @@ export const config: Config.Config<Options> = Config.all({
   stderr: Config.option(Config.nonEmptyString("BCD_TRACER_STDERR")),
   signals: Config.map(list("BCD_SIGNALS"), Option.map((names) => names as ReadonlyArray<NodeJS.Signals>)),
   put
-}).pipe(Config.map(({ common: { timeout, ...shared }, put, ...rest }): Options => ({
-  ...somes(shared),
-  ...somes(rest),
-  ...timeoutOptions(timeout),
-  ...somes({ put })
-})))
+})

@@ -90,3 +90,17 @@ export const timeoutOptions = (
   timeout: Option.Option<TraceOptions.Timeout>
 ): { readonly defaultTraceOptions?: TraceOptions.TraceOptions } =>
   Option.match(timeout, { onNone: () => ({}), onSome: (t) => ({ defaultTraceOptions: { timeout: t } }) })
+
+/**
+ * A backend's options from `BCD_*` variables: its own `fields` (each an
+ * optional value) with the shared ones ({@link common}); absent variables are
+ * left out, so the defaults apply.
+ */
+export const backendOptions = <F extends Record<string, Config.Config<Option.Option<unknown>>>>(fields: F) =>
+  Config.map(Config.all({ common, own: Config.all(fields) }), ({ common: { timeout, ...shared }, own }) => ({
+    ...somes(shared),
+    ...(somes(own as Record<string, Option.Option<unknown>>) as {
+      [K in keyof F]?: Config.Config.Success<F[K]> extends Option.Option<infer A> ? A : never
+    }),
+    ...timeoutOptions(timeout)
+  }))

@@ -9,7 +9,7 @@
 import * as Config from "effect/Config"
 import * as Option from "effect/Option"
 import type { Options, PutOptions } from "../../EuStack.js"
-import { common, commonPut, somes, timeoutOptions } from "../core/config.js"
+import { backendOptions, commonPut, somes } from "../core/config.js"
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
   url: Config.option(Config.redacted("BCD_PUT_URL")),
@@ -19,14 +19,8 @@ const put: Config.Config<Option.Option<PutOptions>> = Config.all({
 )
 
 /** The options from `BCD_*` variables; absent variables keep the defaults. */
-export const config: Config.Config<Options> = Config.all({
-  common,
+export const config: Config.Config<Options> = backendOptions({
   euStackPath: Config.option(Config.nonEmptyString("BCD_EU_STACK_PATH")),
   program: Config.option(Config.nonEmptyString("BCD_PROGRAM")),
   put
-}).pipe(Config.map(({ common: { timeout, ...shared }, put, ...rest }): Options => ({
-  ...somes(shared),
-  ...somes(rest),
-  ...timeoutOptions(timeout),
-  ...somes({ put })
-})))
+})

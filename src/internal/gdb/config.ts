@@ -9,7 +9,7 @@
 import * as Config from "effect/Config"
 import * as Option from "effect/Option"
 import type { Options, PutOptions } from "../../Gdb.js"
-import { common, commonPut, somes, timeoutOptions } from "../core/config.js"
+import { backendOptions, commonPut, somes } from "../core/config.js"
 
 const put: Config.Config<Option.Option<PutOptions>> = Config.all({
   url: Config.option(Config.redacted("BCD_PUT_URL")),
@@ -22,17 +22,11 @@ const put: Config.Config<Option.Option<PutOptions>> = Config.all({
 )
 
 /** The options from `BCD_*` variables; absent variables keep the defaults. */
-export const config: Config.Config<Options> = Config.all({
-  common,
+export const config: Config.Config<Options> = backendOptions({
   gdbPath: Config.option(Config.nonEmptyString("BCD_GDB_PATH")),
   program: Config.option(Config.nonEmptyString("BCD_PROGRAM")),
   full: Config.option(Config.boolean("BCD_GDB_FULL")),
   core: Config.option(Config.boolean("BCD_GDB_CORE")),
   maxCoreSize: Config.option(Config.integer("BCD_GDB_MAX_CORE_SIZE")),
   put
-}).pipe(Config.map(({ common: { timeout, ...shared }, put, ...rest }): Options => ({
-  ...somes(shared),
-  ...somes(rest),
-  ...timeoutOptions(timeout),
-  ...somes({ put })
-})))
+})
