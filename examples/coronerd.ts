@@ -7,7 +7,14 @@
  *
  * checks the token (401 when wrong), stores each accepted body in memory
  * (and, with `dir`, on disk as `<sha256>.btt`), and answers 200 with
- * coronerd's `{"response":"ok","_rxid":…}`. It can be told to misbehave for
+ * coronerd's `{"response":"ok","_rxid":…}`. A JSON submission
+ * (`/post?format=json&token=…` or `/<universe>/<token>/json`) is checked as
+ * Backtrace would need it: the body is the report (`application/json`), or
+ * `multipart/form-data` with the report in `upload_file` and files in
+ * `attachment_<name>` parts; the report must hold the fields of
+ * `@backtrace/sdk-core`'s `BacktraceSubmitBody` (uuid, timestamp, lang, agent,
+ * threads of frames, a `mainThread` among them, …). Anything else gets a 400
+ * naming what is wrong; an accepted one is parsed into `Received.report`. It can be told to misbehave for
  * the next requests: answer a status (500, 429 with `Retry-After`, …), answer
  * slowly, close the connection without answering, stall (read nothing, answer
  * nothing), or answer a status with a body that never ends.
@@ -51,6 +58,33 @@ export interface Options {
 }
 
 /**
+ * A file attached to a JSON submission (a part `attachment_<name>`).
+ *
+ * @since 0.1.0
+ */
+export interface ReceivedAttachment {
+  readonly name: string
+  readonly contentType: string | undefined
+  readonly size: number
+  readonly sha256: string
+  /** The content; empty when started with `keepBodies: false`. */
+  readonly body: Buffer
+}
+
+/**
+ * A JSON submission as received: the report, parsed, and its attachments.
+ *
+ * @since 0.1.0
+ */
+export interface ReceivedReport {
+  /** The report (checked to have the fields Backtrace needs). */
+  readonly json: Record<string, unknown>
+  /** `multipart/form-data`, or the JSON alone. */
+  readonly multipart: boolean
+  readonly attachments: ReadonlyArray<ReceivedAttachment>
+}
+
+/**
  * One accepted upload.
  *
  * @since 0.1.0
@@ -58,6 +92,10 @@ export interface Options {
 export interface Received {
   /** The request path, without the query (`/post`, or `/<universe>/<token>/<format>`). */
   readonly path: string
+  /** The submission format: the `format` parameter of `/post`, or the last segment of a submission path. */
+  readonly format: string | undefined
+  /** A `json` submission, parsed. */
+  readonly report: ReceivedReport | undefined
   readonly contentType: string | undefined
   /** The body; empty when started with `keepBodies: false`. */
   readonly body: Buffer
@@ -111,6 +149,118 @@ export interface Coronerd {
   readonly reset: () => void
   /** Stops listening and drops open connections. */
   readonly close: () => Promise<void>
+}
+
+const formatOf = (url: URL): string | undefined => {
+  if (url.pathname === "/post") return url.searchParams.get("format") ?? undefined
+  return url.pathname.split("/").filter((p) => p !== "")[2]
+}
+
+/** The parts of a multipart body: headers (lower-case names) and content; undefined when malformed. */
+const multipartParts = (body: Buffer, boundary: string) => {
+  const delimiter = Buffer.from(`--${boundary}`)
+  const parts: Array<{ headers: Record<string, string>; content: Buffer }> = []
+  let at = body.indexOf(delimiter)
+  if (at === -1) return undefined
+  for (;;) {
+    at += delimiter.length
+    if (body.subarray(at, at + 2).toString() === "--") return parts
+    const headerEnd = body.indexOf("\r\n\r\n", at)
+    const next = body.indexOf(Buffer.from(`\r\n--${boundary}`), headerEnd + 4)
+    if (headerEnd === -1 || next === -1) return undefined
+    const headers: Record<string, string> = {}
+    for (const line of body.subarray(at + 2, headerEnd).toString("utf8").split("\r\n")) {
+      const colon = line.indexOf(":")
+      if (colon > 0) headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+    }
+    parts.push({ headers, content: body.subarray(headerEnd + 4, next) })
+    at = next + 2
+  }
+}
+
+/** What is wrong with a report for Backtrace, or undefined. */
+const reportProblem = (json: unknown): string | undefined => {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) return "the report is not a JSON object"
+  const r = json as Record<string, unknown>
+  for (const key of ["uuid", "lang", "langVersion", "agent", "agentVersion", "mainThread"]) {
+    if (typeof r[key] !== "string" || r[key] === "") return `${key} must be a non-empty string`
+  }
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(r.uuid as string)) {
+    return "uuid must be a UUID"
+  }
+  if (typeof r.timestamp !== "number" || !Number.isInteger(r.timestamp)) return "timestamp must be seconds"
+  if (typeof r.threads !== "object" || r.threads === null) return "threads must be an object"
+  const threads = r.threads as Record<string, unknown>
+  if (!((r.mainThread as string) in threads)) return "mainThread must name one of the threads"
+  for (const [key, thread] of Object.entries(threads)) {
+    const t = thread as Record<string, unknown>
+    if (typeof t.name !== "string" || typeof t.fault !== "boolean" || !Array.isArray(t.stack)) {
+      return `thread ${key} needs a name, fault and a stack`
+    }
+    for (const frame of t.stack as Array<Record<string, unknown>>) {
+      if (typeof frame.library !== "string") return `a frame of thread ${key} has no library`
+      if (typeof frame.funcName !== "string" && typeof frame.address !== "string") {
+        return `a frame of thread ${key} has neither funcName nor address`
+      }
+    }
+  }
+  if (
+    r.classifiers !== undefined && !(Array.isArray(r.classifiers) && r.classifiers.every((c) => typeof c === "string"))
+  ) {
+    return "classifiers must be strings"
+  }
+  const attributes = (r.attributes ?? {}) as Record<string, unknown>
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value !== null && !["string", "number", "boolean"].includes(typeof value)) {
+      return `attribute ${key} must be a string, number or boolean`
+    }
+  }
+  return undefined
+}
+
+const digest = (data: Buffer) => createHash("sha256").update(data).digest("hex")
+
+/** A JSON submission's report and attachments, or what is wrong with it. */
+const readReport = (
+  contentType: string | undefined,
+  body: Buffer,
+  keepBodies: boolean
+): ReceivedReport | string => {
+  let text: string
+  const attachments: Array<ReceivedAttachment> = []
+  const boundary = /^multipart\/form-data;.*\bboundary="?([^";]+)"?/i.exec(contentType ?? "")?.[1]
+  if (boundary !== undefined) {
+    const parts = multipartParts(body, boundary)
+    if (parts === undefined) return "malformed multipart body"
+    let json: string | undefined
+    for (const part of parts) {
+      const name = /\bname="([^"]*)"/.exec(part.headers["content-disposition"] ?? "")?.[1] ?? ""
+      if (name === "upload_file") json = part.content.toString("utf8")
+      else if (name.startsWith("attachment_")) {
+        attachments.push({
+          name: name.slice("attachment_".length),
+          contentType: part.headers["content-type"],
+          size: part.content.length,
+          sha256: digest(part.content),
+          body: keepBodies ? Buffer.from(part.content) : Buffer.alloc(0)
+        })
+      } else return `unexpected part ${JSON.stringify(name)}`
+    }
+    if (json === undefined) return "no upload_file part"
+    text = json
+  } else if (/^application\/json\b/i.test(contentType ?? "")) {
+    text = body.toString("utf8")
+  } else {
+    return `a json submission must be application/json or multipart/form-data, not ${contentType ?? "(none)"}`
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return "the report is not valid JSON"
+  }
+  const problem = reportProblem(json)
+  return problem ?? { json: json as Record<string, unknown>, multipart: boundary !== undefined, attachments }
 }
 
 const tokenOf = (url: URL): string | null => {
@@ -174,7 +324,7 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
     req.on("data", (chunk: Buffer) => {
       hash.update(chunk)
       size += chunk.length
-      if (keepBodies || options.dir !== undefined) chunks.push(chunk)
+      if (keepBodies || options.dir !== undefined || formatOf(url) === "json") chunks.push(chunk)
     })
     req.on("error", () => undefined)
     req.on("end", () => {
@@ -188,11 +338,16 @@ export const start = (options: Options = {}): Promise<Coronerd> => {
       if (given === null && url.pathname !== "/post") return answer(404, { error: "not found" })
       if (given !== token) return answer(401, { error: "invalid token" })
       if (behaviour?._tag === "Status") return answer(behaviour.status, { error: "scripted" }, behaviour.headers)
+      const body = Buffer.concat(chunks)
+      const format = formatOf(url)
+      const report = format === "json" ? readReport(req.headers["content-type"], body, keepBodies) : undefined
+      if (typeof report === "string") return answer(400, { error: report })
       const accept = () => {
-        const body = Buffer.concat(chunks)
         const sha256 = hash.digest("hex")
         received.push({
           path: url.pathname,
+          format,
+          report,
           contentType: req.headers["content-type"],
           body: keepBodies ? body : Buffer.alloc(0),
           size,

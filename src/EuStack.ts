@@ -46,18 +46,27 @@ import * as Tracer from "./Tracer.js"
 import type { TracerBackend } from "./TracerBackend.js"
 
 /**
- * Where and how to upload each snapshot: a POST of the file, streamed from
- * disk, to any HTTP endpoint; only a 200 counts. The same as the gdb
- * backend's, without core files.
+ * Where and how to upload each snapshot. To a Backtrace endpoint
+ * (`endpoint`, or a `url` of Backtrace's form), the snapshot goes as a
+ * **Backtrace JSON report** that Backtrace indexes: one thread per native
+ * thread, the error's JS stack as the faulting thread, the classifiers, the
+ * header's fields as attributes, with the text snapshot attached.
+ * To any other `url`, the text file is POSTed as it is (`format: "raw"`).
+ * Either way the files stream from disk, transient failures are retried, and
+ * only a 200 counts.
  *
  * @example
  * ```ts
  * import { Redacted } from "effect"
  * import { EuStack } from "effect-bcd"
  *
+ * // Backtrace: host[:port] and a token, or the submission URL from the console.
  * EuStack.layer({
- *   put: { url: Redacted.make("https://crash.example.com:6098/post?token=…"), unlink: true }
+ *   put: { endpoint: "backtrace.example.com", token: Redacted.make("…"), application: "checkout", version: "1.2.3" }
  * })
+ * EuStack.layer({ put: { endpoint: Redacted.make("https://submit.backtrace.io/acme/0123…cdef/json") } })
+ * // Any other receiver: the text file as it is.
+ * EuStack.layer({ put: { url: "https://crash.example.com/upload", unlink: true } })
  * ```
  *
  * @since 0.1.0
@@ -65,10 +74,35 @@ import type { TracerBackend } from "./TracerBackend.js"
  */
 export interface PutOptions {
   /**
-   * The endpoint, `http:` or `https:`. When it holds a token, pass it as a
-   * `Redacted`; it never appears in logs or errors either way.
+   * A Backtrace endpoint, as for `Backtrace.endpointUrl`: `host[:port]`
+   * (https and port 6098 by default) with `token`, or a submission URL
+   * (`https://submit.backtrace.io/<universe>/<token>/json`, or one with
+   * `?token=`). Reports go to `/post?format=json&token=…`, or to
+   * `…/<universe>/<token>/json`. Give this or `url`. Pass it as a `Redacted`
+   * when it holds the token; it never appears in logs or errors either way.
    */
-  readonly url: string | URL | Redacted.Redacted<string>
+  readonly endpoint?: string | Redacted.Redacted<string>
+  /** The submission token, with a `host[:port]` endpoint. */
+  readonly token?: string | Redacted.Redacted<string>
+  /**
+   * Any `http:` or `https:` endpoint, instead of `endpoint`: it gets the
+   * text file as it is, unless it is a Backtrace submission URL (`/post`
+   * with `?token=`, or `submit.backtrace.io/<universe>/<token>/<format>`),
+   * which gets the JSON report.
+   */
+  readonly url?: string | URL | Redacted.Redacted<string>
+  /**
+   * What is sent: `"backtrace-json"`, the report with the snapshot attached,
+   * in one `multipart/form-data` request (`upload_file` and
+   * `attachment_<name>` parts, as `@backtrace/node` sends them); or `"raw"`,
+   * the text file alone (`text/plain`). Default: `"backtrace-json"` for a
+   * Backtrace endpoint, `"raw"` for any other URL.
+   */
+  readonly format?: "backtrace-json" | "raw"
+  /** The report's `application` attribute. Default: the snapshot's program name. */
+  readonly application?: string
+  /** The report's `application.version` attribute; absent by default. */
+  readonly version?: string
   /** The deadline of one upload attempt. Default 60 seconds. */
   readonly timeout?: Duration.DurationInput
   /** When to retry a transient failure (connection error, 408, 429, 5xx). Default: exponential from 250 ms, 4 retries. */
@@ -205,7 +239,9 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerCo
  * The options read from the environment, each absent variable keeping its
  * default: `BCD_EU_STACK_PATH`, `BCD_OUTPUT_DIR`, `BCD_PROGRAM`,
  * `BCD_ATTRIBUTES` (`key:value,…`), `BCD_CLASSIFIERS`, `BCD_TIMEOUT` (a
- * duration or `none`), and, when `BCD_PUT_URL` is set (read as `Redacted`),
+ * duration or `none`), and, when `BCD_ENDPOINT` (with `BCD_TOKEN`) or
+ * `BCD_PUT_URL` is set (each read as `Redacted`), `BCD_PUT_FORMAT`
+ * (`backtrace-json` or `raw`), `BCD_APPLICATION`, `BCD_APPLICATION_VERSION`,
  * `BCD_UNLINK` and `BCD_PUT_TIMEOUT`.
  *
  * @since 0.1.0

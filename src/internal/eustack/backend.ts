@@ -144,7 +144,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       ...Option.match(settings.put, {
         onNone: () => ({}),
         onSome: (put) => ({
-          put: (result: TraceResult<Plan>) => put({ snapshot: result.plan.snapshot, core: Option.none() })
+          put: (result: TraceResult<Plan>) =>
+            put({ snapshot: result.plan.snapshot, core: Option.none() }, result.request)
         })
       })
     }

@@ -190,7 +190,7 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       finalize: (result) => Effect.as(finalizeSnapshot(result.plan, result.request), result),
       ...Option.match(settings.put, {
         onNone: () => ({}),
-        onSome: (put) => ({ put: (result: TraceResult<Plan>) => put(result.plan) })
+        onSome: (put) => ({ put: (result: TraceResult<Plan>) => put(result.plan, result.request) })
       })
     }
   })

@@ -1,25 +1,15 @@
 /**
  * `Gdb.Options` read through `Config` (the environment by default). The
- * variables shared with the Backtrace backend (`BCD_OUTPUT_DIR`,
- * `BCD_ATTRIBUTES`, `BCD_CLASSIFIERS`, `BCD_TIMEOUT`, `BCD_UNLINK`,
- * `BCD_PUT_TIMEOUT`) mean the same here.
+ * variables shared with the other backends (`BCD_OUTPUT_DIR`,
+ * `BCD_ATTRIBUTES`, `BCD_CLASSIFIERS`, `BCD_TIMEOUT`, `BCD_ENDPOINT`,
+ * `BCD_TOKEN`, `BCD_UNLINK`, `BCD_PUT_TIMEOUT`) mean the same here.
  *
  * @internal
  */
 import * as Config from "effect/Config"
-import * as Option from "effect/Option"
-import type { Options, PutOptions } from "../../Gdb.js"
-import { backendOptions, commonPut, somes } from "../core/config.js"
-
-const put: Config.Config<Option.Option<PutOptions>> = Config.all({
-  url: Config.option(Config.redacted("BCD_PUT_URL")),
-  core: Config.option(Config.boolean("BCD_PUT_CORE")),
-  shared: commonPut
-}).pipe(
-  Config.map(({ shared, url, ...rest }) =>
-    Option.map(url, (url): PutOptions => ({ url, ...somes(rest), ...somes(shared) }))
-  )
-)
+import type { Options } from "../../Gdb.js"
+import { backendOptions } from "../core/config.js"
+import { putConfig } from "../snapshot/putConfig.js"
 
 /** The options from `BCD_*` variables; absent variables keep the defaults. */
 export const config: Config.Config<Options> = backendOptions({
@@ -28,5 +18,5 @@ export const config: Config.Config<Options> = backendOptions({
   full: Config.option(Config.boolean("BCD_GDB_FULL")),
   core: Config.option(Config.boolean("BCD_GDB_CORE")),
   maxCoreSize: Config.option(Config.integer("BCD_GDB_MAX_CORE_SIZE")),
-  put
+  put: putConfig(Config.option(Config.boolean("BCD_PUT_CORE")))
 })

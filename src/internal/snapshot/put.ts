@@ -1,26 +1,48 @@
 /**
- * Uploading a text snapshot (and its core file, when the backend wrote one)
- * with the shared streaming uploader, bound once to the layer's platform
- * services. The gdb and eu-stack backends' `put`.
+ * Uploading a finished text snapshot with the shared streaming uploader,
+ * bound once to the layer's platform services. The gdb and eu-stack
+ * backends' `put`, in one of two formats:
+ *
+ * - `backtrace-json` (the default for a Backtrace endpoint): a Backtrace
+ *   JSON report built from the snapshot, with the snapshot (and the core
+ *   file, when there is one and `core` allows it) attached, in one request;
+ * - `raw`: the text file as it is (then the core file, in a second request),
+ *   for receivers that store files.
  *
  * @internal
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
-import { type SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
+import * as path from "node:path"
+import { SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
+import type { TraceRequest } from "../../TracerBackend.js"
+import { log } from "../core/log.js"
+import type { Attachment } from "../report/body.js"
+import { type Format, resolveTarget } from "../report/url.js"
 import type { Services } from "../upload/file.js"
 import { defaultRetry, secretsOf, uploadTimeout } from "../upload/policy.js"
 import { makeSend } from "../upload/sender.js"
-import { parseHttpUrl, reveal } from "../upload/url.js"
 
 /** A backend's `put` options (`Gdb.PutOptions`, `EuStack.PutOptions`). */
 export interface PutOptions {
-  readonly url: string | URL | Redacted.Redacted<string>
+  /** A Backtrace endpoint: `host[:port]` (with `token`), or a submission URL. */
+  readonly endpoint?: string | Redacted.Redacted<string>
+  /** The Backtrace submission token, with a `host[:port]` endpoint. */
+  readonly token?: string | Redacted.Redacted<string>
+  /** Any HTTP endpoint. */
+  readonly url?: string | URL | Redacted.Redacted<string>
+  /** Default: `backtrace-json` for a Backtrace endpoint, `raw` for any other URL. */
+  readonly format?: Format
+  /** The report's `application` attribute. Default: the snapshot's program name. */
+  readonly application?: string
+  /** The report's `application.version` attribute. */
+  readonly version?: string
   readonly timeout?: Duration.DurationInput
   readonly retry?: Schedule.Schedule<unknown, unknown>
   readonly unlink?: boolean
@@ -34,41 +56,81 @@ export interface Files {
   readonly core: Option.Option<string>
 }
 
-/** Uploads one finished trace's files. */
-export type Upload = (files: Files) => Effect.Effect<void, SnapshotUploadError>
+/** Uploads one finished trace's files; `request` is what the trace was for. */
+export type Upload = (files: Files, request: TraceRequest) => Effect.Effect<void, SnapshotUploadError>
+
+const nonEmpty = (file: string) => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0
 
 /**
- * The upload of one trace (the snapshot, then the core file when there is
- * one; log lines name `name`), and the URL's secrets, which the backend keeps
- * out of its tracer's environment.
+ * The upload of one trace (log lines name `name`), and the URL's secrets,
+ * which the backend keeps out of its tracer's environment.
  */
 export const makePut = (
   options: PutOptions,
   name: string
 ): Effect.Effect<
-  { readonly upload: Upload; readonly secrets: ReadonlyArray<Redacted.Redacted<string>> },
+  { readonly upload: Upload; readonly secrets: ReadonlyArray<Redacted.Redacted<string>>; readonly format: Format },
   TracerConfigError,
   Services
 > =>
   Effect.gen(function*() {
-    const url = yield* parseHttpUrl(options.url instanceof URL ? options.url.href : reveal(options.url), "put.url")
+    const { format, url } = yield* resolveTarget(options)
     const timeout = yield* Either.mapLeft(
       uploadTimeout(options.timeout),
       (reason) => new TracerConfigError({ field: "put.timeout", reason })
     )
     const send = yield* makeSend
-    const base = { url, timeout, retry: options.retry ?? defaultRetry, unlink: options.unlink ?? false, name }
+    const unlink = options.unlink ?? false
+    const base = { url, timeout, retry: options.retry ?? defaultRetry, unlink, name }
     const withCore = options.core ?? true
-    const upload: Upload = (files) =>
+    const coreOf = (files: Files) => Option.filter(files.core, (file) => withCore && nonEmpty(file))
+
+    const raw: Upload = (files) =>
       Effect.gen(function*() {
         yield* send(files.snapshot, { ...base, contentType: "text/plain; charset=utf-8" })
-        const core = Option.filter(
-          files.core,
-          (file) => withCore && (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0
+        const core = coreOf(files)
+        if (Option.isSome(core)) yield* send(core.value, { ...base, contentType: "application/octet-stream" })
+      })
+
+    const json: Upload = (files, request) =>
+      Effect.gen(function*() {
+        const [{ readReport }, { submissionBody }] = yield* Effect.promise(() =>
+          Promise.all([import("../report/read.js"), import("../report/body.js")])
         )
-        if (Option.isSome(core)) {
-          yield* send(core.value, { ...base, contentType: "application/octet-stream" })
+        const report = yield* Effect.tryPromise({
+          try: () => readReport(files.snapshot, request, options),
+          catch: (cause) =>
+            new SnapshotUploadError({
+              path: files.snapshot,
+              reason: `cannot read the snapshot: ${cause instanceof Error ? cause.message : String(cause)}`
+            })
+        })
+        const core = coreOf(files)
+        const attachments: ReadonlyArray<Attachment> = [
+          { name: path.basename(files.snapshot), path: files.snapshot, contentType: "text/plain; charset=utf-8" },
+          ...Option.toArray(Option.map(core, (file) => ({
+            name: path.basename(file),
+            path: file,
+            contentType: "application/octet-stream"
+          })))
+        ]
+        const body = submissionBody(new TextEncoder().encode(JSON.stringify(report)), attachments)
+        yield* send(files.snapshot, { ...base, body })
+        yield* log(
+          LogLevel.Debug,
+          name,
+          `Sent ${files.snapshot} as a Backtrace JSON report: ${Object.keys(report.threads).length} threads, ` +
+            `${attachments.length} attachments`
+        )
+        // The core went in the same request: with unlink, it goes too (the snapshot went with the 200).
+        if (unlink && Option.isSome(core)) {
+          yield* Effect.try(() => fs.rmSync(core.value, { force: true })).pipe(
+            Effect.catchAll((error) =>
+              log(LogLevel.Warning, name, `Uploaded ${core.value}, but could not remove it: ${String(error.error)}`)
+            )
+          )
         }
       })
-    return { upload, secrets: secretsOf(url).map(Redacted.make) }
+
+    return { upload: format === "raw" ? raw : json, secrets: secretsOf(url).map(Redacted.make), format }
   })

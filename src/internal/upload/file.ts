@@ -12,6 +12,7 @@
  * @internal
  */
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -38,6 +39,12 @@ export interface UploadOptions {
   readonly unlink: boolean
   /** Default `application/octet-stream`. */
   readonly contentType?: string
+  /**
+   * The request body, made again for each attempt, instead of the file at
+   * the path (which still names the upload in logs and errors, and is what
+   * `unlink` removes): a Backtrace JSON report with the file attached.
+   */
+  readonly body?: Effect.Effect<HttpBody.HttpBody, { readonly message: string }, FileSystem.FileSystem>
   /** The name log lines are annotated with. Default `upload`. */
   readonly name?: string
   /** The longest `Retry-After` that is honoured. Default 60 s. */
@@ -89,10 +96,10 @@ const attempt = (
   maxRetryAfter: Duration.Duration
 ): Effect.Effect<void, Attempt, FileSystem.FileSystem> =>
   Effect.gen(function*() {
-    const request = yield* HttpClientRequest.post(options.url).pipe(
-      HttpClientRequest.bodyFile(path, { contentType: options.contentType ?? "application/octet-stream" }),
-      Effect.mapError((error) => failed(`cannot read the file: ${error.message}`, false))
-    )
+    const request = yield* Effect.map(
+      options.body ?? HttpBody.file(path, { contentType: options.contentType ?? "application/octet-stream" }),
+      (body) => HttpClientRequest.setBody(HttpClientRequest.post(options.url), body)
+    ).pipe(Effect.mapError((error) => failed(`cannot read the file: ${error.message}`, false)))
     const response = yield* client.execute(request).pipe(
       Effect.mapError((error) =>
         failed(

@@ -1,0 +1,231 @@
+/**
+ * A Backtrace JSON report (the body `@backtrace/sdk-core` 0.8 submits,
+ * `BacktraceSubmitBody`) built from a parsed text snapshot:
+ *
+ * - the error's JS stack as the thread `js` (the report's `mainThread`, so
+ *   Backtrace groups by the JS frames), each other JS stack in the header as
+ *   a thread of its own;
+ * - one thread per native thread, keyed by its LWP, named by its labels
+ *   (`main thread, faulted`), frames with function, address and library;
+ * - every header field and attribute as attributes, with Backtrace's
+ *   conventional `application`, `hostname`, `process.id`, `uname.*`;
+ * - the header's multi-line blocks (the stack, the `Cause`, …) as annotations.
+ *
+ * Pure: the host facts come in as {@link Context}.
+ *
+ * @internal
+ */
+import { type JsFrame, jsFrames } from "./jsStack.js"
+import type { NativeFrame, NativeThread, Parsed } from "./parse.js"
+
+/** A frame: `BacktraceSubmitStackFrame` (a function or an address, and a library). */
+export interface ReportFrame {
+  readonly funcName?: string
+  readonly address?: string
+  readonly library: string
+  readonly line?: number
+  readonly column?: number
+  readonly sourceCode?: string
+  readonly debug_identifier?: string
+}
+
+/** A thread: `BacktraceSubmitThread`. */
+export interface ReportThread {
+  readonly name: string
+  readonly fault: boolean
+  readonly stack: ReadonlyArray<ReportFrame>
+}
+
+/** The report: the fields of `BacktraceSubmitBody` that effect-bcd fills. */
+export interface Report {
+  readonly uuid: string
+  /** Seconds since the epoch. */
+  readonly timestamp: number
+  readonly lang: "nodejs"
+  readonly langVersion: string
+  readonly agent: string
+  readonly agentVersion: string
+  readonly threads: Readonly<Record<string, ReportThread>>
+  readonly mainThread: string
+  readonly classifiers: ReadonlyArray<string>
+  readonly attributes: Readonly<Record<string, string | number | boolean>>
+  readonly annotations: Readonly<Record<string, unknown>>
+  readonly sourceCode?: Readonly<Record<string, { readonly path: string }>>
+}
+
+/** The agent's name in reports. */
+export const AGENT = "effect-bcd"
+
+/** effect-bcd's version (package.json's; a test keeps them equal). */
+export const AGENT_VERSION = "0.1.0"
+
+/** The key of the error's JS stack thread. */
+export const JS_THREAD = "js"
+
+/** What the report says that the snapshot does not. */
+export interface Context {
+  readonly uuid: string
+  /** When the snapshot has no `time` field. */
+  readonly now: Date
+  readonly hostname: string
+  /** `os.platform()` and friends. */
+  readonly platform: string
+  readonly arch: string
+  readonly release: string
+  /** Default: the snapshot's `program`. */
+  readonly application?: string | undefined
+  readonly version?: string | undefined
+  /** The error's `_tag` or class, put first among the classifiers (when it is one). */
+  readonly errorClass?: string | undefined
+  /** The library (module path) of a native address the tracer did not name one for (from `/proc/<pid>/maps`). */
+  readonly moduleOf?: ((address: bigint) => string | undefined) | undefined
+}
+
+const UNKNOWN = "unknown"
+
+/** Backtrace's `uname.sysname` for a Node platform (as `@backtrace/node` writes it). */
+export const sysname = (platform: string): string =>
+  platform === "win32"
+    ? "Windows"
+    : platform === "darwin"
+    ? "Mac OS"
+    : platform.charAt(0).toUpperCase() + platform.slice(1)
+
+/** The attribute a header field becomes: Backtrace's name when it has one, else the field with dots. */
+const attributeName = (field: string): string =>
+  ({ error: "error.message", pid: "process.id", fiber: "fiber.id" } as Record<string, string>)[field] ??
+    field.replace(/\s+/g, ".")
+
+const attributeValue = (name: string, value: string): string | number => {
+  if (name === "process.id" && /^\d+$/.test(value)) return Number(value)
+  if (name === "fiber.id" && /^#\d+$/.test(value)) return Number(value.slice(1))
+  return value
+}
+
+/** Header fields that are not attributes: the report carries them elsewhere. */
+const NOT_ATTRIBUTES = new Set(["time", "classifiers", "attributes"])
+
+const jsStackFrame = (frame: JsFrame): ReportFrame => ({
+  funcName: frame.function,
+  library: frame.file,
+  ...(frame.line === undefined ? {} : { line: frame.line }),
+  ...(frame.column === undefined ? {} : { column: frame.column })
+})
+
+const nativeName = (thread: NativeThread): string =>
+  thread.labels.length === 0 ? `thread ${thread.tid}` : thread.labels.join(", ")
+
+/** Builds the report of one parsed snapshot. */
+export const build = (parsed: Parsed, context: Context): Report => {
+  const field = (name: string) => parsed.fields.find(([k]) => k === name)?.[1]
+  const sources = new Map<string, string>()
+  const sourceId = (path: string) => {
+    let id = sources.get(path)
+    if (id === undefined) sources.set(path, id = `src${sources.size}`)
+    return id
+  }
+  const nativeFrame = (frame: NativeFrame): ReportFrame => {
+    const library = frame.library ??
+      (frame.address === undefined ? undefined : context.moduleOf?.(BigInt(frame.address))) ?? UNKNOWN
+    return {
+      ...(frame.function === undefined ? {} : { funcName: frame.function }),
+      ...(frame.address === undefined ? {} : { address: frame.address }),
+      library,
+      ...(frame.line === undefined ? {} : { line: frame.line }),
+      ...(frame.file === undefined ? {} : { sourceCode: sourceId(frame.file) }),
+      ...(frame.buildId === undefined ? {} : { debug_identifier: frame.buildId })
+    }
+  }
+
+  // The JS stacks of the header: the error's (`stack`, or the `Cause`) first.
+  const jsThreads: Array<[string, ReportThread]> = []
+  for (const block of parsed.blocks) {
+    const frames = jsFrames(block.text)
+    if (frames.length === 0) continue
+    const isError = block.title === "stack" || block.title === "cause"
+    if (isError && jsThreads.some(([key]) => key === JS_THREAD)) continue
+    const key = isError ? JS_THREAD : `js: ${block.title}`
+    jsThreads.push([key, {
+      name: isError ? "JavaScript: the error's stack" : `JavaScript: ${block.title}`,
+      fault: isError,
+      stack: frames.map(jsStackFrame)
+    }])
+  }
+  const hasErrorStack = jsThreads.some(([key]) => key === JS_THREAD)
+
+  const native: Array<[string, ReportThread]> = parsed.threads.map((thread) => [String(thread.tid), {
+    name: nativeName(thread),
+    // With the error's JS stack present it is the faulting thread: one thread holds the fault.
+    fault: !hasErrorStack && thread.labels.includes("faulted"),
+    stack: thread.frames.map(nativeFrame)
+  }])
+  const pid = Number(field("pid"))
+  const mainThread = hasErrorStack
+    ? JS_THREAD
+    : native.find(([, t]) => t.fault)?.[0] ??
+      (parsed.threads.some((t) => t.tid === pid) ? String(pid) : undefined) ??
+      native[0]?.[0] ?? jsThreads[0]?.[0]
+  // Backtrace requires `mainThread` to name a thread: a snapshot without any gets an empty one.
+  const threads: Record<string, ReportThread> = Object.fromEntries([
+    ...jsThreads,
+    ...native,
+    ...(mainThread === undefined ? [[JS_THREAD, { name: "no thread was read", fault: true, stack: [] }]] : [])
+  ])
+
+  const attributes: Record<string, string | number | boolean> = {}
+  for (const [name, value] of parsed.fields) {
+    if (NOT_ATTRIBUTES.has(name)) continue
+    const key = attributeName(name)
+    attributes[key] = attributeValue(key, value)
+  }
+  for (const [key, value] of parsed.attributes) attributes[key] = value
+  const application = context.application ?? field("program")
+  Object.assign(attributes, {
+    ...(application === undefined ? {} : { application }),
+    ...(context.version === undefined ? {} : { "application.version": context.version }),
+    hostname: context.hostname,
+    "uname.sysname": sysname(context.platform),
+    "uname.machine": context.arch,
+    "uname.release": context.release,
+    "process.thread.count": parsed.threads.length,
+    ...(parsed.tracer === undefined ? {} : { tracer: parsed.tracer }),
+    "snapshot.complete": parsed.complete
+  })
+
+  const listed = (field("classifiers") ?? "").split(", ").filter((c) => c !== "" && c !== "(none)")
+  const errorClass = context.errorClass
+  const classifiers = errorClass !== undefined && listed.includes(errorClass)
+    ? [errorClass, ...listed.filter((c) => c !== errorClass)]
+    : listed
+
+  const annotations: Record<string, unknown> = {}
+  for (const block of parsed.blocks) annotations[block.title] = asJson(block.text) ?? block.text
+
+  const time = Date.parse(field("time") ?? "")
+  return {
+    uuid: context.uuid,
+    timestamp: Math.floor((Number.isNaN(time) ? context.now.getTime() : time) / 1000),
+    lang: "nodejs",
+    langVersion: /^(v\S+)/.exec(field("node") ?? "")?.[1] ?? UNKNOWN,
+    agent: AGENT,
+    agentVersion: AGENT_VERSION,
+    threads,
+    mainThread: mainThread ?? JS_THREAD,
+    classifiers,
+    attributes,
+    annotations,
+    ...(sources.size === 0 ? {} : {
+      sourceCode: Object.fromEntries([...sources].map(([path, id]) => [id, { path }]))
+    })
+  }
+}
+
+/** A block that holds a JSON object (an embedded Node report), parsed; else undefined. */
+const asJson = (text: string): unknown => {
+  if (!text.startsWith("{")) return undefined
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * The `put` variables of the text-snapshot backends (gdb, eu-stack): where
+ * to send (`BCD_ENDPOINT` and `BCD_TOKEN`, as for the Backtrace backend, or
+ * `BCD_PUT_URL`), in which format (`BCD_PUT_FORMAT`), and the report's
+ * application (`BCD_APPLICATION`, `BCD_APPLICATION_VERSION`).
+ *
+ * @internal
+ */
+import * as Config from "effect/Config"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import { commonPut, somes } from "../core/config.js"
+import { FORMATS } from "../report/url.js"
+import type { PutOptions } from "./put.js"
+
+const fields = Config.all({
+  endpoint: Config.option(Config.redacted("BCD_ENDPOINT")),
+  token: Config.option(Config.redacted("BCD_TOKEN")),
+  url: Config.option(Config.redacted("BCD_PUT_URL")),
+  format: Config.option(Config.literal(...FORMATS)("BCD_PUT_FORMAT")),
+  application: Config.option(Config.nonEmptyString("BCD_APPLICATION")),
+  version: Config.option(Config.nonEmptyString("BCD_APPLICATION_VERSION")),
+  shared: commonPut
+})
+
+/**
+ * The put options, present when `BCD_ENDPOINT` or `BCD_PUT_URL` is set;
+ * `core` is the gdb backend's `BCD_PUT_CORE`.
+ */
+export const putConfig = (
+  core: Config.Config<Option.Option<boolean>> = Config.succeed(Option.none())
+): Config.Config<Option.Option<PutOptions>> =>
+  Config.map(
+    Config.all({ fields, core }),
+    ({ core, fields: { endpoint, shared, url, ...rest } }) =>
+      Option.isNone(endpoint) && Option.isNone(url) ? Option.none() : Option.some({
+        ...Option.match(endpoint, {
+          onNone: () => ({}),
+          onSome: (e): { endpoint: Redacted.Redacted<string> } => ({ endpoint: e })
+        }),
+        ...Option.match(url, { onNone: () => ({}), onSome: (u): { url: Redacted.Redacted<string> } => ({ url: u }) }),
+        ...somes({ ...rest, core }),
+        ...somes(shared)
+      })
+  )
