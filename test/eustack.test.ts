@@ -5,6 +5,7 @@
  * and `--perf-basic-prof` for JIT frame names. The parts that run no tracer
  * are in eustack-parts.test.ts.
  */
+import type { BacktraceSubmitBody } from "@backtrace/sdk-core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -300,7 +301,7 @@ describe("EuStack layer checks its options when built", () => {
 })
 
 describe("EuStack put (real HTTP server on 127.0.0.1)", () => {
-  it.live("uploads the finished snapshot, then removes it with unlink; the token never reaches eu-stack", () =>
+  it.live("sends a Backtrace JSON report with every thread and the snapshot attached; unlink; the token never reaches eu-stack", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: "tok-123456" })
       const dir = yield* tempDir
@@ -315,18 +316,54 @@ describe("EuStack put (real HTTP server on 127.0.0.1)", () => {
           mode: 0o755
         }
       )
-      const result = yield* Tracer.trace(new Error("upload me"), { callerOnly: true }).pipe(
+      yield* useThreadpool
+      const result = yield* Tracer.trace(new TypeError("upload me")).pipe(
         provide({ outputDir: path.join(dir, "out"), euStackPath: wrapper, put: { url, unlink: true } }),
         Effect.ensuring(Effect.sync(() => delete process.env.EFFECT_BCD_TEST_UPLOAD_URL))
       )
-      expect(server.received).toHaveLength(1)
-      const body = server.received[0]!.body.toString("utf8")
+      expect(server.requests.map((r) => r.path)).toEqual(["/post"])
+      expect(server.received[0]!.format).toBe("json")
+      const report = server.received[0]!.report!
+      expect(report.attachments).toHaveLength(1)
+      const body = report.attachments[0]!.body.toString("utf8")
+      expect(report.attachments[0]!.name).toBe(path.basename(Option.getOrThrow(result.snapshot)))
       expect(body).toContain("\ntoken variables: 0\n")
       expect(body).toMatch(/^effect-bcd snapshot \(eu-stack\)/)
       expect(body).toContain("error:       upload me")
-      expect(body).toMatch(/^TID \d+: \[main thread, faulted\]$/m)
       expect(body).toContain(END_LINE)
-      expect(server.received[0]!.contentType).toBe("text/plain; charset=utf-8")
+
+      const json = report.json as unknown as BacktraceSubmitBody
+      expect(json.mainThread).toBe("js")
+      expect(json.classifiers).toEqual(["TypeError"])
+      expect(json.threads.js!.stack[0]).toMatchObject({ library: fileURLToPath(import.meta.url) })
+      // One thread per TID heading of the attached snapshot, named by its role, with modules and build ids.
+      const tids = threads(body).map((t) => String(t.tid))
+      expect(Object.keys(json.threads).filter((k) => k !== "js").sort()).toEqual([...tids].sort())
+      expect(json.threads[String(process.pid)]!.name).toBe("main thread, faulted")
+      expect(Object.values(json.threads).filter((t) => t.name === "V8 platform worker").length).toBeGreaterThanOrEqual(
+        1
+      )
+      const epoll = json.threads[String(process.pid)]!.stack.find((f) => /epoll_p?wait/.test(f.funcName ?? ""))
+      expect(epoll?.library).toMatch(/libc\.so\.6$/)
+      expect(epoll?.debug_identifier).toMatch(/^[0-9a-f]{40}$/)
+      expect(json.attributes).toMatchObject({
+        tracer: "eu-stack",
+        "process.id": process.pid,
+        "error.message": "upload me"
+      })
       expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
+    }).pipe(Effect.scoped))
+
+  it.live("format raw sends the text file as it is", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: "tok-123456" })
+      const dir = yield* tempDir
+      const result = yield* Tracer.trace(new Error("raw me"), { callerOnly: true }).pipe(
+        provide({ outputDir: dir, put: { endpoint: server.endpoint, token: "tok-123456", format: "raw" } })
+      )
+      expect(server.received.map((r) => [r.path, r.format, r.contentType])).toEqual([
+        ["/post", undefined, "text/plain; charset=utf-8"]
+      ])
+      expect(server.received[0]!.body.equals(fs.readFileSync(Option.getOrThrow(result.snapshot)))).toBe(true)
     }).pipe(Effect.scoped))
 })

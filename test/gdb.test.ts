@@ -3,9 +3,11 @@
  * worker itself (the Tracer traces its own process), and a child program
  * started with `--perf-basic-prof` for JIT frame names.
  */
+import type { BacktraceSubmitBody } from "@backtrace/sdk-core"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -15,7 +17,9 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import { execFileSync, spawn } from "node:child_process"
+import { createHash } from "node:crypto"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
@@ -28,6 +32,14 @@ import { noCooldown } from "./support/config.js"
 import { tempDir, withTempDir } from "./support/temp.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
+
+class UploadFailed extends Data.TaggedError("UploadFailed")<{ readonly order: string }> {
+  override get message() {
+    return `payment declined for order ${this.order}`
+  }
+}
+
+const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex")
 
 const provide = (options: Gdb.Options) => Effect.provide(Layer.merge(Gdb.live(options), noCooldown))
 
@@ -50,7 +62,8 @@ const smallCores = Effect.acquireRelease(
     fs.writeFileSync("/proc/self/coredump_filter", "0")
     return saved
   }),
-  (saved) => Effect.sync(() => fs.writeFileSync("/proc/self/coredump_filter", saved))
+  // The file shows hex without a prefix; the kernel would read a leading 0 as octal.
+  (saved) => Effect.sync(() => fs.writeFileSync("/proc/self/coredump_filter", `0x${saved}`))
 )
 
 /** Makes sure libuv's threadpool has started (its threads appear on first use). */
@@ -396,42 +409,119 @@ describe("Gdb layer checks its options when built", () => {
 })
 
 describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
-  it.live("uploads the snapshot, then removes it with unlink", () =>
+  it.live("sends a Backtrace JSON report to host:port + token: every thread, the JS stack, classifiers, attributes", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: "tok-123456" })
       const dir = yield* tempDir
-      const url = Redacted.make(`${server.endpoint}/post?token=tok-123456`)
-      const result = yield* Tracer.trace(new Error("upload me"), { callerOnly: true }).pipe(
-        provide({ outputDir: dir, put: { url, unlink: true } })
+      const started = Date.now()
+      const result = yield* Tracer.trace(new UploadFailed({ order: "42" }), {
+        attributes: { route: "POST /checkout" },
+        classifications: ["payments"]
+      }).pipe(
+        Effect.withSpan("checkout"),
+        provide({
+          outputDir: dir,
+          program: "shop",
+          put: { endpoint: server.endpoint, token: Redacted.make("tok-123456"), version: "2.0.1" }
+        })
       )
       const file = Option.getOrThrow(result.snapshot)
-      expect(server.received).toHaveLength(1)
-      const body = server.received[0]!.body.toString("utf8")
-      expect(body).toMatch(/^effect-bcd snapshot \(gdb\)/)
-      expect(body).toContain("error:       upload me")
-      expect(body).toContain(END_MARKER)
-      expect(server.received[0]!.contentType).toContain("text/plain")
-      expect(fs.existsSync(file)).toBe(false)
+      expect(server.requests.map((r) => r.path)).toEqual(["/post"])
+      const received = server.received[0]!
+      expect(received.format).toBe("json")
+      expect(received.contentType).toMatch(/^multipart\/form-data; boundary=/)
+      const report = received.report!
+      expect(report.multipart).toBe(true)
+      const json = report.json as unknown as BacktraceSubmitBody
+      expect(json).toMatchObject({ lang: "nodejs", langVersion: process.version, agent: "effect-bcd" })
+      expect(json.timestamp).toBeGreaterThanOrEqual(Math.floor(started / 1000) - 1)
+      expect(json.timestamp).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000))
+
+      // The JS stack of the error is the faulting thread: this test file, with line and column.
+      expect(json.mainThread).toBe("js")
+      const js = json.threads.js!
+      expect(js.fault).toBe(true)
+      const own = js.stack.find((f) => f.library === fileURLToPath(import.meta.url))
+      expect(own?.line).toBeGreaterThan(0)
+      expect(own?.column).toBeGreaterThan(0)
+
+      // Every native thread of the snapshot, keyed by LWP, named by its role.
+      const text = fs.readFileSync(file, "utf8")
+      const lwps = threads(text).map((t) => String(t.lwp))
+      expect(lwps.length).toBeGreaterThanOrEqual(5)
+      expect(Object.keys(json.threads).filter((k) => k !== "js").sort()).toEqual([...lwps].sort())
+      const main = json.threads[String(process.pid)]!
+      expect(main.name).toBe("main thread, faulted")
+      expect(main.fault).toBe(false)
+      // Libraries come from gdb or this process's mappings: uv_run is in the node executable.
+      expect(main.stack.find((f) => f.funcName === "uv_run")?.library).toBe(fs.realpathSync(process.execPath))
+      expect(Object.values(json.threads).some((t) => t.name === "libuv threadpool")).toBe(true)
+
+      expect(json.classifiers).toEqual(["UploadFailed", "payments"])
+      expect(json.attributes).toMatchObject({
+        "error.message": "payment declined for order 42",
+        route: "POST /checkout",
+        span: "checkout",
+        "process.id": process.pid,
+        hostname: os.hostname(),
+        "uname.sysname": "Linux",
+        application: "shop",
+        "application.version": "2.0.1",
+        tracer: "gdb",
+        "snapshot.complete": true
+      })
+      expect(json.attributes!.trace_id).toMatch(/^[0-9a-f]+$/)
+      expect(json.annotations!.stack).toMatch(/^UploadFailed: payment declined for order 42\n/)
+
+      // The snapshot itself, attached; kept without unlink.
+      expect(report.attachments.map((a) => [a.name, a.contentType])).toEqual([
+        [path.basename(file), "text/plain; charset=utf-8"]
+      ])
+      expect(report.attachments[0]!.sha256).toBe(sha256(file))
+      expect(fs.existsSync(file)).toBe(true)
     }).pipe(Effect.scoped))
 
-  it.live("uploads the core file after the snapshot", () =>
+  it.live("a submission URL gets /<universe>/<token>/json; the core file is attached; unlink removes both", () =>
     Effect.gen(function*() {
       yield* smallCores
       const server = yield* Coronerd.make({ token: "tok-123456" })
       const dir = yield* tempDir
-      const url = `${server.endpoint}/post?token=tok-123456`
+      const endpoint = Redacted.make(`${server.endpoint}/acme/tok-123456/minidump`)
       yield* Tracer.trace(new Error("with core"), { callerOnly: true }).pipe(
-        provide({ outputDir: dir, core: true, put: { url } })
+        provide({ outputDir: dir, core: true, put: { endpoint, unlink: true } })
       )
-      expect(server.received.map((r) => r.contentType)).toEqual([
-        "text/plain; charset=utf-8",
-        "application/octet-stream"
+      expect(server.requests.map((r) => r.path)).toEqual(["/acme/tok-123456/json"])
+      const report = server.received[0]!.report!
+      expect(report.attachments.map((a) => path.extname(a.name))).toEqual([".txt", ".core"])
+      const [snapshot, core] = report.attachments
+      expect(snapshot!.body.toString("utf8")).toContain("error:       with core")
+      expect(core!.contentType).toBe("application/octet-stream")
+      expect(core!.body.subarray(0, 4).toString("latin1")).toBe("\x7fELF")
+      // callerOnly: the calling thread alone, beside the JS stack.
+      expect(Object.keys(report.json.threads as object).sort()).toEqual([String(process.pid), "js"])
+      expect(fs.readdirSync(dir)).toEqual([])
+    }).pipe(Effect.scoped))
+
+  it.live("format raw: the text file as it is, then the core file, for receivers that store files", () =>
+    Effect.gen(function*() {
+      yield* smallCores
+      const server = yield* Coronerd.make({ token: "tok-123456" })
+      const dir = yield* tempDir
+      const url = Redacted.make(`${server.endpoint}/post?token=tok-123456`)
+      const result = yield* Tracer.trace(new Error("upload me"), { callerOnly: true }).pipe(
+        provide({ outputDir: dir, core: true, put: { url, format: "raw", unlink: true } })
+      )
+      expect(server.received.map((r) => [r.format, r.contentType])).toEqual([
+        [undefined, "text/plain; charset=utf-8"],
+        [undefined, "application/octet-stream"]
       ])
-      const files = fs.readdirSync(dir).sort()
-      expect(files.map((f) => path.extname(f))).toEqual([".core", ".txt"])
-      const core = fs.readFileSync(path.join(dir, files[0]!))
-      expect(core.subarray(0, 4).toString("latin1")).toBe("\x7fELF")
-      expect(server.received[1]!.body.equals(core)).toBe(true)
+      const body = server.received[0]!.body.toString("utf8")
+      expect(body).toMatch(/^effect-bcd snapshot \(gdb\)/)
+      expect(body).toContain("error:       upload me")
+      expect(body).toContain(END_MARKER)
+      expect(server.received[1]!.body.subarray(0, 4).toString("latin1")).toBe("\x7fELF")
+      expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
+      expect(fs.readdirSync(dir)).toEqual([])
     }).pipe(Effect.scoped))
 
   it.live("a server answering 500 fails the trace and keeps the snapshot", () =>
@@ -446,6 +536,7 @@ describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
       )
       expect(error._tag).toBe("SnapshotUploadError")
       expect(error.message).not.toContain("tok-123456")
+      expect(server.requests).toHaveLength(1)
       const files = fs.readdirSync(dir)
       expect(files).toHaveLength(1)
       expect(fs.readFileSync(path.join(dir, files[0]!), "utf8")).toContain("error:       keep me")

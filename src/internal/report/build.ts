@@ -18,25 +18,28 @@
 import { type JsFrame, jsFrames } from "./jsStack.js"
 import type { NativeFrame, NativeThread, Parsed } from "./parse.js"
 
-/** A frame: `BacktraceSubmitStackFrame` (a function or an address, and a library). */
-export interface ReportFrame {
-  readonly funcName?: string
-  readonly address?: string
+/** What every frame has: the library (module or script), and where known a line and column. */
+interface FrameBase {
   readonly library: string
   readonly line?: number
   readonly column?: number
-  readonly sourceCode?: string
   readonly debug_identifier?: string
 }
+
+/** A frame: `BacktraceSubmitStackFrame`, named by a function, an address, or both. */
+export type ReportFrame =
+  | FrameBase & { readonly funcName: string; readonly address?: string }
+  | FrameBase & { readonly funcName?: string; readonly address: string }
 
 /** A thread: `BacktraceSubmitThread`. */
 export interface ReportThread {
   readonly name: string
   readonly fault: boolean
-  readonly stack: ReadonlyArray<ReportFrame>
+  // Arrays are mutable in these types only so that they fit the SDK's (checked in a test).
+  readonly stack: Array<ReportFrame>
 }
 
-/** The report: the fields of `BacktraceSubmitBody` that effect-bcd fills. */
+/** The report: the fields of `@backtrace/sdk-core`'s `BacktraceSubmitBody` that effect-bcd fills. */
 export interface Report {
   readonly uuid: string
   /** Seconds since the epoch. */
@@ -47,10 +50,9 @@ export interface Report {
   readonly agentVersion: string
   readonly threads: Readonly<Record<string, ReportThread>>
   readonly mainThread: string
-  readonly classifiers: ReadonlyArray<string>
+  readonly classifiers: Array<string>
   readonly attributes: Readonly<Record<string, string | number | boolean>>
   readonly annotations: Readonly<Record<string, unknown>>
-  readonly sourceCode?: Readonly<Record<string, { readonly path: string }>>
 }
 
 /** The agent's name in reports. */
@@ -118,23 +120,14 @@ const nativeName = (thread: NativeThread): string =>
 /** Builds the report of one parsed snapshot. */
 export const build = (parsed: Parsed, context: Context): Report => {
   const field = (name: string) => parsed.fields.find(([k]) => k === name)?.[1]
-  const sources = new Map<string, string>()
-  const sourceId = (path: string) => {
-    let id = sources.get(path)
-    if (id === undefined) sources.set(path, id = `src${sources.size}`)
-    return id
-  }
-  const nativeFrame = (frame: NativeFrame): ReportFrame => {
+  const nativeFrame = (frame: NativeFrame): ReportFrame | undefined => {
     const library = frame.library ??
       (frame.address === undefined ? undefined : context.moduleOf?.(BigInt(frame.address))) ?? UNKNOWN
-    return {
-      ...(frame.function === undefined ? {} : { funcName: frame.function }),
-      ...(frame.address === undefined ? {} : { address: frame.address }),
-      library,
-      ...(frame.line === undefined ? {} : { line: frame.line }),
-      ...(frame.file === undefined ? {} : { sourceCode: sourceId(frame.file) }),
-      ...(frame.buildId === undefined ? {} : { debug_identifier: frame.buildId })
+    const base = { library, ...(frame.buildId === undefined ? {} : { debug_identifier: frame.buildId }) }
+    if (frame.function !== undefined) {
+      return { ...base, funcName: frame.function, ...(frame.address === undefined ? {} : { address: frame.address }) }
     }
+    return frame.address === undefined ? undefined : { ...base, address: frame.address }
   }
 
   // The JS stacks of the header: the error's (`stack`, or the `Cause`) first.
@@ -157,7 +150,7 @@ export const build = (parsed: Parsed, context: Context): Report => {
     name: nativeName(thread),
     // With the error's JS stack present it is the faulting thread: one thread holds the fault.
     fault: !hasErrorStack && thread.labels.includes("faulted"),
-    stack: thread.frames.map(nativeFrame)
+    stack: thread.frames.flatMap((frame) => nativeFrame(frame) ?? [])
   }])
   const pid = Number(field("pid"))
   const mainThread = hasErrorStack
@@ -213,10 +206,7 @@ export const build = (parsed: Parsed, context: Context): Report => {
     mainThread: mainThread ?? JS_THREAD,
     classifiers,
     attributes,
-    annotations,
-    ...(sources.size === 0 ? {} : {
-      sourceCode: Object.fromEntries([...sources].map(([path, id]) => [id, { path }]))
-    })
+    annotations
   }
 }
 
