@@ -3,12 +3,14 @@
  * and no account. Run it with `npm ci && npm run demo` on a machine with gdb.
  *
  * 1. A coronerd-compatible receiver starts on 127.0.0.1 (a random port).
- * 2. The gdb backend is provided, uploading each snapshot to that receiver.
+ * 2. The gdb backend is provided, sending each snapshot to that receiver as a
+ *    Backtrace JSON report (the text snapshot attached).
  * 3. A small program traces a failing operation (`Tracer.trace`), recovers a
  *    defect (`Effect.catchAllDefect(Tracer.recover)`), and registers SIGUSR2
  *    and sends itself SIGUSR2 (`Tracer.register`).
- * 4. A table shows each snapshot: its path, size, thread count, upload status,
- *    and how long the process was frozen while gdb held it.
+ * 4. A table shows each snapshot: its path, size, thread count, what was sent
+ *    (read back from the receiver), and how long the process was frozen while
+ *    gdb held it.
  *
  * Everything else is a default: one tracer at a time, a 120 s deadline, a
  * 3 s cooldown between traces, synchronous uploads. The one change is
@@ -108,18 +110,27 @@ const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(fil
 
 const threadCount = (file: string) => (fs.readFileSync(file, "utf8").match(/^Thread \d+ \(/gm) ?? []).length
 
+/** What the receiver got for a snapshot: a Backtrace JSON report (its threads and attachments), or the file. */
+const sent = (receiver: Coronerd.Coronerd, file: string) => {
+  const hash = sha256(file)
+  const got = receiver.received.find((r) => r.sha256 === hash || r.report?.attachments.some((a) => a.sha256 === hash))
+  if (got?.report === undefined) return got === undefined ? "NOT uploaded" : "text file (200)"
+  const threads = Object.keys(got.report.json.threads as object).length
+  const attachments = got.report.attachments.length
+  return `Backtrace JSON, ${threads} threads, ${attachments} attachment${attachments === 1 ? "" : "s"} (200)`
+}
+
 const report = (rows: ReadonlyArray<Row>, receiver: Coronerd.Coronerd) => {
-  const received = new Set(receiver.received.map((r) => r.sha256))
   const table = rows.map((row) => ({
     step: row.step,
     snapshot: path.relative(process.cwd(), row.snapshot),
     size: `${(fs.statSync(row.snapshot).size / 1024).toFixed(1)} KiB`,
     threads: threadCount(row.snapshot),
-    upload: received.has(sha256(row.snapshot)) ? "uploaded (200)" : "NOT uploaded",
+    upload: sent(receiver, row.snapshot),
     frozen: `${row.frozenMs.toFixed(0)} ms`
   }))
   console.table(table)
-  return table.every((row) => row.upload.startsWith("uploaded") && row.threads > 0)
+  return table.every((row) => !row.upload.startsWith("NOT") && row.threads > 0)
 }
 
 const main = Effect.gen(function*() {
@@ -130,7 +141,7 @@ const main = Effect.gen(function*() {
   console.log(`receiver listening on ${receiver.endpoint}; gdb snapshots go to ${outputDir}`)
   const GdbTracer = Gdb.live({
     outputDir,
-    put: { url: Redacted.make(`${receiver.endpoint}/post?token=${receiver.token}`) }
+    put: { endpoint: receiver.endpoint, token: Redacted.make(receiver.token) }
   })
   const meter = freezeMeter()
   const rows = yield* program(meter, receiver).pipe(
