@@ -24,20 +24,24 @@ const runExample = (example: string) => {
 }
 
 describe("examples", () => {
-  it("npm run demo traces, recovers and catches a signal with gdb, sends all three as Backtrace JSON, and exits 0 within 30 s", () => {
-    const { elapsed, files, run, snapshots } = runExample("demo.ts")
-    expect(run.status, run.stderr).toBe(0)
-    expect(elapsed).toBeLessThan(30_000)
-    expect(run.stdout).toMatch(/3 snapshots, 3 uploads/)
-    // Each one sent as a Backtrace JSON report (the receiver parsed it), with the snapshot attached.
-    expect(run.stdout.match(/Backtrace JSON, \d+ threads, 1 attachment \(200\)/g)).toHaveLength(3)
-    expect(files).toHaveLength(3)
-    for (const file of files) {
-      expect(fs.statSync(path.join(snapshots, file)).mode & 0o777).toBe(0o600)
-      expect(run.stdout).toContain(file)
-    }
-    expect(fs.statSync(snapshots).mode & 0o777).toBe(0o700)
-  }, 90_000)
+  it(
+    "npm run demo traces, recovers and catches a signal with gdb, sends all three as Backtrace JSON, and exits 0 within 30 s",
+    () => {
+      const { elapsed, files, run, snapshots } = runExample("demo.ts")
+      expect(run.status, run.stderr).toBe(0)
+      expect(elapsed).toBeLessThan(30_000)
+      expect(run.stdout).toMatch(/3 snapshots, 3 uploads/)
+      // Each one sent as a Backtrace JSON report (the receiver parsed it), with the snapshot attached.
+      expect(run.stdout.match(/Backtrace JSON, \d+ threads, 1 attachment \(200\)/g)).toHaveLength(3)
+      expect(files).toHaveLength(3)
+      for (const file of files) {
+        expect(fs.statSync(path.join(snapshots, file)).mode & 0o777).toBe(0o600)
+        expect(run.stdout).toContain(file)
+      }
+      expect(fs.statSync(snapshots).mode & 0o777).toBe(0o700)
+    },
+    90_000
+  )
 
   it("the README's quickstart leaves one snapshot for the error and one for the defect", () => {
     const { files, run, snapshots } = runExample("quickstart.ts")

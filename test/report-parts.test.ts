@@ -278,6 +278,15 @@ describe("the report", () => {
     expect(bare.threads["9997"]!.stack[0]!.debug_identifier).toBe("93ac61ec5a8eb1396f9fbd350e3169a558528a40")
   })
 
+  it("without an error, another JS stack of the header (a hang's main thread) is the faulting main thread", () => {
+    const text = fixture("eu-stack.txt").replace(/^stack:\n/m, "main thread JS stack:\n")
+    const hang = build(parse(text), context)
+    expect(hang.mainThread).toBe("js: main thread JS stack")
+    expect(hang.threads[hang.mainThread]!.name).toBe("JavaScript: main thread JS stack")
+    expect(hang.threads[hang.mainThread]!.stack[0]).toMatchObject({ library: "/app/checkout.ts", line: 8 })
+    expect(Object.entries(hang.threads).filter(([, t]) => t.fault).map(([k]) => k)).toEqual([hang.mainThread])
+  })
+
   it("a snapshot with no thread still names an existing main thread", () => {
     const empty: Report = build(parse(""), context)
     expect(empty.threads[empty.mainThread]).toBeDefined()

@@ -2,9 +2,11 @@
  * A Backtrace JSON report (the body `@backtrace/sdk-core` 0.8 submits,
  * `BacktraceSubmitBody`) built from a parsed text snapshot:
  *
- * - the error's JS stack as the thread `js` (the report's `mainThread`, so
- *   Backtrace groups by the JS frames), each other JS stack in the header as
- *   a thread of its own;
+ * - the error's JS stack as the thread `js`, each other JS stack of the
+ *   header (a hang's blocked main thread) as a thread of its own; the first
+ *   is the report's `mainThread`, the one thread marked as faulting, so
+ *   Backtrace groups by the JS frames (without any, the faulted native
+ *   thread is);
  * - one thread per native thread, keyed by its LWP, named by its labels
  *   (`main thread, faulted`), frames with function, address and library;
  * - every header field and attribute as attributes, with Backtrace's
@@ -130,40 +132,37 @@ export const build = (parsed: Parsed, context: Context): Report => {
     return frame.address === undefined ? undefined : { ...base, address: frame.address }
   }
 
-  // The JS stacks of the header: the error's (`stack`, or the `Cause`) first.
+  // The JS stacks of the header: the error's (`stack`, or the `Cause`), and any other (a hang's main thread).
   const jsThreads: Array<[string, ReportThread]> = []
   for (const block of parsed.blocks) {
     const frames = jsFrames(block.text)
-    if (frames.length === 0) continue
     const isError = block.title === "stack" || block.title === "cause"
-    if (isError && jsThreads.some(([key]) => key === JS_THREAD)) continue
     const key = isError ? JS_THREAD : `js: ${block.title}`
-    jsThreads.push([key, {
-      name: isError ? "JavaScript: the error's stack" : `JavaScript: ${block.title}`,
-      fault: isError,
-      stack: frames.map(jsStackFrame)
-    }])
+    if (frames.length === 0 || jsThreads.some(([k]) => k === key)) continue
+    const name = isError ? "JavaScript: the error's stack" : `JavaScript: ${block.title}`
+    jsThreads.push([key, { name, fault: false, stack: frames.map(jsStackFrame) }])
   }
-  const hasErrorStack = jsThreads.some(([key]) => key === JS_THREAD)
-
   const native: Array<[string, ReportThread]> = parsed.threads.map((thread) => [String(thread.tid), {
     name: nativeName(thread),
-    // With the error's JS stack present it is the faulting thread: one thread holds the fault.
-    fault: !hasErrorStack && thread.labels.includes("faulted"),
+    fault: false,
     stack: thread.frames.flatMap((frame) => nativeFrame(frame) ?? [])
   }])
-  const pid = Number(field("pid"))
-  const mainThread = hasErrorStack
-    ? JS_THREAD
-    : native.find(([, t]) => t.fault)?.[0] ??
-      (parsed.threads.some((t) => t.tid === pid) ? String(pid) : undefined) ??
-      native[0]?.[0] ?? jsThreads[0]?.[0]
+  const faulted = parsed.threads.find((t) => t.labels.includes("faulted"))
+  const pid = field("pid")
+  // The thread Backtrace groups by, and the only one marked as faulting: a JS stack when there is one.
+  const mainThread = jsThreads.find(([k]) => k === JS_THREAD)?.[0] ?? jsThreads[0]?.[0] ??
+    (faulted === undefined ? undefined : String(faulted.tid)) ??
+    native.find(([k]) => k === pid)?.[0] ?? native[0]?.[0] ?? JS_THREAD
+  const threads: Record<string, ReportThread> = Object.fromEntries(
+    [...jsThreads, ...native].map(([key, thread]) => [
+      key,
+      key === mainThread && (key.startsWith(JS_THREAD) || key === String(faulted?.tid))
+        ? { ...thread, fault: true }
+        : thread
+    ])
+  )
   // Backtrace requires `mainThread` to name a thread: a snapshot without any gets an empty one.
-  const threads: Record<string, ReportThread> = Object.fromEntries([
-    ...jsThreads,
-    ...native,
-    ...(mainThread === undefined ? [[JS_THREAD, { name: "no thread was read", fault: true, stack: [] }]] : [])
-  ])
+  if (!(mainThread in threads)) threads[mainThread] = { name: "no thread was read", fault: true, stack: [] }
 
   const attributes: Record<string, string | number | boolean> = {}
   for (const [name, value] of parsed.fields) {
@@ -203,7 +202,7 @@ export const build = (parsed: Parsed, context: Context): Report => {
     agent: AGENT,
     agentVersion: AGENT_VERSION,
     threads,
-    mainThread: mainThread ?? JS_THREAD,
+    mainThread,
     classifiers,
     attributes,
     annotations
