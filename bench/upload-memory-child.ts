@@ -9,16 +9,27 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
+import { submissionBody } from "../src/internal/report/body.js"
 import { uploadFile } from "../src/internal/upload/file.js"
 
-export const runChild = async (mode: "stream" | "whole", file: string, endpoint: string) => {
-  const url = new URL(`${endpoint}/post?token=bench-token`)
+/**
+ * `stream`: the file as the body; `whole`: the file read into memory first;
+ * `multipart`: a small Backtrace JSON report with the file attached, as the
+ * gdb backend sends a core file.
+ */
+export const runChild = async (mode: "stream" | "whole" | "multipart", file: string, endpoint: string) => {
+  const url = new URL(`${endpoint}/post?${mode === "multipart" ? "format=json&" : ""}token=bench-token`)
   // Warm up the HTTP client with a tiny request so its code is loaded before the baseline.
   const warm = fs.mkdtempSync(file + "-warm")
   fs.writeFileSync(`${warm}/w.btt`, "w")
   const Platform = Layer.merge(NodeFileSystem.layer, NodeHttpClient.layer)
   await Effect.runPromise(
-    uploadFile(`${warm}/w.btt`, { url, timeout: Duration.seconds(30), retry: Schedule.stop, unlink: true }).pipe(
+    uploadFile(`${warm}/w.btt`, {
+      url: new URL(`${endpoint}/post?token=bench-token`),
+      timeout: Duration.seconds(30),
+      retry: Schedule.stop,
+      unlink: true
+    }).pipe(
       Effect.provide(Platform)
     )
   )
@@ -29,8 +40,25 @@ export const runChild = async (mode: "stream" | "whole", file: string, endpoint:
     peak = Math.max(peak, process.memoryUsage.rss())
   }, 5)
   const started = Date.now()
-  const upload: Effect.Effect<void, unknown, HttpClient.HttpClient | FileSystem.FileSystem> = mode === "stream"
-    ? uploadFile(file, { url, timeout: Duration.minutes(5), retry: Schedule.stop, unlink: false })
+  const report = new TextEncoder().encode(JSON.stringify({
+    uuid: "0b6c3a52-5d4e-4f6a-9b8c-7d6e5f4a3b2c",
+    timestamp: Math.floor(Date.now() / 1000),
+    lang: "nodejs",
+    langVersion: process.version,
+    agent: "effect-bcd",
+    agentVersion: "0.1.0",
+    mainThread: "js",
+    threads: { js: { name: "js", fault: true, stack: [{ funcName: "main", library: "bench.js" }] } }
+  }))
+  const attached = [{ name: "big.core", path: file, contentType: "application/octet-stream" }]
+  const upload: Effect.Effect<void, unknown, HttpClient.HttpClient | FileSystem.FileSystem> = mode !== "whole"
+    ? uploadFile(file, {
+      url,
+      timeout: Duration.minutes(5),
+      retry: Schedule.stop,
+      unlink: false,
+      ...(mode === "multipart" ? { body: submissionBody(report, attached) } : {})
+    })
     : Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
       const body = fs.readFileSync(file)

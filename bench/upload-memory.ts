@@ -19,7 +19,7 @@ const mib = Number(process.argv[2] ?? 256)
 if (process.argv[2] === "--child") {
   const [, , , mode, file, endpoint] = process.argv
   const { runChild } = await import("./upload-memory-child.js")
-  await runChild(mode as "stream" | "whole", file!, endpoint!)
+  await runChild(mode as "stream" | "whole" | "multipart", file!, endpoint!)
   process.exit(0)
 }
 

@@ -27,6 +27,7 @@ import { jsFrame, jsFrames } from "../src/internal/report/jsStack.js"
 import { moduleLookup } from "../src/internal/report/modules.js"
 import { euStackFrame, gdbFrame, parse } from "../src/internal/report/parse.js"
 import { resolveTarget } from "../src/internal/report/url.js"
+import { secretsOf } from "../src/internal/upload/policy.js"
 import { withTempDir } from "./support/temp.js"
 
 const fixture = (name: string) =>
@@ -340,6 +341,12 @@ describe("where put sends, and in which format", () => {
     expect(target({ endpoint: "bt.example.com", token: "abc", format: "raw" })).toEqual(
       Either.right({ format: "raw", url: "https://bt.example.com:6098/post?token=abc" })
     )
+  })
+
+  it("the format parameter is no secret, the token is", () => {
+    const secrets = secretsOf(new URL("http://127.0.0.1:9/post?format=json&token=abcd1234"))
+    expect(secrets).toContain("abcd1234")
+    expect(secrets).not.toContain("json")
   })
 
   it("bad targets are TracerConfigErrors naming the field, never the token", () => {

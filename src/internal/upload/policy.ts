@@ -41,7 +41,9 @@ export const redactUrl = (url: URL): string =>
 /** The parts of `url` that are secret (token, submission path, password), longest first. */
 export const secretsOf = (url: URL): ReadonlyArray<string> => {
   const secrets = new Set<string>([url.href, url.search.slice(1)])
-  for (const [, value] of url.searchParams) {
+  for (const [key, value] of url.searchParams) {
+    // A submission's format (`format=json`) is no secret: it would blank out "json" in every message.
+    if (key === "format") continue
     secrets.add(value)
     secrets.add(encodeURIComponent(value))
   }

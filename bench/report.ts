@@ -1,0 +1,144 @@
+/**
+ * What a Backtrace JSON report costs, each figure against a baseline measured
+ * in the same run:
+ *
+ * 1. Building the report of a real snapshot (gdb's and eu-stack's, of this
+ *    process): `readReport` against reading the same file line by line and
+ *    doing nothing with it (the I/O floor).
+ * 2. Sending a large file attached to a report (`multipart/form-data`, as
+ *    the gdb backend sends a core file): peak RSS growth and time, against
+ *    the same file streamed as the whole body (the raw upload) and read into
+ *    memory first. Each upload in a fresh child process
+ *    (bench/upload-memory-child.ts), to the coronerd-compatible server in
+ *    another process.
+ *
+ *     npx tsx bench/report.ts [MiB=256] [runs=15]
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as readline from "node:readline"
+import { fileURLToPath } from "node:url"
+import { EuStack, Gdb, Tracer, TracerConfig } from "../src/index.js"
+import { readReport } from "../src/internal/report/read.js"
+import type { TraceResult } from "../src/TracerBackend.js"
+import { machine, median, writeSection } from "./results.js"
+
+const root = fileURLToPath(new URL("..", import.meta.url))
+const mib = Number(process.argv[2] ?? 256)
+const runs = Number(process.argv[3] ?? 15)
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bcd-report-bench-"))
+
+const time = async (f: () => Promise<unknown>) => {
+  const started = process.hrtime.bigint()
+  await f()
+  return Number(process.hrtime.bigint() - started) / 1e6
+}
+
+const readLines = async (file: string) => {
+  let n = 0
+  for await (const _ of readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })) n++
+  return n
+}
+
+const snapshot = (layer: Layer.Layer<Tracer.Tracer, unknown>) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      yield* Effect.ignore(Tracer.enableTracing)
+      return yield* Tracer.trace(new TypeError("bench"))
+    }).pipe(Effect.provide(Layer.merge(layer, TracerConfig.layer({ rateLimit: 0 }))))
+  ) as Promise<TraceResult>
+
+const build: Array<string> = []
+for (
+  const [name, layer] of [
+    ["gdb", Gdb.layer({ outputDir: path.join(dir, "gdb") })],
+    ["eu-stack", EuStack.layer({ outputDir: path.join(dir, "eu-stack") })]
+  ] as const
+) {
+  const result = await snapshot(layer)
+  const file = Option.getOrThrow(result.snapshot)
+  const report = await readReport(file, result.request, {})
+  const reads: Array<number> = []
+  const builds: Array<number> = []
+  for (let i = 0; i < runs; i++) {
+    reads.push(await time(() => readLines(file)))
+    builds.push(await time(() => readReport(file, result.request, {})))
+  }
+  const spread = (xs: Array<number>) => `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`
+  const line = `| ${name} | ${(fs.statSync(file).size / 1024).toFixed(1)} KiB, ${
+    Object.keys(report.threads).length
+  } threads | ${(JSON.stringify(report).length / 1024).toFixed(1)} KiB | ${median(reads).toFixed(2)} ms (${
+    spread(reads)
+  }) | ${median(builds).toFixed(2)} ms (${spread(builds)}) | ${(median(builds) / median(reads)).toFixed(1)}× |`
+  console.log(line)
+  build.push(line)
+}
+
+// 2. A large attachment.
+const big = path.join(dir, "big.core")
+const fd = fs.openSync(big, "w", 0o600)
+const chunk = Buffer.alloc(1024 * 1024)
+for (let i = 0; i < mib; i++) fs.writeSync(fd, chunk.fill(i & 0xff))
+fs.closeSync(fd)
+const server = spawn(process.execPath, ["--import", "tsx", "examples/coronerd.ts", "0", "bench-token"], {
+  cwd: root,
+  stdio: ["ignore", "pipe", "inherit"]
+})
+const endpoint = await new Promise<string>((resolve) => {
+  server.stdout!.once("data", (data: Buffer) => resolve(/http:\/\/127\.0\.0\.1:\d+/.exec(data.toString())![0]))
+})
+const upload = (mode: string) => {
+  const child = spawnSync(process.execPath, [
+    "--import",
+    "tsx",
+    "bench/upload-memory.ts",
+    "--child",
+    mode,
+    big,
+    endpoint
+  ], {
+    cwd: root,
+    encoding: "utf8"
+  })
+  if (child.status !== 0) throw new Error(child.stderr)
+  return JSON.parse(child.stdout.trim().split("\n").pop()!) as { peakGrowthMiB: number; ms: number }
+}
+const modes = ["multipart", "stream", "whole"] as const
+const measured: Record<string, Array<{ peakGrowthMiB: number; ms: number }>> = { multipart: [], stream: [], whole: [] }
+try {
+  for (let i = 0; i < 3; i++) for (const mode of modes) measured[mode]!.push(upload(mode))
+} finally {
+  server.kill()
+  fs.rmSync(dir, { recursive: true, force: true })
+}
+const growth = (mode: string) => median(measured[mode]!.map((r) => r.peakGrowthMiB))
+const ms = (mode: string) => median(measured[mode]!.map((r) => r.ms))
+const rows = modes.map((mode) =>
+  `| ${mode} | ${growth(mode).toFixed(1)} MiB | ${ms(mode)} ms | ${(growth(mode) / growth("stream")).toFixed(2)} | ${
+    (ms(mode) / ms("stream")).toFixed(2)
+  } |`
+)
+console.log(rows.join("\n"))
+
+writeSection(
+  "Backtrace JSON reports (bench/report.ts)",
+  `${machine()}. Median of ${runs} runs (spread min-max).
+
+Building the report of a real snapshot of the bench's own process, against reading the same file line by line:
+
+| tracer | snapshot, threads in its report | report JSON | read lines (baseline) | build report | ratio |
+|---|---|---|---|---|---|
+${build.join("\n")}
+
+Sending a ${mib} MiB file attached to a report (multipart, streamed), against the same file as the whole body
+streamed (the raw upload: the baseline) and read into memory first; median of 3 fresh child processes each:
+
+| upload | peak RSS growth | time | growth / stream | time / stream |
+|---|---|---|---|---|
+${rows.join("\n")}`
+)
