@@ -53,7 +53,10 @@ export interface Options {
   readonly dir?: string
   /** The port; default 0 (a random free port). */
   readonly port?: number
-  /** Keep each body in memory (`Received.body`). Default true; false keeps only its size and hash. */
+  /**
+   * Keep each body in memory (`Received.body`). Default true; false keeps only its size and hash (a JSON
+   * submission is still read whole, to be checked; its attachments' contents are then not kept).
+   */
   readonly keepBodies?: boolean
 }
 
@@ -419,6 +422,6 @@ export const make = (options: Options = {}): Effect.Effect<Coronerd, never, Scop
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const [port, token] = process.argv.slice(2)
   start({ keepBodies: false, ...(port ? { port: Number(port) } : {}), ...(token ? { token } : {}) }).then((server) => {
-    console.log(`coronerd-compatible server on ${server.endpoint} (POST /post?token=…)`)
+    console.log(`coronerd-compatible server on ${server.endpoint} (POST /post?token=…, /post?format=json&token=…)`)
   })
 }
