@@ -12,7 +12,7 @@
  *    (bench/upload-memory-child.ts), to the coronerd-compatible server in
  *    another process.
  *
- *     npx tsx bench/report.ts [MiB=256] [runs=15]
+ *     npx tsx bench/json-report.ts [MiB=256] [runs=15]
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -126,7 +126,7 @@ const rows = modes.map((mode) =>
 console.log(rows.join("\n"))
 
 writeSection(
-  "Backtrace JSON reports (bench/report.ts)",
+  "Backtrace JSON reports (bench/json-report.ts)",
   `${machine()}. Median of ${runs} runs (spread min-max).
 
 Building the report of a real snapshot of the bench's own process, against reading the same file line by line:
