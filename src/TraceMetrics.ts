@@ -27,6 +27,7 @@
  */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import { tracesKey, uploadsKey } from "./internal/core/metrics.js"
 
 /**
  * How a trace ended, the tag of {@link traces}.
@@ -42,9 +43,7 @@ export type Outcome = "ok" | "failed" | "timeout" | "busy" | "dropped" | "sample
  * @since 0.1.0
  * @category metrics
  */
-export const traces: Metric.Metric.Counter<number> = Metric.counter("effect_bcd_traces_total", {
-  description: "Traces by outcome"
-})
+export const traces: Metric.Metric.Counter<number> = Metric.fromMetricKey(tracesKey)
 
 /**
  * How long each tracer ran, in seconds (from 1 ms to about 2 minutes).
@@ -64,6 +63,4 @@ export const tracerRun: Metric.Metric.Histogram<number> = Metric.histogram(
  * @since 0.1.0
  * @category metrics
  */
-export const uploads: Metric.Metric.Counter<number> = Metric.counter("effect_bcd_uploads_total", {
-  description: "Snapshot uploads by outcome"
-})
+export const uploads: Metric.Metric.Counter<number> = Metric.fromMetricKey(uploadsKey)
