@@ -149,6 +149,7 @@ const runLocked = <P>(
       stderr: finished.stderr,
       snapshot: backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none(),
       durationMs: finished.durationMs,
+      stoppedMs: Option.fromNullable(finished.stoppedMs),
       request,
       plan
     }
@@ -216,7 +217,15 @@ export const make = (
         })
       }).pipe(
         Effect.ensuring(Admission.leave),
-        Effect.tap((raw) => Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000)),
+        Effect.tap((raw) =>
+          Effect.zipRight(
+            Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000),
+            Option.match(raw.stoppedMs, {
+              onNone: () => Effect.void,
+              onSome: (ms) => Metric.update(TraceMetrics.processStopped, ms / 1000)
+            })
+          )
+        ),
         Effect.flatMap((raw) => backend.finalize === undefined ? Effect.succeed(raw) : backend.finalize(raw)),
         Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
         Effect.tap((result) => {
