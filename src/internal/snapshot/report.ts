@@ -68,13 +68,19 @@ const sanitize = (value: unknown, secrets: ReadonlyArray<string>): unknown => {
 }
 
 /**
- * A report (as `process.report.getReport()` gives it) without the
- * {@link DROPPED} parts, with its command line's secret-looking arguments
+ * A report (as `process.report.getReport()` gives it), and each of its
+ * Workers' reports, without the {@link DROPPED} parts, with its command line's secret-looking arguments
  * redacted, and with `secrets` and secret-named values removed everywhere.
  */
 export const sanitizeReport = (report: object, secrets: ReadonlyArray<string>): Record<string, unknown> => {
   const kept: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(report)) if (!DROPPED.includes(key)) kept[key] = value
+  // Each Worker's report (a loader's thread included) has an environment and a command line of its own.
+  if (Array.isArray(kept.workers)) {
+    kept.workers = kept.workers.map((worker) =>
+      typeof worker === "object" && worker !== null ? sanitizeReport(worker, secrets) : worker
+    )
+  }
   const header = kept.header
   if (typeof header === "object" && header !== null) {
     const { commandLine, networkInterfaces: _, ...rest } = header as Record<string, unknown>
