@@ -41,10 +41,22 @@ describe("the header of a trace(cause)", () => {
   })
 })
 
+/** The parts of a report these tests read or plant secrets in. */
+interface Report {
+  header: { commandLine: Array<string>; cwd: string; networkInterfaces?: unknown }
+  libuv: Array<unknown>
+  javascriptHeap: { totalMemory: number }
+  resourceUsage?: unknown
+  environmentVariables?: unknown
+  javascriptStack?: unknown
+  nativeStack?: unknown
+  custom?: unknown
+}
+
 describe("sanitizing Node's report", () => {
   const token = "tok-3f9a~!'()x y"
   const report = () => {
-    const real = process.report.getReport() as unknown as Record<string, any>
+    const real = process.report.getReport() as unknown as Report
     real.header.commandLine = [
       "node",
       "app.js",
@@ -65,7 +77,7 @@ describe("sanitizing Node's report", () => {
   }
 
   it("drops the environment, the stacks and the network interfaces; keeps libuv, heap and resource usage", () => {
-    const clean = sanitizeReport(report(), [token]) as Record<string, any>
+    const clean = sanitizeReport(report(), [token]) as unknown as Report
     expect(Object.keys(clean)).not.toEqual(expect.arrayContaining(["environmentVariables"]))
     expect(clean.environmentVariables).toBeUndefined()
     expect(clean.javascriptStack).toBeUndefined()
@@ -91,7 +103,7 @@ describe("sanitizing Node's report", () => {
     ) {
       expect(text).not.toContain(secret)
     }
-    const clean = sanitizeReport(report(), [token]) as Record<string, any>
+    const clean = sanitizeReport(report(), [token]) as unknown as Report
     expect(clean.header.commandLine).toEqual([
       "node",
       "app.js",
