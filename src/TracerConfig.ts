@@ -99,8 +99,9 @@ export interface Input {
   /**
    * Embed Node's diagnostic report (`process.report.getReport()`: libuv
    * handles, heap statistics, resource usage), without the environment and
-   * anything resembling a secret, in text snapshots (gdb, eu-stack). It costs
-   * the event loop a few milliseconds per trace. Default true.
+   * anything resembling a secret, in text snapshots (gdb, eu-stack). It holds
+   * the event loop once per trace, tens of milliseconds on a loaded machine
+   * (bench/RESULTS.md). Default true.
    */
   readonly nodeReport?: boolean
 }

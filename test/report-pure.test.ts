@@ -130,9 +130,13 @@ describe("sanitizing Node's report", () => {
   it("takeReport gives indented JSON of this process, without its environment", () => {
     process.env.BCD_REPORT_TEST_SECRET = "env-only-secret-42"
     try {
+      const reporter = process.report as typeof process.report & { excludeNetwork?: boolean }
+      const before = reporter.excludeNetwork
       const text = takeReport([Redacted.make("nothing")])
       expect(JSON.parse(text).header.processId).toBe(process.pid)
       expect(text).not.toContain("env-only-secret-42")
+      // Taken without network lookups, and the program's own setting left as it was.
+      expect(reporter.excludeNetwork).toBe(before)
     } finally {
       delete process.env.BCD_REPORT_TEST_SECRET
     }

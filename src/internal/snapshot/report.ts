@@ -92,11 +92,29 @@ export const sanitizeReport = (report: object, secrets: ReadonlyArray<string>): 
   return sanitize(kept, secrets) as Record<string, unknown>
 }
 
-/** This process's report now, sanitised, as indented JSON; or why there is none. */
+/** `process.report`, with the setting Node 20.13+ has (absent from older type definitions). */
+type Reporter = typeof process.report & { excludeNetwork?: boolean }
+
+/**
+ * This process's report now, taken with `excludeNetwork` (no network
+ * interfaces, which are dropped anyway, and no reverse DNS lookup of each
+ * socket's endpoints, which could block on a slow resolver), sanitised, as
+ * indented JSON; or why there is none.
+ */
 export const takeReport = (secrets: ReadonlyArray<Redacted.Redacted<string>>): string =>
   attempt(() => {
-    const report = process.report?.getReport()
-    if (typeof report !== "object" || report === null) return "unavailable: process.report is missing"
+    const reporter = process.report as Reporter | undefined
+    if (reporter === undefined) return "unavailable: process.report is missing"
+    // Before Node 20.13 the setting does not exist: leave the object alone.
+    const settable = typeof reporter.excludeNetwork === "boolean"
+    const previous = reporter.excludeNetwork === true
+    if (settable) reporter.excludeNetwork = true
+    let report: object
+    try {
+      report = reporter.getReport()
+    } finally {
+      if (settable) reporter.excludeNetwork = previous
+    }
     return JSON.stringify(sanitizeReport(report, secrets.map(Redacted.value)), null, 2)
   }, "unavailable: process.report.getReport() failed")
 
