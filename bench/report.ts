@@ -1,10 +1,11 @@
 /**
- * What embedding Node's report in a text snapshot costs the event loop:
- * `process.report.getReport()` alone (the baseline, what Node itself
- * costs), against the library's `takeReport` (the same call, then the
- * environment and secrets removed, then indented JSON), in one process,
- * interleaved, on a process with a few open handles (a server, timers, a
- * Worker) so the report has something to list. Also the JSON's size.
+ * What embedding Node's view of the process in a text snapshot costs the
+ * event loop: the library's `takeReport` (handles, heap, memory, resource
+ * usage, limits, read without another thread's help, sanitised, as
+ * indented JSON) against Node's own `process.report.getReport()` (the
+ * baseline; not used by the library, since it waits for ever on a Worker
+ * blocked in a native call), in one process, interleaved, with a few open
+ * handles (a server, timers, a Worker). Also the JSON's size.
  *
  * The figures go to bench/RESULTS.md, section "Node report per snapshot"
  * (`--dry`: printed only).
@@ -55,11 +56,11 @@ const body = [
   "| What | Median (ms) | Range (ms) | Ratio to `getReport()` |",
   "|---|---|---|---|",
   `| \`process.report.getReport()\` (baseline) | ${median(alone).toFixed(1)} | ${spread(alone)} | 1.00× |`,
-  `| \`takeReport\`: the same with \`excludeNetwork\`, sanitised, as indented JSON | ${
-    median(sanitised).toFixed(1)
-  } | ${spread(sanitised)} | ${(median(sanitised) / median(alone)).toFixed(2)}× |`,
+  `| \`takeReport\`: the library's state, sanitised, as indented JSON | ${median(sanitised).toFixed(1)} | ${
+    spread(sanitised)
+  } | ${(median(sanitised) / median(alone)).toFixed(2)}× |`,
   "",
-  `The embedded JSON: ${(bytes / 1024).toFixed(1)} KiB (the whole report as indented JSON: ${
+  `The embedded JSON: ${(bytes / 1024).toFixed(1)} KiB (Node's report as indented JSON: ${
     (rawBytes / 1024).toFixed(1)
   } KiB). The time is the event loop's, once per snapshot, with the tracer lock held; it is not time the process is stopped.`
 ].join("\n")

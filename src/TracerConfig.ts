@@ -97,11 +97,12 @@ export interface Input {
    */
   readonly spanAttributes?: ReadonlyArray<string>
   /**
-   * Embed Node's diagnostic report (`process.report.getReport()`: libuv
-   * handles, heap statistics, resource usage), without the environment and
-   * anything resembling a secret, in text snapshots (gdb, eu-stack). It holds
-   * the event loop once per trace, tens of milliseconds on a loaded machine
-   * (bench/RESULTS.md). Default true.
+   * Embed Node's view of the process (open handles with their endpoints,
+   * heap statistics, memory, resource usage, limits, the command line),
+   * without the environment and anything resembling a secret, in text
+   * snapshots (gdb, eu-stack). Read without another thread's help (not
+   * `process.report.getReport()`, which waits for ever on a Worker blocked
+   * in a native call); about half a millisecond. Default true.
    */
   readonly nodeReport?: boolean
 }

@@ -1,12 +1,20 @@
 /**
  * The pure parts of a snapshot's Effect context: the header's `Cause.pretty`
- * with Effect's span stack, and Node's report sanitised (a real report of
- * this process, with secrets planted in it).
+ * with Effect's span stack, and the process's state read for a snapshot and
+ * sanitised (this process's, with secrets planted in it).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Data, Effect, Exit, Option, Redacted } from "effect"
+import * as net from "node:net"
 import * as Header from "../src/internal/snapshot/header.js"
-import { redactArgs, REDACTED, sanitizeReport, scrubText, takeReport } from "../src/internal/snapshot/report.js"
+import {
+  processState,
+  redactArgs,
+  REDACTED,
+  sanitizeState,
+  scrubText,
+  takeReport
+} from "../src/internal/snapshot/report.js"
 import { traceRequest } from "./support/backends.js"
 
 class OutOfStock extends Data.TaggedError("OutOfStock")<{ readonly message: string }> {}
@@ -41,23 +49,23 @@ describe("the header of a trace(cause)", () => {
   })
 })
 
-/** The parts of a report these tests read or plant secrets in. */
-interface Report {
-  header: { commandLine: Array<string>; cwd: string; networkInterfaces?: unknown }
-  libuv: Array<unknown>
-  javascriptHeap: { totalMemory: number }
-  resourceUsage?: unknown
-  environmentVariables?: unknown
-  javascriptStack?: unknown
-  nativeStack?: unknown
+/** The parts of the state these tests read or plant secrets in. */
+interface State {
+  node: { commandLine: Array<string>; cwd: string }
+  handles: Array<unknown>
+  resources: Record<string, number>
+  heap: { total_heap_size: number }
+  heapSpaces: Record<string, unknown>
+  resourceUsage: { maxRSS: number }
+  limits: Record<string, string>
   custom?: unknown
 }
 
-describe("sanitizing Node's report", () => {
+describe("the process's state for a snapshot", () => {
   const token = "tok-3f9a~!'()x y"
-  const report = () => {
-    const real = process.report.getReport() as unknown as Report
-    real.header.commandLine = [
+  const state = () => {
+    const real = processState() as unknown as State
+    real.node.commandLine = [
       "node",
       "app.js",
       "--token",
@@ -66,30 +74,35 @@ describe("sanitizing Node's report", () => {
       "--db=postgres://app:db-password-1@db/x",
       "--client_secret=cs-value-1"
     ]
-    real.header.cwd = `/srv/${token}`
-    real.libuv.push({
-      type: "tcp",
-      remoteEndpoint: { host: "h.example" },
-      note: `form ${encodeURIComponent(token).replace(/%20/g, "+")}`
-    })
+    real.node.cwd = `/srv/${token}`
+    real.handles.push({ type: "socket", note: `form ${encodeURIComponent(token).replace(/%20/g, "+")}` })
     real.custom = { apiKey: "key-value-1", nested: [{ password: "pw-value-1" }] }
-    return real
+    return real as unknown as Record<string, unknown>
   }
 
-  it("drops the environment, the stacks and the network interfaces; keeps libuv, heap and resource usage", () => {
-    const clean = sanitizeReport(report(), [token]) as unknown as Report
-    expect(Object.keys(clean)).not.toEqual(expect.arrayContaining(["environmentVariables"]))
-    expect(clean.environmentVariables).toBeUndefined()
-    expect(clean.javascriptStack).toBeUndefined()
-    expect(clean.nativeStack).toBeUndefined()
-    expect(clean.header.networkInterfaces).toBeUndefined()
-    expect(clean.libuv.length).toBeGreaterThan(0)
-    expect(clean.javascriptHeap.totalMemory).toBeGreaterThan(0)
-    expect(clean.resourceUsage).toBeDefined()
-  })
+  it("lists open sockets and servers with their endpoints, heap, resource usage and limits; no environment", () =>
+    Effect.gen(function*() {
+      const server = net.createServer((socket) => socket.end()).listen(0, "127.0.0.1")
+      yield* Effect.async<void>((resume) => void server.once("listening", () => resume(Effect.void)))
+      const port = (server.address() as net.AddressInfo).port
+      const client = net.connect(port, "127.0.0.1")
+      yield* Effect.async<void>((resume) => void client.once("connect", () => resume(Effect.void)))
+      const now = processState() as unknown as State
+      client.destroy()
+      server.close()
+      expect(now.handles).toContainEqual({ type: "server", address: `127.0.0.1:${port}` })
+      expect(now.handles).toContainEqual(expect.objectContaining({ type: "socket", remote: `127.0.0.1:${port}` }))
+      expect(now.resources.TCPServerWrap).toBeGreaterThanOrEqual(1)
+      expect(now.heap.total_heap_size).toBeGreaterThan(0)
+      expect(Object.keys(now.heapSpaces)).toContain("old_space")
+      expect(now.resourceUsage.maxRSS).toBeGreaterThan(0)
+      expect(now.limits["Max open files"]).toMatch(/^\S+ \/ \S+ files$/)
+      expect(JSON.stringify(now)).not.toContain("environmentVariables")
+    }))
 
   it("removes the backend's secrets in every spelling, secret-named values and URL passwords", () => {
-    const text = JSON.stringify(sanitizeReport(report(), [token]))
+    const clean = sanitizeState(state(), [token]) as unknown as State
+    const text = JSON.stringify(clean)
     for (
       const secret of [
         token,
@@ -103,8 +116,7 @@ describe("sanitizing Node's report", () => {
     ) {
       expect(text).not.toContain(secret)
     }
-    const clean = sanitizeReport(report(), [token]) as unknown as Report
-    expect(clean.header.commandLine).toEqual([
+    expect(clean.node.commandLine).toEqual([
       "node",
       "app.js",
       "--token",
@@ -113,7 +125,7 @@ describe("sanitizing Node's report", () => {
       `--db=postgres://app:${REDACTED}@db/x`,
       `--client_secret=${REDACTED}`
     ])
-    expect(clean.header.cwd).toBe(`/srv/${REDACTED}`)
+    expect(clean.node.cwd).toBe(`/srv/${REDACTED}`)
   })
 
   it("redactArgs and scrubText leave ordinary text alone", () => {
@@ -130,13 +142,9 @@ describe("sanitizing Node's report", () => {
   it("takeReport gives indented JSON of this process, without its environment", () => {
     process.env.BCD_REPORT_TEST_SECRET = "env-only-secret-42"
     try {
-      const reporter = process.report as typeof process.report & { excludeNetwork?: boolean }
-      const before = reporter.excludeNetwork
       const text = takeReport([Redacted.make("nothing")])
-      expect(JSON.parse(text).header.processId).toBe(process.pid)
+      expect(JSON.parse(text).node.pid).toBe(process.pid)
       expect(text).not.toContain("env-only-secret-42")
-      // Taken without network lookups, and the program's own setting left as it was.
-      expect(reporter.excludeNetwork).toBe(before)
     } finally {
       delete process.env.BCD_REPORT_TEST_SECRET
     }

@@ -1,13 +1,13 @@
 /**
  * What a text snapshot says about its Effect context, with real eu-stack and
  * gdb attached to this test process: error values that throw when read
- * still give a snapshot, and Node's report is embedded without the
- * environment or anything secret (checked in a child program whose argv and
- * environment hold tokens).
+ * still give a snapshot, and Node's view of the process is embedded without
+ * the environment or anything secret (checked in a child program whose argv
+ * and environment hold tokens), even while a Worker is blocked.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Layer, Option } from "effect"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { EuStack, Gdb, Tracer } from "../src/index.js"
@@ -82,7 +82,29 @@ describe("hostile error values (real gdb)", () => {
     ))
 })
 
-describe("Node's report in the snapshot", () => {
+/** Runs the report-secrets fixture; killed after 45 s (a trace that hangs fails the test, never the worker). */
+const runChild = (dir: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+    const fixture = path.resolve(import.meta.dirname, "fixtures/report-secrets.ts")
+    const child = spawn(process.execPath, ["--import", tsx, fixture, dir, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (c) => (stdout += c))
+    child.stderr.on("data", (c) => (stderr += c))
+    child.on("exit", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    return Effect.sync(() => child.kill("SIGKILL"))
+  }).pipe(
+    Effect.timeoutFail({ duration: "45 seconds", onTimeout: () => new Error("the child did not finish in 45 s") }),
+    Effect.orDie
+  )
+
+const snapshotOf = (stdout: string) =>
+  fs.readFileSync((JSON.parse(stdout.trim().split("\n").at(-1)!) as { snapshot: string }).snapshot, "utf8")
+
+describe("Node's view of the process in the snapshot", () => {
   it.live("is embedded after the header, and left out with nodeReport: false", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {
@@ -91,7 +113,7 @@ describe("Node's report in the snapshot", () => {
         const at = text.indexOf(`${REPORT_TITLE}:`)
         expect(at).toBeGreaterThan(0)
         expect(at).toBeLessThan(text.search(/^TID \d+:/m))
-        for (const part of ["\"libuv\"", "\"javascriptHeap\"", "\"resourceUsage\"", "\"commandLine\""]) {
+        for (const part of ["\"handles\"", "\"heap\"", "\"resourceUsage\"", "\"commandLine\"", "\"limits\""]) {
           expect(text).toContain(part)
         }
         expect(text).not.toContain("environmentVariables")
@@ -117,32 +139,27 @@ describe("Node's report in the snapshot", () => {
           secrets.flagNext,
           `https://deploy:${secrets.url}@example.invalid/hook?token=${secrets.query}`
         ]
-        const output = yield* Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-          const child = spawn(process.execPath, [
-            "--import",
-            tsx,
-            path.resolve(import.meta.dirname, "fixtures/report-secrets.ts"),
-            dir,
-            ...args
-          ], {
-            env: { ...process.env, MY_SERVICE_TOKEN: secrets.env, BCD_TOKEN: secrets.bcd },
-            stdio: ["ignore", "pipe", "pipe"]
-          })
-          let stdout = ""
-          let stderr = ""
-          child.stdout.on("data", (c) => (stdout += c))
-          child.stderr.on("data", (c) => (stderr += c))
-          child.on("exit", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-          return Effect.sync(() => child.kill("SIGKILL"))
-        }).pipe(Effect.timeout("60 seconds"), Effect.orDie)
+        const output = yield* runChild(dir, args, { MY_SERVICE_TOKEN: secrets.env, BCD_TOKEN: secrets.bcd })
         expect(output.code, output.stderr).toBe(0)
-        const { snapshot } = JSON.parse(output.stdout.trim().split("\n").at(-1)!) as { snapshot: string }
-        const text = fs.readFileSync(snapshot, "utf8")
+        const text = snapshotOf(output.stdout)
         expect(text).toContain(REPORT_TITLE)
         // The command line is there, with the secrets' places redacted.
         expect(text).toContain("--api-token=<redacted>")
         expect(text).toContain("https://deploy:<redacted>@example.invalid/hook?token=<redacted>")
         for (const secret of Object.values(secrets)) expect(text).not.toContain(secret)
+      })
+    ))
+
+  it.live("a Worker blocked in a native call does not hold the trace (process.report.getReport() would wait for ever)", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const fifo = path.join(dir, "never-written")
+        execFileSync("mkfifo", [fifo])
+        const output = yield* runChild(dir, [], { BCD_BLOCKED_FIFO: fifo })
+        expect(output.code, output.stderr).toBe(0)
+        const text = snapshotOf(output.stdout)
+        expect(text).toContain(REPORT_TITLE)
+        expect(text).toMatch(/^TID \d+:/m)
       })
     ))
 })

@@ -22,7 +22,7 @@ export interface HeaderInfo {
   readonly coreSkipped: Option.Option<string>
   /** Why a `callerOnly` trace shows every thread, when it does. */
   readonly callerOnlyFallback: Option.Option<string>
-  /** Node's diagnostic report, sanitised (`report.ts`), when it is embedded. */
+  /** Node's view of the process, sanitised (`report.ts`), when it is embedded. */
   readonly report?: string | undefined
 }
 
@@ -61,8 +61,8 @@ export const errorDetails = (cause: Option.Option<unknown>): ReadonlyArray<strin
   return block("cause", prettyCause(Cause.die(value)) ?? UNPRINTABLE)
 }
 
-/** The title of the embedded Node report's block. */
-export const REPORT_TITLE = "node report (process.report.getReport(), without the environment and secrets)"
+/** The title of the block holding Node's view of the process (`report.ts`). */
+export const REPORT_TITLE = "node process state (handles, heap, resource usage; without the environment and secrets)"
 
 const field = (name: string, value: string) => `${`${name}:`.padEnd(13)}${clean(value)}`
 
