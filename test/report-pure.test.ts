@@ -76,6 +76,7 @@ describe("the process's state for a snapshot", () => {
     ]
     real.node.cwd = `/srv/${token}`
     real.handles.push({ type: "socket", note: `form ${encodeURIComponent(token).replace(/%20/g, "+")}` })
+    real.handles.push({ type: "socket", note: `echoed ${new URLSearchParams({ t: token })}` })
     real.custom = { apiKey: "key-value-1", nested: [{ password: "pw-value-1" }] }
     return real as unknown as Record<string, unknown>
   }
@@ -107,6 +108,7 @@ describe("the process's state for a snapshot", () => {
       const secret of [
         token,
         encodeURIComponent(token),
+        new URLSearchParams({ t: token }).toString().slice(2),
         "next-arg-secret",
         "db-password-1",
         "cs-value-1",

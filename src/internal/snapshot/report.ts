@@ -38,11 +38,14 @@ const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:@/]*:)[^\s@/]+@/gi
 /** A flag whose next argument is its (secret) value: `--token abc`. */
 const SECRET_FLAG = new RegExp(`^--?[\\w.-]*(?:${SECRET_NAME.source})[\\w.-]*$`, "i")
 
+/** `s` as an HTML form (and `URLSearchParams`) writes it: `~!'()` escaped, a space as `+`. */
+const formEncoded = (s: string) => new URLSearchParams([["", s]]).toString().slice(1)
+
 /** Each secret as it may be written: as is, URL-encoded, form-encoded; longest first. */
 const spellings = (secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
   [
     ...new Set(
-      secrets.flatMap((s) => [s, encodeURIComponent(s), encodeURIComponent(s).replace(/%20/g, "+")])
+      secrets.flatMap((s) => [s, encodeURIComponent(s), encodeURIComponent(s).replace(/%20/g, "+"), formEncoded(s)])
     )
   ].filter((s) => s !== "").sort((a, b) => b.length - a.length)
 
