@@ -24,7 +24,7 @@ import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { EuStack, Gdb, Tracer, TracerConfig } from "../src/index.js"
-import { readReport } from "../src/internal/report/read.js"
+import { readReport } from "../src/internal/jsonReport/read.js"
 import type { TraceResult } from "../src/TracerBackend.js"
 import { machine, median, writeSection } from "./results.js"
 

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
-import { submissionBody } from "../src/internal/report/body.js"
+import { submissionBody } from "../src/internal/jsonReport/body.js"
 import { uploadFile } from "../src/internal/upload/file.js"
 
 /**

@@ -472,6 +472,8 @@ describe("Gdb put (real HTTP server on 127.0.0.1)", () => {
       })
       expect(json.attributes!.trace_id).toMatch(/^[0-9a-f]+$/)
       expect(json.annotations!.stack).toMatch(/^UploadFailed: payment declined for order 42\n/)
+      // The header's Node view of the process, as an object.
+      expect(json.annotations!["node process state"]).toMatchObject({ node: { pid: process.pid } })
 
       // The snapshot itself, attached; kept without unlink.
       expect(report.attachments.map((a) => [a.name, a.contentType])).toEqual([

@@ -23,8 +23,8 @@ import * as path from "node:path"
 import { SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
 import type { TraceRequest } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
-import type { Attachment } from "../report/body.js"
-import { type Format, resolveTarget } from "../report/url.js"
+import type { Attachment } from "../jsonReport/body.js"
+import { type Format, resolveTarget } from "../jsonReport/url.js"
 import type { Services } from "../upload/file.js"
 import { defaultRetry, secretsOf, uploadTimeout } from "../upload/policy.js"
 import { makeSend } from "../upload/sender.js"
@@ -95,7 +95,7 @@ export const makePut = (
     const json: Upload = (files, request) =>
       Effect.gen(function*() {
         const [{ readReport }, { submissionBody }] = yield* Effect.promise(() =>
-          Promise.all([import("../report/read.js"), import("../report/body.js")])
+          Promise.all([import("../jsonReport/read.js"), import("../jsonReport/body.js")])
         )
         const report = yield* Effect.tryPromise({
           try: () => readReport(files.snapshot, request, options),

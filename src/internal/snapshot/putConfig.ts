@@ -10,7 +10,7 @@ import * as Config from "effect/Config"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import { commonPut, somes } from "../core/config.js"
-import { FORMATS } from "../report/url.js"
+import { FORMATS } from "../jsonReport/url.js"
 import type { PutOptions } from "./put.js"
 
 const fields = Config.all({

@@ -21,12 +21,19 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { EuStack, Gdb } from "../src/index.js"
 import { loadConfig } from "../src/internal/core/config.js"
-import { submissionBody } from "../src/internal/report/body.js"
-import { AGENT_VERSION, build, type Context, JS_THREAD, type Report, sysname } from "../src/internal/report/build.js"
-import { jsFrame, jsFrames } from "../src/internal/report/jsStack.js"
-import { moduleLookup } from "../src/internal/report/modules.js"
-import { euStackFrame, gdbFrame, parse } from "../src/internal/report/parse.js"
-import { resolveTarget } from "../src/internal/report/url.js"
+import { submissionBody } from "../src/internal/jsonReport/body.js"
+import {
+  AGENT_VERSION,
+  build,
+  type Context,
+  JS_THREAD,
+  type Report,
+  sysname
+} from "../src/internal/jsonReport/build.js"
+import { jsFrame, jsFrames } from "../src/internal/jsonReport/jsStack.js"
+import { moduleLookup } from "../src/internal/jsonReport/modules.js"
+import { euStackFrame, gdbFrame, parse } from "../src/internal/jsonReport/parse.js"
+import { resolveTarget } from "../src/internal/jsonReport/url.js"
 import { secretsOf } from "../src/internal/upload/policy.js"
 import { withTempDir } from "./support/temp.js"
 
@@ -269,13 +276,14 @@ describe("the report", () => {
   it("without an error stack, the faulted native thread is the main thread; an embedded JSON block is an object", () => {
     const text = fixture("eu-stack.txt").replace(
       /^stack:\n(?: {2}.*\n)+/m,
-      "node report:\n  {\"header\": {\"reportVersion\": 3}}\n"
+      "node process state (handles, heap, resource usage; without the environment and secrets):\n" +
+        "  {\n    \"node\": {\"pid\": 9997}\n  }\n"
     )
     const bare = build(parse(text), context)
     expect(bare.mainThread).toBe("9997")
     expect(bare.threads["9997"]!.fault).toBe(true)
     expect(bare.threads[JS_THREAD]).toBeUndefined()
-    expect(bare.annotations["node report"]).toEqual({ header: { reportVersion: 3 } })
+    expect(bare.annotations["node process state"]).toEqual({ node: { pid: 9997 } })
     expect(bare.threads["9997"]!.stack[0]!.debug_identifier).toBe("93ac61ec5a8eb1396f9fbd350e3169a558528a40")
   })
 

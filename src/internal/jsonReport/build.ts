@@ -191,7 +191,10 @@ export const build = (parsed: Parsed, context: Context): Report => {
     : listed
 
   const annotations: Record<string, unknown> = {}
-  for (const block of parsed.blocks) annotations[block.title] = asJson(block.text) ?? block.text
+  // Keyed by the block's title without its parenthesised gloss (`node process state (handles, …)`).
+  for (const block of parsed.blocks) {
+    annotations[block.title.replace(/ \(.*\)$/, "")] = asJson(block.text) ?? block.text
+  }
 
   const time = Date.parse(field("time") ?? "")
   return {
