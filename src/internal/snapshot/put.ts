@@ -69,7 +69,7 @@ export const makePut = (
   options: PutOptions,
   name: string
 ): Effect.Effect<
-  { readonly upload: Upload; readonly secrets: ReadonlyArray<Redacted.Redacted<string>>; readonly format: Format },
+  { readonly upload: Upload; readonly secrets: ReadonlyArray<Redacted.Redacted<string>> },
   TracerConfigError,
   Services
 > =>
@@ -132,5 +132,5 @@ export const makePut = (
         }
       })
 
-    return { upload: format === "raw" ? raw : json, secrets: secretsOf(url).map(Redacted.make), format }
+    return { upload: format === "raw" ? raw : json, secrets: secretsOf(url).map(Redacted.make) }
   })
