@@ -25,7 +25,6 @@
  */
 import type * as PlatformError from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -267,7 +266,7 @@ export const putDir = (
 /**
  * The backend itself, after checking `options` (ptrace found, `outputDir`
  * created, the endpoint and token usable). With `put` (and `onTrace`), each
- * trace is uploaded, and `HttpClient` and `FileSystem` are taken from
+ * trace is uploaded, and `FileSystem` is taken from
  * context, once. A bad option fails with `TracerConfigError` naming it.
  *
  * @example
@@ -286,7 +285,7 @@ export const putDir = (
  */
 export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend, TracerConfigError>
-  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, FileSystem.FileSystem>
 } = ((options: Options = {}) => Effect.map(build(options), (built) => built.backend)) as typeof make
 
 /**
@@ -294,13 +293,11 @@ export const make: {
  * {@link Uploader}. The options are checked, and `outputDir` created, when the
  * layer is built; a bad option fails with `TracerConfigError` naming it.
  * The base `attributes`, `classifiers` and `args` seed the tracer's base
- * options (`Tracer.options`). With `put`, it needs `HttpClient` and
- * `FileSystem` (or use {@link live}).
+ * options (`Tracer.options`). With `put`, it needs `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
  * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
- * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Layer, Redacted } from "effect"
  * import { Backtrace } from "effect-bcd"
  *
@@ -308,7 +305,7 @@ export const make: {
  *   outputDir: "/var/lib/myapp/snapshots",
  *   attributes: { version: "1.2.3" },
  *   put: { endpoint: "https://backtrace.example.com:6098", token: Redacted.make("secret"), unlink: true }
- * }).pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(NodeHttpClient.layer))
+ * }).pipe(Layer.provide(NodeFileSystem.layer))
  * ```
  *
  * @since 0.1.0
@@ -318,7 +315,7 @@ export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError>
   (
     options: Options
-  ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, FileSystem.FileSystem>
 } = ((options: Options = {}) =>
   Layer.scopedContext(Effect.gen(function*() {
     const { backend, uploader } = yield* build(options)
@@ -362,9 +359,8 @@ export const layerConfig = (
 ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError> => Layer.unwrapEffect(Effect.map(loadConfig(options), live))
 
 /**
- * {@link layer} with the Node platform services (`NodeFileSystem` and the
- * `node:http`-based `NodeHttpClient`) provided; they are loaded only when
- * `put` is given, from the optional peer dependency `@effect/platform-node`.
+ * {@link layer} with the Node platform service (`NodeFileSystem`)
+ * provided; it is loaded only when `put` is given, from the optional peer dependency `@effect/platform-node`.
  * Without that package, building the layer with `put` fails with
  * `TracerConfigError` (field `put`) naming it.
  *

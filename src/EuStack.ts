@@ -130,7 +130,7 @@ export interface Plan {
  * answers, and `outputDir` exists (created 0700 when missing) and is
  * writable. Otherwise fails with `TracerConfigError` naming the field (a
  * missing eu-stack names the `elfutils` package). With `put`, the upload
- * takes `HttpClient` and `FileSystem` from context, once.
+ * takes `FileSystem` from context, once.
  *
  * @example
  * ```ts
@@ -156,7 +156,7 @@ export const make: {
  * Provides a `Tracer` that runs eu-stack. Building the layer checks the
  * options and fails with `TracerConfigError` (naming the field) when
  * eu-stack is missing or `outputDir` is not writable. With `put`, it needs
- * `HttpClient` and `FileSystem` (or use {@link live}).
+ * `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts

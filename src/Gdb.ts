@@ -28,7 +28,6 @@
  * @since 0.1.0
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -147,7 +146,7 @@ export interface Plan {
  * The backend itself, after checking `options`: gdb is found and answers,
  * and `outputDir` exists (created 0700 when missing) and is writable.
  * Otherwise fails with `TracerConfigError` naming the field. With `put`, the
- * upload takes `HttpClient` and `FileSystem` from context, once.
+ * upload takes `FileSystem` from context, once.
  *
  * @example
  * ```ts
@@ -168,14 +167,13 @@ export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend<Plan>, TracerConfigError>
   (
     options: Options
-  ): Effect.Effect<TracerBackend<Plan>, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  ): Effect.Effect<TracerBackend<Plan>, TracerConfigError, FileSystem.FileSystem>
 } = ((options: Options = {}) => internal.make(options)) as typeof make
 
 /**
  * Provides a `Tracer` that runs gdb. Building the layer checks the options
  * and fails with `TracerConfigError` (naming the field) when gdb is missing
- * or `outputDir` is not writable. With `put`, it needs `HttpClient` and
- * `FileSystem` (or use {@link live}).
+ * or `outputDir` is not writable. With `put`, it needs `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
@@ -195,7 +193,7 @@ export const make: {
  */
 export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer, TracerConfigError>
-  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, FileSystem.FileSystem>
 } =
   ((options: Options = {}) =>
     Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer

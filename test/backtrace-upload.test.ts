@@ -20,6 +20,7 @@ import * as util from "node:util"
 import * as Coronerd from "../examples/coronerd.js"
 import { uploadFile, type UploadOptions } from "../src/internal/upload/file.js"
 import * as TracerConfig from "../src/TracerConfig.js"
+import { afterBody, selfSigned, serve } from "./support/http.js"
 import { tempDir } from "./support/temp.js"
 
 const TOKEN = "tok/EN+s3cr3t&x=y"
@@ -211,6 +212,114 @@ describe("uploadFile", () => {
       expect(error.path).toBe(file)
       expect(error.reason).toContain("cannot read the file")
       expect(server.requests).toHaveLength(0)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+})
+
+describe("uploadFile: the status line decides", () => {
+  const tokenUrl = (origin: string) => new URL(`${origin}/post?token=${encodeURIComponent(TOKEN)}`)
+
+  it.live("a 200 whose body never ends is a success, sent once", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) =>
+        afterBody(req, () => {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.write("{\"response\":\"ok\"")
+        })
+      )
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 100_000)
+      const started = Date.now()
+      yield* uploadFile(file, {
+        url: tokenUrl(server.origin),
+        timeout: Duration.seconds(3),
+        retry: fastRetry(4),
+        unlink: true
+      })
+      expect(server.requests).toHaveLength(1)
+      expect(fs.existsSync(file)).toBe(false)
+      expect(Date.now() - started).toBeLessThan(2_500)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("a 200 sent before the body was read is a success, sent once", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => {
+        req.pause()
+        res.writeHead(200, { "content-type": "application/json" })
+        res.write("{\"response\":\"ok\"")
+      })
+      // Larger than the socket buffers: the body cannot all be written while the server reads nothing.
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 16 * 1024 * 1024)
+      yield* uploadFile(file, {
+        url: tokenUrl(server.origin),
+        timeout: Duration.seconds(3),
+        retry: fastRetry(4),
+        unlink: false
+      })
+      expect(server.requests).toHaveLength(1)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("an error status sent before the body was read is reported at once, its body bounded in time", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => {
+        req.pause()
+        res.writeHead(403, { "content-type": "text/plain" })
+        res.write("forbidden for token " + TOKEN)
+      })
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 16 * 1024 * 1024)
+      const started = Date.now()
+      const error = yield* Effect.flip(uploadFile(file, {
+        url: tokenUrl(server.origin),
+        timeout: Duration.seconds(20),
+        retry: fastRetry(4),
+        unlink: true
+      }))
+      expect(error.status).toBe(403)
+      expect(error.reason).toContain("server answered 403: forbidden for token <redacted>")
+      expect(error.reason).not.toContain("s3cr3t")
+      expect(server.requests).toHaveLength(1)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+})
+
+describe("uploadFile over HTTPS", () => {
+  const accept = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) =>
+    afterBody(req, () => {
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end("{\"response\":\"ok\"}")
+    })
+
+  it.live("a certificate that does not verify fails at once, not retried, with a clear reason", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(accept, yield* selfSigned)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
+      const error = yield* Effect.flip(uploadFile(file, {
+        url: new URL(`${server.origin}/post?token=${encodeURIComponent(TOKEN)}`),
+        timeout: Duration.seconds(10),
+        retry: fastRetry(4),
+        unlink: true
+      }))
+      expect(error.reason).toContain("the server's TLS certificate does not verify")
+      expect(error.reason).toContain("DEPTH_ZERO_SELF_SIGNED_CERT")
+      expect(error.reason).toContain("(1 attempt to https://127.0.0.1:")
+      expect(server.requests).toHaveLength(0)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("a private CA given as `ca` is trusted", () =>
+    Effect.gen(function*() {
+      const tls = yield* selfSigned
+      const server = yield* serve(accept, tls)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 3 * 1024 * 1024)
+      yield* uploadFile(file, {
+        url: new URL(`${server.origin}/post?token=${encodeURIComponent(TOKEN)}`),
+        timeout: Duration.seconds(10),
+        retry: fastRetry(1),
+        unlink: true,
+        ca: [tls.cert]
+      })
+      expect(server.requests).toHaveLength(1)
+      expect(fs.existsSync(file)).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(Platform)))
 })
 
