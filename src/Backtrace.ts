@@ -99,6 +99,13 @@ export interface PutOptions {
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** How many files {@link putDir} uploads at once. Default 4. */
   readonly concurrency?: number
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
+  readonly ca?: string
 }
 
 /**
@@ -330,7 +337,7 @@ export const layer: {
  * `BCD_TRACER_STDERR`, `BCD_SIGNALS`, `BCD_TIMEOUT` (a duration or `none`),
  * and, when `BCD_ENDPOINT` is set (read as `Redacted`: a submission URL
  * holds the token), `BCD_TOKEN` (read as `Redacted`),
- * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`.
+ * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`, `BCD_PUT_CA`.
  *
  * @since 0.1.0
  * @category config

@@ -73,6 +73,13 @@ export interface PutOptions {
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Remove each file after the server accepted it (and only then). Default false. */
   readonly unlink?: boolean
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
+  readonly ca?: string
   /** Also upload the core file, when `core` wrote one. Default true. */
   readonly core?: boolean
 }
@@ -226,7 +233,7 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerCo
  * (`key:value,…`), `BCD_CLASSIFIERS`, `BCD_GDB_FULL`, `BCD_GDB_CORE`,
  * `BCD_GDB_MAX_CORE_SIZE` (bytes), `BCD_TIMEOUT` (a duration or `none`), and,
  * when `BCD_PUT_URL` is set (read as `Redacted`), `BCD_UNLINK`,
- * `BCD_PUT_TIMEOUT`, `BCD_PUT_CORE`.
+ * `BCD_PUT_TIMEOUT`, `BCD_PUT_CA`, `BCD_PUT_CORE`.
  *
  * @since 0.1.0
  * @category config

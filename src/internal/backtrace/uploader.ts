@@ -71,7 +71,8 @@ export const uploadWith =
       timeout: settings.timeout,
       retry: settings.retry,
       unlink: settings.unlink,
-      name: "backtrace"
+      name: "backtrace",
+      ...(settings.ca === undefined ? {} : { ca: settings.ca })
     })
 
 /** The uploader service over validated put settings (absent: every call fails, naming the missing option). */
