@@ -115,6 +115,63 @@ const drain = (res: http.IncomingMessage) => {
 }
 
 /**
+ * Writes the `size` bytes of the file `fd` to `req`, then ends it: two
+ * buffers of {@link CHUNK} reused in turn (one read while the other is
+ * written), each read again only once the socket has taken its bytes, so
+ * that memory stays flat whatever the size. Closes `fd` once stopped (and no
+ * read is in flight). Returns a function that stops it.
+ */
+const pump = (fd: number, size: number, req: http.ClientRequest, fail: (error: NodeJS.ErrnoException) => void) => {
+  const buffers = [Buffer.allocUnsafe(Math.min(CHUNK, size)), Buffer.allocUnsafe(Math.min(CHUNK, size))]
+  const free = [true, true]
+  let position = 0
+  let turn = 0
+  let reading = false
+  let stopped = false
+  let closed = false
+  const closeFd = () => {
+    if (closed || reading) return
+    closed = true
+    fs.close(fd, () => undefined)
+  }
+  const next = (): void => {
+    if (stopped || reading) return
+    if (position >= size) {
+      stopped = true
+      closeFd()
+      req.end()
+      return
+    }
+    const i = turn
+    if (!free[i]) return
+    free[i] = false
+    reading = true
+    const buffer = buffers[i]!
+    fs.read(fd, buffer, 0, Math.min(buffer.length, size - position), position, (error, read) => {
+      reading = false
+      if (stopped) return closeFd()
+      if (error !== null || read === 0) {
+        stopped = true
+        closeFd()
+        return fail(error ?? Object.assign(new Error("the file shrank while it was sent"), { code: "ESHRANK" }))
+      }
+      position += read
+      turn = 1 - turn
+      req.write(buffer.subarray(0, read), () => {
+        free[i] = true
+        next()
+      })
+      next()
+    })
+  }
+  next()
+  return () => {
+    stopped = true
+    closeFd()
+  }
+}
+
+/**
  * POSTs the `size` bytes of `file` to `url`. Succeeds with the first status
  * line the server sends; fails only when none came.
  */
@@ -138,24 +195,33 @@ export const post = (
       : http.request(url, { method: "POST", headers, agent: agents.http })
     // A file that shrinks while it is sent fails the request instead of leaving the server waiting.
     ;(req as http.ClientRequest & { strictContentLength: boolean }).strictContentLength = true
-    const body = fs.createReadStream(file, { highWaterMark: CHUNK })
     let sent = false
+    let close = () => {}
     req.once("finish", () => {
       sent = true
-    })
-    body.once("error", (error: NodeJS.ErrnoException) => {
-      req.destroy()
-      settle(Effect.fail({ kind: "file", code: error.code, message: error.message }))
+      close()
     })
     req.on("error", (error: NodeJS.ErrnoException) => {
-      body.destroy()
+      close()
       settle(Effect.fail(classify(error)))
+    })
+    req.once("close", close)
+    fs.open(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK, (error, opened) => {
+      if (error !== null) {
+        req.destroy()
+        return settle(Effect.fail({ kind: "file", code: error.code, message: error.message }))
+      }
+      if (settled || req.destroyed) return fs.close(opened, () => undefined)
+      close = pump(opened, size, req, (failure) => {
+        req.destroy()
+        settle(Effect.fail({ kind: "file", code: failure.code, message: failure.message }))
+      })
     })
     req.once("response", (res) => {
       res.on("error", () => undefined)
       // The server answered before it had the whole body: the connection's framing is lost, so it goes.
       const early = !sent
-      if (early) body.destroy()
+      if (early) close()
       const status = res.statusCode ?? 0
       const retryAfter = res.headers["retry-after"]
       if (status >= 200 && status < 300) {
@@ -169,10 +235,9 @@ export const post = (
         settle(Effect.succeed({ status, retryAfter, body: text }))
       })
     })
-    body.pipe(req)
     return Effect.sync(() => {
       settled = true
-      body.destroy()
+      close()
       req.destroy()
     })
   })
