@@ -24,7 +24,7 @@ const measured = async (f: () => Promise<unknown>) => {
   return { ms, growthMiB: (peakRss() - before) / 2 ** 20 }
 }
 
-export const measure = async (mode: "file" | "dir", target: string, origin: URL) => {
+export const measure = async (mode: "file" | "dir", target: string, origin: URL, concurrency = 4) => {
   const warm = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bcd-bench-warm-")), "warm.btt")
   fs.writeFileSync(warm, Buffer.alloc(1024 * 1024), { mode: 0o600 })
   if (mode === "file") {
@@ -41,7 +41,7 @@ export const measure = async (mode: "file" | "dir", target: string, origin: URL)
   const layer = Backtrace.live({
     tracerPath: FAKE_PTRACE,
     outputDir: target,
-    put: { endpoint: origin.origin, token: "bench-token", onTrace: false, retry: Schedule.stop }
+    put: { endpoint: origin.origin, token: "bench-token", onTrace: false, retry: Schedule.stop, concurrency }
   })
   const result = await Effect.runPromise(Effect.gen(function*() {
     const uploader = yield* Backtrace.Uploader

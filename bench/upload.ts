@@ -49,9 +49,9 @@ if (process.argv[2] === "--receiver") {
 
 /** One measured run of the library, in a fresh process: prints `{ ms, growthMiB }`. */
 if (process.argv[2] === "--child") {
-  const [, , , mode, target, origin] = process.argv as Array<string>
+  const [, , , mode, target, origin, concurrency] = process.argv as Array<string>
   const { measure } = await import("./upload-child.js")
-  console.log(JSON.stringify(await measure(mode as "file" | "dir", target!, new URL(origin!))))
+  console.log(JSON.stringify(await measure(mode as "file" | "dir", target!, new URL(origin!), Number(concurrency))))
   process.exit(0)
 }
 
@@ -124,14 +124,15 @@ const curlDir = () => {
   return timed(() => run("curl", ["-sS", "--fail", "-Z", "-K", config]))
 }
 
-const library = async (mode: "file" | "dir") => {
+const library = async (mode: "file" | "dir", concurrency = 4) => {
   const { stdout } = await run(process.execPath, [
     ...process.execArgv,
     import.meta.filename,
     "--child",
     mode,
     mode === "file" ? big : small,
-    origin
+    origin,
+    String(concurrency)
   ], { cwd: root })
   return JSON.parse(stdout.trim().split("\n").pop()!) as { ms: number; growthMiB: number }
 }
@@ -142,6 +143,7 @@ const figures = {
   libGrowth: [] as Array<number>,
   curlDir: [] as Array<number>,
   libDir: [] as Array<number>,
+  libDir16: [] as Array<number>,
   curlConnections: [] as Array<number>,
   libConnections: [] as Array<number>
 }
@@ -157,6 +159,8 @@ for (let round = 0; round < rounds; round++) {
   figures.curlConnections.push(await connectionsSince())
   figures.libDir.push((await library("dir")).ms)
   figures.libConnections.push(await connectionsSince())
+  figures.libDir16.push((await library("dir", 16)).ms)
+  await connectionsSince()
   console.log(`round ${round + 1}/${rounds} done`)
 }
 receiver.kill()
@@ -167,8 +171,9 @@ const spread = (xs: ReadonlyArray<number>, digits = 0) =>
 const rate = (ms: ReadonlyArray<number>) => ms.map((m) => mib / (m / 1000))
 const fileRatios = figures.curlFile.map((c, i) => c / figures.libFile[i]!)
 const dirRatios = figures.libDir.map((l, i) => l / figures.curlDir[i]!)
+const dir16Ratios = figures.libDir16.map((l, i) => l / figures.curlDir[i]!)
 const body = `${machine()}. ${rounds} rounds, each: \`curl -T\` then \`uploadFile\` of one ${mib} MiB file, then one
-\`curl -Z\` then \`Backtrace.putDir\` (concurrency 4) of ${count} × ${kib} KiB files, all POSTed to one loopback
+\`curl -Z\` (up to 50 transfers at once) then \`Backtrace.putDir\` (concurrency 4, its default, then 16) of ${count} × ${kib} KiB files, all POSTed to one loopback
 receiver in its own process that reads each body and answers 200. The library runs in a fresh process per
 measurement (after a warm-up upload); its peak RSS growth is \`VmHWM\` (reset first) less RSS before the upload.
 curl's times include its process start. Medians [min–max].
@@ -182,7 +187,10 @@ curl's times include its process start. Medians [min–max].
 | putDir of ${count} × ${kib} KiB, ms | ${spread(figures.curlDir)} | ${spread(figures.libDir)} | ${
   spread(dirRatios, 2)
 }× curl's time |
-| connections opened for the ${count} files | ${spread(figures.curlConnections)} | ${
+| the same, \`concurrency: 16\`, ms | ${spread(figures.curlDir)} | ${spread(figures.libDir16)} | ${
+  spread(dir16Ratios, 2)
+}× curl's time |
+| connections opened for the ${count} files (concurrency 4) | ${spread(figures.curlConnections)} | ${
   spread(figures.libConnections)
 } | |`
 console.log(body)

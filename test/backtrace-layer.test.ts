@@ -109,6 +109,21 @@ describe("Backtrace.layer", () => {
       expect(server.maxInFlight).toBeGreaterThanOrEqual(2)
     }).pipe(Effect.scoped))
 
+  it.live("putDir reuses its connections: no more than `concurrency` for many files", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => afterBody(req, () => res.end("{\"response\":\"ok\"}")))
+      const dir = yield* tempDir
+      for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(1000))
+      const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
+        tracerPath: FAKE_PTRACE,
+        outputDir: dir,
+        put: { endpoint: server.origin, token: TOKEN, concurrency: 2 }
+      })))
+      expect(summary.uploaded).toHaveLength(20)
+      expect(server.requests).toHaveLength(20)
+      expect(new Set(server.requests.map((r) => r.socket)).size).toBeLessThanOrEqual(2)
+    }).pipe(Effect.scoped))
+
   it.live("without put options, put and putDir fail with TracerConfigError", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

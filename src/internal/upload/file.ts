@@ -82,6 +82,8 @@ const fromFailure = (url: URL, failure: Failure): Attempt => {
       return failed(`bad answer (${detail})`, false)
     case "connection":
       return failed(`request failed (Transport): ${detail}`, true)
+    case "timeout":
+      return failed(`no answer in time (${detail})`, true)
   }
 }
 
@@ -91,12 +93,19 @@ const attempt = (
   options: UploadOptions,
   maxRetryAfter: Duration.Duration
 ): Effect.Effect<void, Attempt> =>
-  post(options.url, path, size, options.contentType ?? "application/octet-stream", options.ca).pipe(
-    Effect.mapError((failure) => fromFailure(options.url, failure)),
-    Effect.timeoutFail({
-      duration: options.timeout,
-      onTimeout: () => failed(`no answer within ${Duration.format(options.timeout)}`, true)
-    }),
+  post(
+    options.url,
+    path,
+    size,
+    options.contentType ?? "application/octet-stream",
+    Duration.toMillis(options.timeout),
+    options.ca
+  ).pipe(
+    Effect.mapError((failure) =>
+      failure.kind === "timeout"
+        ? failed(`no answer within ${Duration.format(options.timeout)}`, true)
+        : fromFailure(options.url, failure)
+    ),
     Effect.flatMap((answer) => {
       if (answer.status === 200) return Effect.void
       const snippet = clean(options.url, answer.body)

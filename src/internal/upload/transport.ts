@@ -25,7 +25,7 @@ export interface Answer {
 
 /** Why no status line came: the file, the TLS certificate, the connection, or the server's bytes. */
 export interface Failure {
-  readonly kind: "file" | "certificate" | "tls" | "connection" | "protocol"
+  readonly kind: "file" | "certificate" | "tls" | "connection" | "protocol" | "timeout"
   readonly code: string | undefined
   readonly message: string
 }
@@ -36,6 +36,8 @@ export const SNIPPET_BYTES = 64 * 1024
 const SNIPPET_MILLIS = 2_000
 /** How long the body of a 2xx is drained before its connection is dropped instead of reused. */
 const DRAIN_MILLIS = 1_000
+/** The longest delay a Node timer takes (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER = 2 ** 31 - 1
 /** The size of one read from the file. */
 const CHUNK = 1024 * 1024
 
@@ -122,7 +124,9 @@ const drain = (res: http.IncomingMessage) => {
  * read is in flight). Returns a function that stops it.
  */
 const pump = (fd: number, size: number, req: http.ClientRequest, fail: (error: NodeJS.ErrnoException) => void) => {
-  const buffers = [Buffer.allocUnsafe(Math.min(CHUNK, size)), Buffer.allocUnsafe(Math.min(CHUNK, size))]
+  // The second buffer only when the file needs more than one read.
+  const first = Buffer.allocUnsafe(Math.min(CHUNK, size))
+  const buffers = [first, size > CHUNK ? Buffer.allocUnsafe(CHUNK) : first]
   const free = [true, true]
   let position = 0
   let turn = 0
@@ -173,13 +177,16 @@ const pump = (fd: number, size: number, req: http.ClientRequest, fail: (error: N
 
 /**
  * POSTs the `size` bytes of `file` to `url`. Succeeds with the first status
- * line the server sends; fails only when none came.
+ * line the server sends; fails only when none came within `timeoutMillis`
+ * (a plain timer: an Effect timeout per request costs more than the request
+ * on loopback).
  */
 export const post = (
   url: URL,
   file: string,
   size: number,
   contentType: string,
+  timeoutMillis: number,
   ca?: ReadonlyArray<string>
 ): Effect.Effect<Answer, Failure> =>
   Effect.async<Answer, Failure>((resume) => {
@@ -187,8 +194,14 @@ export const post = (
     const settle = (result: Effect.Effect<Answer, Failure>) => {
       if (settled) return
       settled = true
+      clearTimeout(timer)
       resume(result)
     }
+    const timer = setTimeout(() => {
+      settle(Effect.fail({ kind: "timeout", code: undefined, message: "no answer in time" }))
+      close()
+      req.destroy()
+    }, Math.min(timeoutMillis, MAX_TIMER))
     const headers = { "content-type": contentType, "content-length": String(size) }
     const req = url.protocol === "https:"
       ? https.request(url, { method: "POST", headers, agent: agents.https, ...trust(ca) })
@@ -237,6 +250,7 @@ export const post = (
     })
     return Effect.sync(() => {
       settled = true
+      clearTimeout(timer)
       close()
       req.destroy()
     })
