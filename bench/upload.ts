@@ -175,7 +175,7 @@ const dir16Ratios = figures.libDir16.map((l, i) => l / figures.curlDir[i]!)
 const body = `${machine()}. ${rounds} rounds, each: \`curl -T\` then \`uploadFile\` of one ${mib} MiB file, then one
 \`curl -Z\` (up to 50 transfers at once) then \`Backtrace.putDir\` (concurrency 4, its default, then 16) of ${count} × ${kib} KiB files, all POSTed to one loopback
 receiver in its own process that reads each body and answers 200. The library runs in a fresh process per
-measurement (after a warm-up upload); its peak RSS growth is \`VmHWM\` (reset first) less RSS before the upload.
+measurement, after a warm-up (one 1 MiB upload; for putDir, a putDir of 20 files of the same size); its peak RSS growth is \`VmHWM\` (reset first) less RSS before the upload.
 curl's times include its process start. Medians [min–max].
 
 | measure | curl | effect-bcd | ratio |

@@ -87,29 +87,28 @@ export const uploadWith =
 
 /** After a 200: the marker written, or with `unlink` (the file gone) a stale one removed. Never fails the upload. */
 const record = (file: string, unlink: boolean) =>
-  Effect.tryPromise(() => (unlink ? Sent.forget(file) : Sent.markSent(file))).pipe(
-    Effect.catchAll(({ error }) =>
-      log(
-        LogLevel.Warning,
-        "backtrace",
-        `Uploaded ${file}, but could not record it (${(error as NodeJS.ErrnoException).code ?? String(error)}); ` +
-          "putDir may send it again"
-      )
-    )
-  )
+  Effect.suspend(() => {
+    try {
+      if (unlink) Sent.forget(file)
+      else Sent.markSent(file)
+      return Effect.void
+    } catch (error) {
+      const why = (error as NodeJS.ErrnoException).code ?? String(error)
+      return log(LogLevel.Warning, "backtrace", `Uploaded ${file}, but could not record it (${why}); putDir may send it again`)
+    }
+  })
 
 /** A snapshot that was accepted before: passed over, and removed with `unlink`. */
 const alreadySent = (file: string, unlink: boolean) =>
-  Effect.suspend(() => {
+  Effect.sync(() => {
     let sent = false
     try {
       sent = Sent.wasSent(file)
+      if (sent && unlink) Sent.removeSent(file)
     } catch {
-      // An lstat that fails (a bad path, permissions): not known to be sent, so it is sent.
+      // An lstat that failed (not known to be sent: it is sent), or a removal that failed (left on disk).
     }
-    return sent && unlink
-      ? Effect.as(Effect.promise(() => Sent.removeSent(file).catch(() => undefined)), true)
-      : Effect.succeed(sent)
+    return sent
   })
 
 /** The uploader service over validated put settings (absent: every call fails, naming the missing option). */

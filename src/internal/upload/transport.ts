@@ -206,8 +206,6 @@ export const post = (
     const req = url.protocol === "https:"
       ? https.request(url, { method: "POST", headers, agent: agents.https, ...trust(ca) })
       : http.request(url, { method: "POST", headers, agent: agents.http })
-    // A file that shrinks while it is sent fails the request instead of leaving the server waiting.
-    ;(req as http.ClientRequest & { strictContentLength: boolean }).strictContentLength = true
     let sent = false
     let close = () => {}
     req.once("finish", () => {
