@@ -7,8 +7,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { uploadFile } from "../src/internal/upload/file.js"
 import { Backtrace } from "../src/index.js"
+import { uploadFile } from "../src/internal/upload/file.js"
 
 const FAKE_PTRACE = fileURLToPath(new URL("../test/fixtures/fake-ptrace.mjs", import.meta.url))
 
@@ -43,20 +43,24 @@ export const measure = async (mode: "file" | "dir", target: string, origin: URL,
     outputDir: target,
     put: { endpoint: origin.origin, token: "bench-token", onTrace: false, retry: Schedule.stop, concurrency }
   })
-  const result = await Effect.runPromise(Effect.gen(function*() {
-    const uploader = yield* Backtrace.Uploader
-    // Warm: the same code path once, on 20 files of the same size elsewhere.
-    const warmDir = path.dirname(warm)
-    const size = fs.statSync(path.join(target, fs.readdirSync(target).find((f) => f.endsWith(".btt"))!)).size
-    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(warmDir, `w${i}.btt`), Buffer.alloc(size), { mode: 0o600 })
-    yield* uploader.putDir(warmDir)
-    return yield* Effect.promise(() =>
-      measured(async () => {
-        const summary = await Effect.runPromise(uploader.putDir(target))
-        if (summary.failed.length > 0 || summary.uploaded.length === 0) throw new Error("putDir did not upload all")
-      })
-    )
-  }).pipe(Effect.provide(layer)))
+  const result = await Effect.runPromise(
+    Effect.gen(function*() {
+      const uploader = yield* Backtrace.Uploader
+      // Warm: the same code path once, on 20 files of the same size elsewhere.
+      const warmDir = path.dirname(warm)
+      const size = fs.statSync(path.join(target, fs.readdirSync(target).find((f) => f.endsWith(".btt"))!)).size
+      for (let i = 0; i < 20; i++) {
+        fs.writeFileSync(path.join(warmDir, `w${i}.btt`), Buffer.alloc(size), { mode: 0o600 })
+      }
+      yield* uploader.putDir(warmDir)
+      return yield* Effect.promise(() =>
+        measured(async () => {
+          const summary = await Effect.runPromise(uploader.putDir(target))
+          if (summary.failed.length > 0 || summary.uploaded.length === 0) throw new Error("putDir did not upload all")
+        })
+      )
+    }).pipe(Effect.provide(layer))
+  )
   // The next round sends them again.
   for (const f of fs.readdirSync(target)) if (f.endsWith(".sent")) fs.rmSync(path.join(target, f))
   return result

@@ -176,7 +176,8 @@ const body = `${machine()}. ${rounds} rounds, each: \`curl -T\` then \`uploadFil
 \`curl -Z\` (up to 50 transfers at once) then \`Backtrace.putDir\` (concurrency 4, its default, then 16) of ${count} × ${kib} KiB files, all POSTed to one loopback
 receiver in its own process that reads each body and answers 200. The library runs in a fresh process per
 measurement, after a warm-up (one 1 MiB upload; for putDir, a putDir of 20 files of the same size); its peak RSS growth is \`VmHWM\` (reset first) less RSS before the upload.
-curl's times include its process start. Medians [min–max].
+curl's times include its process start. Medians [min–max]; each ratio is taken within a round (curl and the
+library back to back), then the median of the rounds' ratios is given.
 
 | measure | curl | effect-bcd | ratio |
 |---|---|---|---|

@@ -15,6 +15,7 @@ import * as Tracer from "effect/Tracer"
 import { execFileSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import type * as http from "node:http"
 import * as path from "node:path"
 import * as util from "node:util"
 import * as Coronerd from "../examples/coronerd.js"
@@ -283,7 +284,7 @@ describe("uploadFile: the status line decides", () => {
 })
 
 describe("uploadFile over HTTPS", () => {
-  const accept = (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) =>
+  const accept = (req: http.IncomingMessage, res: http.ServerResponse) =>
     afterBody(req, () => {
       res.writeHead(200, { "content-type": "application/json" })
       res.end("{\"response\":\"ok\"}")

@@ -94,7 +94,11 @@ const record = (file: string, unlink: boolean) =>
       return Effect.void
     } catch (error) {
       const why = (error as NodeJS.ErrnoException).code ?? String(error)
-      return log(LogLevel.Warning, "backtrace", `Uploaded ${file}, but could not record it (${why}); putDir may send it again`)
+      return log(
+        LogLevel.Warning,
+        "backtrace",
+        `Uploaded ${file}, but could not record it (${why}); putDir may send it again`
+      )
     }
   })
 
@@ -129,7 +133,10 @@ export const makeUploader = (put: Option.Option<{ readonly settings: PutSettings
             const listed = yield* Lock.withPermit(findSnapshots(path.resolve(dir)))
             const { skipped } = listed
             // What an earlier run (or this one) had accepted is not sent again.
-            const files = yield* Effect.filter(listed.files, (file) => Effect.negate(alreadySent(file, settings.unlink)))
+            const files = yield* Effect.filter(
+              listed.files,
+              (file) => Effect.negate(alreadySent(file, settings.unlink))
+            )
             const outcomes = yield* Effect.forEach(files, (file) => Effect.either(upload(file)), {
               concurrency: settings.concurrency
             })
