@@ -68,7 +68,6 @@ const classify = (error: NodeJS.ErrnoException): Failure => {
   if (code !== undefined && CERTIFICATE_CODES.has(code)) return { kind: "certificate", code, message }
   if (code !== undefined && (code.startsWith("ERR_SSL_") || code === "EPROTO")) return { kind: "tls", code, message }
   if (code !== undefined && code.startsWith("HPE_")) return { kind: "protocol", code, message }
-  if (code === "ERR_HTTP_CONTENT_LENGTH_MISMATCH") return { kind: "file", code, message: "the file changed size" }
   return { kind: "connection", code, message }
 }
 
