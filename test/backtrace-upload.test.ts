@@ -283,6 +283,32 @@ describe("uploadFile: the status line decides", () => {
     }).pipe(Effect.scoped, Effect.provide(Platform)))
 })
 
+describe("uploadFile: a file that changes while it is sent", () => {
+  it.live("a file that shrinks mid-upload fails at once as unreadable, not retried, and stays on disk", () =>
+    Effect.gen(function*() {
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 32 * 1024 * 1024)
+      const server = yield* serve((req, res) => {
+        // Read nothing until the file has shrunk, then read on and answer as the body ends.
+        req.pause()
+        setTimeout(() => {
+          fs.truncateSync(file, 1024)
+          req.resume()
+        }, 300)
+        afterBody(req, () => res.end("{\"response\":\"ok\"}"))
+      })
+      const error = yield* Effect.flip(uploadFile(file, {
+        url: new URL(`${server.origin}/post?token=${encodeURIComponent(TOKEN)}`),
+        timeout: Duration.seconds(20),
+        retry: fastRetry(4),
+        unlink: true
+      }))
+      expect(error.reason).toContain("cannot read the file")
+      expect(error.reason).toContain("shrank")
+      expect(error.message).toContain("1 attempt")
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+})
+
 describe("uploadFile over HTTPS", () => {
   const accept = (req: http.IncomingMessage, res: http.ServerResponse) =>
     afterBody(req, () => {
