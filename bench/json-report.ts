@@ -8,27 +8,65 @@
  * 2. Sending a large file attached to a report (`multipart/form-data`, as
  *    the gdb backend sends a core file): peak RSS growth and time, against
  *    the same file streamed as the whole body (the raw upload) and read into
- *    memory first. Each upload in a fresh child process
- *    (bench/upload-memory-child.ts), to the coronerd-compatible server in
- *    another process.
+ *    memory first. Each upload in a fresh child process, to a sink in this
+ *    one.
  *
  *     npx tsx bench/json-report.ts [MiB=256] [runs=15]
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { spawn, spawnSync } from "node:child_process"
+import * as Schedule from "effect/Schedule"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
 import { EuStack, Gdb, Tracer, TracerConfig } from "../src/index.js"
+import { submissionBody } from "../src/internal/jsonReport/body.js"
 import { readReport } from "../src/internal/jsonReport/read.js"
+import { uploadFile } from "../src/internal/upload/file.js"
 import type { TraceResult } from "../src/TracerBackend.js"
 import { machine, median, writeSection } from "./results.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
+const run = promisify(execFile)
+
+/** One upload of `file` in this (fresh) process: its peak RSS growth and time, as a JSON line. */
+if (process.argv[2] === "--child") {
+  const [, , , mode, file, origin] = process.argv as Array<string>
+  const url = new URL(`${origin}/post?format=json&token=bench`)
+  const options = { url, timeout: Duration.minutes(5), retry: Schedule.stop, unlink: false }
+  const report = new TextEncoder().encode(JSON.stringify({ uuid: "0b6c3a52-5d4e-4f6a-9b8c-7d6e5f4a3b2c" }))
+  // Warm up: the upload code is loaded before the baseline.
+  const warm = `${file}.warm`
+  fs.writeFileSync(warm, "w")
+  await Effect.runPromise(Effect.provide(uploadFile(warm, options), NodeFileSystem.layer))
+  const base = process.memoryUsage.rss()
+  let peak = base
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 5)
+  const started = Date.now()
+  if (mode === "whole") {
+    const body = fs.readFileSync(file)
+    await fetch(url, { method: "POST", body })
+  } else {
+    const body = mode === "report"
+      ? { body: submissionBody(report, [{ name: "big.core", path: file, contentType: "application/octet-stream" }]) }
+      : {}
+    await Effect.runPromise(Effect.provide(uploadFile(file, { ...options, ...body }), NodeFileSystem.layer))
+  }
+  const ms = Date.now() - started
+  clearInterval(timer)
+  peak = Math.max(peak, process.memoryUsage.rss())
+  console.log(JSON.stringify({ peakGrowthMiB: (peak - base) / 2 ** 20, ms }))
+  process.exit(0)
+}
 const mib = Number(process.argv[2] ?? 256)
 const runs = Number(process.argv[3] ?? 15)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bcd-report-bench-"))
@@ -79,48 +117,46 @@ for (
   build.push(line)
 }
 
-// 2. A large attachment.
+// 2. A large attachment: each upload in a fresh child process, to a sink in this one.
 const big = path.join(dir, "big.core")
 const fd = fs.openSync(big, "w", 0o600)
 const chunk = Buffer.alloc(1024 * 1024)
 for (let i = 0; i < mib; i++) fs.writeSync(fd, chunk.fill(i & 0xff))
 fs.closeSync(fd)
-const server = spawn(process.execPath, ["--import", "tsx", "examples/coronerd.ts", "0", "bench-token"], {
-  cwd: root,
-  stdio: ["ignore", "pipe", "inherit"]
+const sink = http.createServer((req, res) => {
+  req.on("data", () => undefined)
+  req.on("end", () => res.end("{\"response\":\"ok\"}"))
 })
-const endpoint = await new Promise<string>((resolve) => {
-  server.stdout!.once("data", (data: Buffer) => resolve(/http:\/\/127\.0\.0\.1:\d+/.exec(data.toString())![0]))
-})
-const upload = (mode: string) => {
-  const child = spawnSync(process.execPath, [
+await new Promise<void>((resolve) => sink.listen(0, "127.0.0.1", resolve))
+const origin = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`
+const upload = async (mode: string) => {
+  const { stdout } = await run(process.execPath, [
     "--import",
     "tsx",
-    "bench/upload-memory.ts",
+    "bench/json-report.ts",
     "--child",
     mode,
     big,
-    endpoint
+    origin
   ], {
     cwd: root,
     encoding: "utf8"
   })
-  if (child.status !== 0) throw new Error(child.stderr)
-  return JSON.parse(child.stdout.trim().split("\n").pop()!) as { peakGrowthMiB: number; ms: number }
+  return JSON.parse(stdout.trim().split("\n").pop()!) as { peakGrowthMiB: number; ms: number }
 }
-const modes = ["multipart", "stream", "whole"] as const
-const measured: Record<string, Array<{ peakGrowthMiB: number; ms: number }>> = { multipart: [], stream: [], whole: [] }
+const modes = ["report", "file", "whole"] as const
+const measured: Record<string, Array<{ peakGrowthMiB: number; ms: number }>> = { report: [], file: [], whole: [] }
 try {
-  for (let i = 0; i < 3; i++) for (const mode of modes) measured[mode]!.push(upload(mode))
+  for (let i = 0; i < 3; i++) for (const mode of modes) measured[mode]!.push(await upload(mode))
 } finally {
-  server.kill()
+  sink.close()
   fs.rmSync(dir, { recursive: true, force: true })
 }
 const growth = (mode: string) => median(measured[mode]!.map((r) => r.peakGrowthMiB))
 const ms = (mode: string) => median(measured[mode]!.map((r) => r.ms))
 const rows = modes.map((mode) =>
-  `| ${mode} | ${growth(mode).toFixed(1)} MiB | ${ms(mode)} ms | ${(growth(mode) / growth("stream")).toFixed(2)} | ${
-    (ms(mode) / ms("stream")).toFixed(2)
+  `| ${mode} | ${growth(mode).toFixed(1)} MiB | ${ms(mode)} ms | ${(growth(mode) / growth("file")).toFixed(2)} | ${
+    (ms(mode) / ms("file")).toFixed(2)
   } |`
 )
 console.log(rows.join("\n"))
@@ -135,10 +171,11 @@ Building the report of a real snapshot of the bench's own process, against readi
 |---|---|---|---|---|---|
 ${build.join("\n")}
 
-Sending a ${mib} MiB file attached to a report (multipart, streamed), against the same file as the whole body
-streamed (the raw upload: the baseline) and read into memory first; median of 3 fresh child processes each:
+Sending a ${mib} MiB file attached to a report (\`report\`: multipart, the file streamed), against the same file
+as the whole body (\`file\`: the raw upload, the baseline) and read into memory first (\`whole\`); median of 3
+fresh child processes each, peak RSS sampled every 5 ms:
 
-| upload | peak RSS growth | time | growth / stream | time / stream |
+| upload | peak RSS growth | time | growth / file | time / file |
 |---|---|---|---|---|
 ${rows.join("\n")}`
 )

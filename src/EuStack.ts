@@ -109,6 +109,13 @@ export interface PutOptions {
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Remove each file after the server accepted it (and only then). Default false. */
   readonly unlink?: boolean
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
+  readonly ca?: string
 }
 
 /**
@@ -164,7 +171,7 @@ export interface Plan {
  * answers, and `outputDir` exists (created 0700 when missing) and is
  * writable. Otherwise fails with `TracerConfigError` naming the field (a
  * missing eu-stack names the `elfutils` package). With `put`, the upload
- * takes `HttpClient` and `FileSystem` from context, once.
+ * takes `FileSystem` from context, once.
  *
  * @example
  * ```ts
@@ -190,7 +197,7 @@ export const make: {
  * Provides a `Tracer` that runs eu-stack. Building the layer checks the
  * options and fails with `TracerConfigError` (naming the field) when
  * eu-stack is missing or `outputDir` is not writable. With `put`, it needs
- * `HttpClient` and `FileSystem` (or use {@link live}).
+ * `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
@@ -242,7 +249,7 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerCo
  * duration or `none`), and, when `BCD_ENDPOINT` (with `BCD_TOKEN`) or
  * `BCD_PUT_URL` is set (each read as `Redacted`), `BCD_PUT_FORMAT`
  * (`backtrace-json` or `raw`), `BCD_APPLICATION`, `BCD_APPLICATION_VERSION`,
- * `BCD_UNLINK` and `BCD_PUT_TIMEOUT`.
+ * `BCD_UNLINK`, `BCD_PUT_TIMEOUT` and `BCD_PUT_CA`.
  *
  * @since 0.1.0
  * @category config

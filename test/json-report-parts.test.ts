@@ -7,16 +7,15 @@
  * eustack.test.ts.
  */
 import type { BacktraceSubmitBody } from "@backtrace/sdk-core"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import type * as HttpBody from "@effect/platform/HttpBody"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { EuStack, Gdb } from "../src/index.js"
@@ -35,6 +34,7 @@ import { moduleLookup } from "../src/internal/jsonReport/modules.js"
 import { euStackFrame, gdbFrame, parse } from "../src/internal/jsonReport/parse.js"
 import { resolveTarget } from "../src/internal/jsonReport/url.js"
 import { secretsOf } from "../src/internal/upload/policy.js"
+import { type Part, partsSize, postParts } from "../src/internal/upload/transport.js"
 import { withTempDir } from "./support/temp.js"
 
 const fixture = (name: string) =>
@@ -372,34 +372,31 @@ describe("where put sends, and in which format", () => {
 })
 
 describe("the submission body", () => {
-  const bytes = (body: HttpBody.HttpBody) =>
-    body._tag === "Uint8Array"
-      ? Effect.succeed(Buffer.from(body.body))
-      : body._tag === "Stream"
-      ? Effect.map(Stream.runCollect(body.stream), (chunks) => Buffer.concat([...chunks]))
-      : Effect.die(`unexpected body ${body._tag}`)
+  const bytesOf = (parts: ReadonlyArray<Part>) =>
+    Buffer.concat(parts.map((part) => "bytes" in part ? part.bytes : fs.readFileSync(part.path).subarray(0, part.size)))
 
-  it.effect("the JSON alone without attachments", () =>
-    Effect.gen(function*() {
-      const body = yield* submissionBody(new TextEncoder().encode("{\"a\":1}"), [])
-      expect(body.contentType).toBe("application/json")
-      expect((yield* bytes(body)).toString()).toBe("{\"a\":1}")
-    }).pipe(Effect.provide(NodeFileSystem.layer)))
+  it("the JSON alone without attachments", () => {
+    const body = submissionBody(new TextEncoder().encode("{\"a\":1}"), [])
+    expect(body.contentType).toBe("application/json")
+    expect(bytesOf(body.parts).toString()).toBe("{\"a\":1}")
+  })
 
-  it.live("multipart: upload_file.json then each attachment streamed from disk, exactly Content-Length bytes", () =>
+  it.live("multipart: upload_file.json then each attachment from disk, sent whole over HTTP with its Content-Length", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {
         const text = path.join(dir, "app.1.txt")
         const core = path.join(dir, "app.1.core")
         fs.writeFileSync(text, "snapshot text\n")
-        fs.writeFileSync(core, Buffer.alloc(300_000, 7))
-        const body = yield* submissionBody(new TextEncoder().encode("{\"uuid\":\"x\"}"), [
+        fs.writeFileSync(core, Buffer.alloc(3_000_000, 7))
+        const body = submissionBody(new TextEncoder().encode("{\"uuid\":\"x\"}"), [
           { name: "app.1.txt", path: text, contentType: "text/plain; charset=utf-8" },
           { name: "app.1.core", path: core, contentType: "application/octet-stream" }
         ])
-        const boundary = /^multipart\/form-data; boundary=(.+)$/.exec(body.contentType ?? "")![1]!
-        const data = yield* bytes(body)
-        expect(body._tag === "Stream" ? body.contentLength : -1).toBe(data.length)
+        const boundary = /^multipart\/form-data; boundary=(.+)$/.exec(body.contentType)![1]!
+        const data = bytesOf(body.parts)
+        expect(partsSize(body.parts)).toBe(data.length)
+        // Only the report and the part headers are in memory; the files are read when sent.
+        expect(body.parts.filter((p) => "path" in p).map((p) => "path" in p && p.path)).toEqual([text, core])
         const parts = data.toString("latin1").split(`--${boundary}`)
         expect(parts[0]).toBe("")
         expect(parts.at(-1)).toBe("--\r\n")
@@ -409,8 +406,29 @@ describe("the submission body", () => {
         )
         expect(parts[2]).toContain("name=\"attachment_app.1.txt\"; filename=\"app.1.txt\"\r\nContent-Type: text/plain")
         expect(parts[2]).toMatch(/\r\n\r\nsnapshot text\n\r\n$/)
-        expect(parts[3]!.length).toBeGreaterThan(300_000)
-      }).pipe(Effect.provide(NodeFileSystem.layer))
+        expect(parts[3]!.length).toBeGreaterThan(3_000_000)
+
+        // Through the upload transport to a real server on 127.0.0.1: the same bytes arrive.
+        const received: Array<{ headers: http.IncomingHttpHeaders; body: Buffer }> = []
+        const server = http.createServer((req, res) => {
+          const chunks: Array<Buffer> = []
+          req.on("data", (c: Buffer) => chunks.push(c))
+          req.on("end", () => {
+            received.push({ headers: req.headers, body: Buffer.concat(chunks) })
+            res.end("ok")
+          })
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => server.close())
+        )
+        const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/post?format=json&token=t`)
+        const answer = yield* postParts(url, body.parts, body.contentType, 30_000)
+        expect(answer.status).toBe(200)
+        expect(received[0]!.headers["content-type"]).toBe(body.contentType)
+        expect(received[0]!.headers["content-length"]).toBe(String(data.length))
+        expect(received[0]!.body.equals(data)).toBe(true)
+      }).pipe(Effect.scoped)
     ))
 })
 

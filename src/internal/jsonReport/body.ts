@@ -3,18 +3,15 @@
  * the report alone (`application/json`), or, with attachments, a
  * `multipart/form-data` body whose `upload_file` part (`upload_file.json`)
  * holds the report and each attachment is a part `attachment_<name>`. The
- * attachments stream from disk with a `Content-Length` (a core file is never
- * read into memory); the body is made again for each attempt.
+ * body is a list of parts for the upload transport: the attachments are
+ * streamed from disk with a `Content-Length` (a core file is never read into
+ * memory).
  *
  * @internal
  */
-import type * as PlatformError from "@effect/platform/Error"
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as HttpBody from "@effect/platform/HttpBody"
-import * as Chunk from "effect/Chunk"
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import type { Part } from "../upload/transport.js"
 
 /** A file sent with the report. */
 export interface Attachment {
@@ -22,6 +19,12 @@ export interface Attachment {
   readonly name: string
   readonly path: string
   readonly contentType: string
+}
+
+/** A request body: its content type and its parts. */
+export interface Body {
+  readonly contentType: string
+  readonly parts: ReadonlyArray<Part>
 }
 
 /** The part name of the report in a multipart submission. */
@@ -39,39 +42,23 @@ const partHeader = (boundary: string, name: string, filename: string, contentTyp
 
 /**
  * The submission body of `report` (JSON text) with `attachments`: the JSON
- * alone when there are none, else a streamed multipart body.
+ * alone when there are none, else multipart, each file sent with the size it
+ * has now (throws when one cannot be read).
  */
-export const submissionBody = (
-  report: Uint8Array,
-  attachments: ReadonlyArray<Attachment>
-): Effect.Effect<HttpBody.HttpBody, PlatformError.PlatformError, FileSystem.FileSystem> =>
-  attachments.length === 0
-    ? Effect.succeed(HttpBody.uint8Array(report, "application/json"))
-    : Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const boundary = `effect-bcd-${randomBytes(16).toString("hex")}`
-      const encoder = new TextEncoder()
-      const chunks: Array<Stream.Stream<Uint8Array, PlatformError.PlatformError>> = []
-      let length = 0
-      const bytes = (data: Uint8Array) => {
-        length += data.length
-        chunks.push(Stream.succeed(data))
-      }
-      bytes(encoder.encode(partHeader(boundary, UPLOAD_FILE, `${UPLOAD_FILE}.json`, "application/json")))
-      bytes(report)
-      for (const attachment of attachments) {
-        const size = Number((yield* fs.stat(attachment.path)).size)
-        bytes(encoder.encode(
-          `${CRLF}${partHeader(boundary, `attachment_${attachment.name}`, attachment.name, attachment.contentType)}`
-        ))
-        // Exactly the size announced, even if the file grew since.
-        chunks.push(fs.stream(attachment.path, { bytesToRead: size }))
-        length += size
-      }
-      bytes(encoder.encode(`${CRLF}--${boundary}--${CRLF}`))
-      return HttpBody.stream(
-        Stream.concatAll(Chunk.fromIterable(chunks)),
-        `multipart/form-data; boundary=${boundary}`,
-        length
-      )
-    })
+export const submissionBody = (report: Uint8Array, attachments: ReadonlyArray<Attachment>): Body => {
+  if (attachments.length === 0) return { contentType: "application/json", parts: [{ bytes: report }] }
+  const boundary = `effect-bcd-${randomBytes(16).toString("hex")}`
+  const text = (s: string): Part => ({ bytes: Buffer.from(s, "utf8") })
+  const parts: Array<Part> = [
+    text(partHeader(boundary, UPLOAD_FILE, `${UPLOAD_FILE}.json`, "application/json")),
+    { bytes: report }
+  ]
+  for (const attachment of attachments) {
+    parts.push(
+      text(`${CRLF}${partHeader(boundary, `attachment_${attachment.name}`, attachment.name, attachment.contentType)}`),
+      { path: attachment.path, size: fs.statSync(attachment.path).size }
+    )
+  }
+  parts.push(text(`${CRLF}--${boundary}--${CRLF}`))
+  return { contentType: `multipart/form-data; boundary=${boundary}`, parts }
+}

@@ -25,6 +25,7 @@ import type { TraceRequest } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
 import type { Attachment } from "../jsonReport/body.js"
 import { type Format, resolveTarget } from "../jsonReport/url.js"
+import { readCa } from "../upload/ca.js"
 import type { Services } from "../upload/file.js"
 import { defaultRetry, secretsOf, uploadTimeout } from "../upload/policy.js"
 import { makeSend } from "../upload/sender.js"
@@ -46,6 +47,8 @@ export interface PutOptions {
   readonly timeout?: Duration.DurationInput
   readonly retry?: Schedule.Schedule<unknown, unknown>
   readonly unlink?: boolean
+  /** A private CA (PEM text or a file's path) trusted besides Node's roots. */
+  readonly ca?: string
   /** Also upload the core file, when there is one. Default true. */
   readonly core?: boolean
 }
@@ -79,9 +82,17 @@ export const makePut = (
       uploadTimeout(options.timeout),
       (reason) => new TracerConfigError({ field: "put.timeout", reason })
     )
+    const ca = yield* readCa(options.ca, "put.ca")
     const send = yield* makeSend
     const unlink = options.unlink ?? false
-    const base = { url, timeout, retry: options.retry ?? defaultRetry, unlink, name }
+    const base = {
+      url,
+      timeout,
+      retry: options.retry ?? defaultRetry,
+      unlink,
+      name,
+      ...(ca === undefined ? {} : { ca })
+    }
     const withCore = options.core ?? true
     const coreOf = (files: Files) => Option.filter(files.core, (file) => withCore && nonEmpty(file))
 
@@ -97,14 +108,6 @@ export const makePut = (
         const [{ readReport }, { submissionBody }] = yield* Effect.promise(() =>
           Promise.all([import("../jsonReport/read.js"), import("../jsonReport/body.js")])
         )
-        const report = yield* Effect.tryPromise({
-          try: () => readReport(files.snapshot, request, options),
-          catch: (cause) =>
-            new SnapshotUploadError({
-              path: files.snapshot,
-              reason: `cannot read the snapshot: ${cause instanceof Error ? cause.message : String(cause)}`
-            })
-        })
         const core = coreOf(files)
         const attachments: ReadonlyArray<Attachment> = [
           { name: path.basename(files.snapshot), path: files.snapshot, contentType: "text/plain; charset=utf-8" },
@@ -114,7 +117,17 @@ export const makePut = (
             contentType: "application/octet-stream"
           })))
         ]
-        const body = submissionBody(new TextEncoder().encode(JSON.stringify(report)), attachments)
+        const { body, report } = yield* Effect.tryPromise({
+          try: async () => {
+            const report = await readReport(files.snapshot, request, options)
+            return { report, body: submissionBody(new TextEncoder().encode(JSON.stringify(report)), attachments) }
+          },
+          catch: (cause) =>
+            new SnapshotUploadError({
+              path: files.snapshot,
+              reason: `cannot read the snapshot: ${cause instanceof Error ? cause.message : String(cause)}`
+            })
+        })
         yield* send(files.snapshot, { ...base, body })
         yield* log(
           LogLevel.Debug,
