@@ -203,27 +203,66 @@ describe("effect-bcd check", () => {
 
 describe("effect-bcd trace", () => {
   for (const backend of ["eu-stack", "gdb"] as const) {
-    it.skipIf(!onPath(backend))(`${backend}: snapshots a running child Node program, which goes on running`, async () => {
-      const child = await idleChild()
-      const pid = child.pid!
-      const out = testTempDir()
-      const run = await runCli(["trace", String(pid), "--backend", backend, "--out", out, "--json"])
-      expect(run.stderr).toBe("")
-      expect(run.code).toBe(0)
-      const result = JSON.parse(run.stdout)
-      expect(result).toMatchObject({ pid, backend, uploaded: false })
-      const text = fs.readFileSync(result.snapshot, "utf8")
-      expect(path.dirname(result.snapshot)).toBe(out)
-      expect(fs.statSync(result.snapshot).mode & 0o777).toBe(0o600)
-      expect(text).toContain(`effect-bcd snapshot (${backend})`)
-      expect(text).toMatch(new RegExp(`^pid: +${pid}$`, "m"))
-      expect(text).toMatch(/^program: +node$/m)
-      // The child's own native frames: its event loop waits in epoll.
-      expect(text).toMatch(/epoll_wait|epoll_pwait/)
-      expect(state(pid)).not.toBe("T")
-      expect(child.exitCode).toBe(null)
-    })
+    it.skipIf(!onPath(backend))(
+      `${backend}: snapshots a running child Node program, which goes on running`,
+      async () => {
+        const child = await idleChild()
+        const pid = child.pid!
+        const out = testTempDir()
+        const run = await runCli(["trace", String(pid), "--backend", backend, "--out", out, "--json"])
+        expect(run.stderr).toBe("")
+        expect(run.code).toBe(0)
+        const result = JSON.parse(run.stdout)
+        expect(result).toMatchObject({ pid, backend, uploaded: false })
+        const text = fs.readFileSync(result.snapshot, "utf8")
+        expect(path.dirname(result.snapshot)).toBe(out)
+        expect(fs.statSync(result.snapshot).mode & 0o777).toBe(0o600)
+        expect(text).toContain(`effect-bcd snapshot (${backend})`)
+        expect(text).toMatch(new RegExp(`^pid: +${pid}$`, "m"))
+        expect(text).toMatch(/^program: +node$/m)
+        // The child's own native frames: its event loop waits in epoll.
+        expect(text).toMatch(/epoll_wait|epoll_pwait/)
+        expect(state(pid)).not.toBe("T")
+        expect(child.exitCode).toBe(null)
+      }
+    )
   }
+
+  it("a tracer that stops the target and hangs is killed at the deadline, and the target is resumed (exit 1)", async () => {
+    const child = await idleChild()
+    const dir = testTempDir()
+    // A stand-in for ptrace that leaves its target stopped, as a tracer killed mid-attach does (pitfall 12).
+    const tracer = path.join(dir, "stopping-tracer")
+    fs.writeFileSync(
+      tracer,
+      [
+        "#!/bin/sh",
+        // The pid: the first argument that is a number (ptrace's argv is --load= --faulted <pid> …).
+        `for a; do case "$a" in *[!0-9]*|"") ;; *) pid=$a; break ;; esac; done`,
+        `kill -STOP "$pid"`,
+        "exec sleep 60",
+        ""
+      ].join("\n"),
+      { mode: 0o700 }
+    )
+    const run = await runCli([
+      "trace",
+      String(child.pid),
+      "--backend",
+      "backtrace",
+      "--tracer",
+      tracer,
+      "--out",
+      dir,
+      "--timeout",
+      "1s"
+    ])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain("effect-bcd: Tracer execution timed out")
+    expect(run.stderr).not.toMatch(STACK)
+    expect(state(child.pid!)).not.toBe("T")
+    expect(child.exitCode).toBe(null)
+  })
 
   it.skipIf(!onPath("eu-stack"))("--upload sends the snapshot to the server and keeps it", async () => {
     const coronerd = await server()

@@ -32,8 +32,7 @@ export const tracerOption = Options.text("tracer").pipe(
 )
 
 /** The program a backend runs by default. */
-export const defaultProgram = (name: Name): string =>
-  name === "backtrace" ? Backtrace.defaultTracerPath : name
+export const defaultProgram = (name: Name): string => name === "backtrace" ? Backtrace.defaultTracerPath : name
 
 /** What one trace from the command line needs. */
 export interface Setup {

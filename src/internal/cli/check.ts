@@ -13,9 +13,9 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as TraceOptions from "../../TraceOptions.js"
 import * as Tracer from "../../Tracer.js"
 import * as TracerConfig from "../../TracerConfig.js"
-import * as TraceOptions from "../../TraceOptions.js"
 import * as Backends from "./backends.js"
 import * as Connection from "./connection.js"
 import { failed } from "./exit.js"
@@ -51,6 +51,10 @@ export const command = Command.make(
         Effect.mapError((e) => failed(e.message))
       )
       const target = Option.map(options.pid, inspect)
+      // A pid that names no process is bad usage, as in `trace`.
+      if (Option.isSome(target) && Either.isLeft(target.value) && target.value.left.code === 2) {
+        return yield* target.value.left
+      }
       const targetReasons = Option.match(target, {
         onNone: () => [],
         onSome: Either.match({ onLeft: (e) => [e.reason], onRight: (t) => t.warnings })
@@ -79,7 +83,11 @@ export const command = Command.make(
           `this process:     ${report.refused ? "a trace would be refused" : "a trace would be allowed"}`,
           ...Option.match(target, {
             onNone: () => [],
-            onSome: (t) => [`process ${Option.getOrThrow(options.pid)}:${" ".repeat(4)}${Either.isLeft(t) ? "refused" : "allowed"}`]
+            onSome: (
+              t
+            ) => [
+              `process ${Option.getOrThrow(options.pid)}:${" ".repeat(4)}${Either.isLeft(t) ? "refused" : "allowed"}`
+            ]
           }),
           ...[...report.reasons, ...targetReasons].map((reason) => `  - ${reason}`)
         ]

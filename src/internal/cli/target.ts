@@ -22,10 +22,12 @@ export interface Target {
 }
 
 const fields = (text: string): Map<string, string> =>
-  new Map(text.split("\n").map((line) => {
-    const colon = line.indexOf(":")
-    return [line.slice(0, colon), line.slice(colon + 1).trim()] as const
-  }))
+  new Map(
+    text.split("\n").map((line) => {
+      const colon = line.indexOf(":")
+      return [line.slice(0, colon), line.slice(colon + 1).trim()] as const
+    })
+  )
 
 /** Checks `pid` as a target, reading `/proc`. */
 export const inspect = (pid: number): Either.Either<Target, CliError> => {
@@ -59,7 +61,9 @@ export const inspect = (pid: number): Either.Either<Target, CliError> => {
   }
   if (scope >= 3) return Either.left(failed("may not trace: Yama ptrace_scope is 3 (no attaching until reboot)"))
   if (scope === 2 && !facts.tracerCapSysPtrace) {
-    return Either.left(failed("may not trace: Yama ptrace_scope is 2 and this command lacks CAP_SYS_PTRACE; run as root"))
+    return Either.left(
+      failed("may not trace: Yama ptrace_scope is 2 and this command lacks CAP_SYS_PTRACE; run as root")
+    )
   }
   const warnings = scope === 1 && !facts.tracerCapSysPtrace
     ? [

@@ -13,10 +13,11 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import { endpointUrl } from "../backtrace/endpoint.js"
 import * as Tracer from "../../Tracer.js"
 import * as TracerConfig from "../../TracerConfig.js"
+import { endpointUrl } from "../backtrace/endpoint.js"
 import * as Backends from "./backends.js"
 import * as Connection from "./connection.js"
 import { failed, usage, validated } from "./exit.js"
@@ -73,7 +74,8 @@ export const command = Command.make(
           program: target.name,
           put
         }),
-        TracerConfig.layer({ rateLimit: 0 })
+        // The command reports the trace's outcome itself: no log line repeats it.
+        TracerConfig.layer({ rateLimit: 0, logLevel: LogLevel.Fatal })
       )
       const result = yield* Tracer.trace(undefined, {
         pid: target.pid,
@@ -98,4 +100,6 @@ export const command = Command.make(
             (snapshot === null ? "" : `: ${snapshot}`) + (put === undefined ? "" : ", uploaded")
       )
     })
-).pipe(Command.withDescription("Take a snapshot of another running process (one that hangs) with eu-stack, gdb or ptrace"))
+).pipe(
+  Command.withDescription("Take a snapshot of another running process (one that hangs) with eu-stack, gdb or ptrace")
+)

@@ -49,7 +49,9 @@ export const parseAge = (text: string): Either.Either<number, string> => {
 export const parseSize = (text: string): Either.Either<number, string> => {
   const bytes = quantity(text, SIZE_UNITS, "b")
   return bytes === undefined
-    ? Either.left(`${JSON.stringify(text)} is not a size: give bytes, or a number with kB, MB, GB, KiB, MiB or GiB (1GiB)`)
+    ? Either.left(
+      `${JSON.stringify(text)} is not a size: give bytes, or a number with kB, MB, GB, KiB, MiB or GiB (1GiB)`
+    )
     : Either.right(Math.floor(bytes))
 }
 

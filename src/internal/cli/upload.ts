@@ -13,9 +13,11 @@ import * as Arr from "effect/Array"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as TracerConfig from "../../TracerConfig.js"
 import { checkPut } from "../backtrace/options.js"
 import { findSnapshots, makeUploader } from "../backtrace/uploader.js"
 import { platform } from "../upload/platform.js"
@@ -118,7 +120,11 @@ export const command = Command.make(
       const removals = yield* Effect.forEach(pruned, remove)
       for (const r of removals) {
         if (Either.isRight(r)) {
-          progress.line(`pruned ${r.right.path} (${formatBytes(r.right.size)}, ${r.right.reason === "age" ? "too old" : "over --max-size"})`)
+          progress.line(
+            `pruned ${r.right.path} (${formatBytes(r.right.size)}, ${
+              r.right.reason === "age" ? "too old" : "over --max-size"
+            })`
+          )
         }
       }
       const uploader = makeUploader(Option.some({ settings, send: yield* makeSend }))
@@ -154,5 +160,10 @@ export const command = Command.make(
       if (summary.failed.length > 0) {
         return yield* failed(`${summary.failed.length} snapshot(s) not uploaded; they stay in ${root}`)
       }
-    }).pipe(Effect.provide(platform), Effect.catchTag("TracerConfigError", (e) => Effect.fail(failed(e.message))))
+    }).pipe(
+      Effect.provide(platform),
+      // A retried upload says so (a warning); its final failure is in the summary.
+      Effect.provide(TracerConfig.layer({ logLevel: LogLevel.Warning })),
+      Effect.catchTag("TracerConfigError", (e) => Effect.fail(failed(e.message)))
+    )
 ).pipe(Command.withDescription("Upload every snapshot left in a folder, removing each once the server accepted it"))
