@@ -82,7 +82,7 @@ export const render = (request: TraceRequest, info: HeaderInfo): string => {
         ? Option.match(info.callerOnlyFallback, { onNone: () => "yes", onSome: (why) => `requested; ${why}` })
         : "no"
     ),
-    ...(request.pid === process.pid ? [field("fiber", `#${request.fiberId}`)] : []),
+    field("fiber", `#${request.fiberId}`),
     ...Option.match(request.error, { onNone: () => [], onSome: (m) => [field("error", m)] }),
     field("classifiers", request.classifiers.length === 0 ? "(none)" : request.classifiers.join(", ")),
     ...(request.attributes.length === 0
