@@ -32,12 +32,14 @@ const server = async () => {
   return s
 }
 
-/** Snapshot files (random bytes) at `names` below `dir`; returns their paths. */
+/** Snapshot files (random bytes) at `names` below `dir`, written a minute ago (past `--settle`); returns their paths. */
 const snapshots = (dir: string, sizes: Record<string, number>): Array<string> =>
   Object.entries(sizes).map(([name, size]) => {
     const file = path.join(dir, name)
     fs.mkdirSync(path.dirname(file), { recursive: true })
     fs.writeFileSync(file, randomBytes(size), { mode: 0o600 })
+    const minuteAgo = Date.now() / 1000 - 60
+    fs.utimesSync(file, minuteAgo, minuteAgo)
     return file
   })
 
@@ -141,6 +143,24 @@ describe("effect-bcd upload", () => {
     ])
     expect(coronerd.received.map((r) => r.sha256).sort()).toHaveLength(2)
     expect(fs.readdirSync(dir)).toEqual([])
+  })
+
+  it("leaves alone a snapshot modified within --settle (it may still be written), and exits 0", async () => {
+    const coronerd = await server()
+    const dir = testTempDir()
+    const [settled] = snapshots(dir, { "settled.btt": 1000 })
+    const writing = path.join(dir, "writing.btt")
+    fs.writeFileSync(writing, randomBytes(500), { mode: 0o600 })
+    const run = await runCli(["upload", "--endpoint", coronerd.endpoint, "--settle", "30s", "--json", dir], {
+      env: { BCD_TOKEN: TOKEN }
+    })
+    expect(run.code).toBe(0)
+    const summary = JSON.parse(run.stdout)
+    expect(summary.uploaded.map((u: { path: string }) => u.path)).toEqual([settled])
+    expect(summary.skipped).toEqual([{ path: writing, reason: expect.stringContaining("within --settle") }])
+    expect(run.stderr).toContain(`skipped ${writing}: modified `)
+    expect(fs.existsSync(writing)).toBe(true)
+    expect(coronerd.received).toHaveLength(1)
   })
 
   it("prints one plain line per file when stderr is not a terminal", async () => {

@@ -44,6 +44,14 @@ const maxSize = Options.text("max-size").pipe(
   Options.withDescription("Then delete the oldest snapshots until the rest fit in this size (1GiB, 500MB)")
 )
 
+const settle = Options.text("settle").pipe(
+  Options.mapEffect(validated(parseAge)),
+  Options.withDefault(5_000),
+  Options.withDescription(
+    "Leave alone the snapshots modified more recently than this: a tracer may still be writing them (default 5s)"
+  )
+)
+
 const concurrency = Options.integer("concurrency").pipe(
   Options.withDefault(4),
   Options.withDescription("How many files are uploaded at once")
@@ -93,6 +101,7 @@ export const command = Command.make(
     token: Connection.token,
     pruneOlderThan,
     maxSize,
+    settle,
     concurrency,
     json: Connection.json
   },
@@ -108,11 +117,13 @@ export const command = Command.make(
       }).pipe(Effect.mapError((e) => usage(e.reason)))
       const root = path.resolve(options.dir)
       const listing = yield* findSnapshots(root).pipe(Effect.mapError((e) => failed(e.message)))
-      const entries = Arr.getSomes(yield* Effect.forEach(listing.files, stat, { concurrency: 16 }))
+      const listed = Arr.getSomes(yield* Effect.forEach(listing.files, stat, { concurrency: 16 }))
+      const now = Date.now()
+      const [entries, fresh] = Arr.partition(listed, (e) => now - e.mtimeMs < options.settle)
       const { kept, pruned } = Prune.choose(entries, {
         maxAgeMs: Option.getOrUndefined(options.pruneOlderThan),
         maxSize: Option.getOrUndefined(options.maxSize)
-      }, Date.now())
+      }, now)
       const progress = Progress.make(process.stderr, {
         files: kept.length,
         bytes: kept.reduce((sum, e) => sum + e.size, 0)
@@ -127,6 +138,14 @@ export const command = Command.make(
           )
         }
       }
+      const skipped = [
+        ...listing.skipped,
+        ...fresh.map((e) => ({
+          path: e.path,
+          reason: `modified ${((now - e.mtimeMs) / 1000).toFixed(1)} s ago, within --settle: it may still be written`
+        }))
+      ]
+      for (const { path, reason } of skipped) progress.line(`skipped ${path}: ${reason}`)
       const uploader = makeUploader(Option.some({ settings, send: yield* makeSend }))
       const outcomes = yield* Effect.forEach(kept, (entry) =>
         uploader.put(entry.path).pipe(
@@ -152,7 +171,7 @@ export const command = Command.make(
         pruned: removals.flatMap((r) =>
           Either.isRight(r) ? [{ path: r.right.path, size: r.right.size, reason: r.right.reason }] : []
         ),
-        skipped: listing.skipped,
+        skipped,
         bytes: uploaded.reduce((sum, e) => sum + e.size, 0),
         durationMs: Date.now() - started
       }
