@@ -248,10 +248,8 @@ describe("effect-bcd trace", () => {
     )
   }
 
-  it("a tracer that stops the target and hangs is killed at the deadline, and the target is resumed (exit 1)", async () => {
-    const child = await idleChild()
-    const dir = testTempDir()
-    // A stand-in for ptrace that leaves its target stopped, as a tracer killed mid-attach does (pitfall 12).
+  /** A stand-in for ptrace that leaves its target stopped, as a tracer killed mid-attach does (pitfall 12). */
+  const stoppingTracer = (dir: string) => {
     const tracer = path.join(dir, "stopping-tracer")
     fs.writeFileSync(
       tracer,
@@ -265,6 +263,13 @@ describe("effect-bcd trace", () => {
       ].join("\n"),
       { mode: 0o700 }
     )
+    return tracer
+  }
+
+  it("a tracer that stops the target and hangs is killed at the deadline, and the target is resumed (exit 1)", async () => {
+    const child = await idleChild()
+    const dir = testTempDir()
+    const tracer = stoppingTracer(dir)
     const run = await runCli([
       "trace",
       String(child.pid),
@@ -282,6 +287,34 @@ describe("effect-bcd trace", () => {
     expect(run.stderr).not.toMatch(STACK)
     expect(state(child.pid!)).not.toBe("T")
     expect(child.exitCode).toBe(null)
+  })
+
+  it("Ctrl-C (SIGINT) kills the tracer, resumes the target, and exits 130", async () => {
+    const child = await idleChild()
+    const dir = testTempDir()
+    const cli = spawn(process.execPath, [
+      BIN,
+      "trace",
+      "--backend",
+      "backtrace",
+      "--tracer",
+      stoppingTracer(dir),
+      "--out",
+      dir,
+      String(child.pid)
+    ], { stdio: ["ignore", "ignore", "pipe"] })
+    children.push(cli)
+    let stderr = ""
+    cli.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    // Interrupted once the tracer has stopped the target.
+    const deadline = Date.now() + 30_000
+    while (state(child.pid!) !== "T" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+    expect(state(child.pid!)).toBe("T")
+    cli.kill("SIGINT")
+    const code = await new Promise<number | null>((resolve) => cli.once("exit", (c) => resolve(c)))
+    expect(code).toBe(130)
+    expect(stderr).not.toMatch(STACK)
+    expect(state(child.pid!)).not.toBe("T")
   })
 
   it.skipIf(!onPath("eu-stack"))("--upload sends the snapshot to the server and keeps it", async () => {
