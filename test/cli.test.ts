@@ -59,6 +59,14 @@ const idleChild = async (): Promise<ChildProcess> => {
   return child
 }
 
+/** Whether another user can read `file`: every folder above it searchable by others, the file readable. */
+const othersCanRun = (file: string): boolean => {
+  for (let dir = path.dirname(file); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) return false
+  }
+  return (fs.statSync(file).mode & 0o004) !== 0
+}
+
 const state = (pid: number) => /State:\s+(\S)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]
 
 describe("effect-bcd upload", () => {
@@ -69,7 +77,7 @@ describe("effect-bcd upload", () => {
     fs.writeFileSync(path.join(dir, "notes.txt"), "not a snapshot")
     const hashes = new Map(files.map((f) => [sha256(f), f]))
     coronerd.failNext(1, 400) // not transient: that file fails
-    const run = await runCli(["upload", dir, "--endpoint", coronerd.endpoint, "--json"], {
+    const run = await runCli(["upload", "--endpoint", coronerd.endpoint, "--json", dir], {
       env: { BCD_TOKEN: TOKEN }
     })
     expect(run.code).toBe(1)
@@ -97,7 +105,7 @@ describe("effect-bcd upload", () => {
     const dir = testTempDir()
     snapshots(dir, { "a.btt": 1000, "b.btt": 2000 })
     coronerd.failNext(1, 503)
-    const run = await runCli(["upload", dir, "--endpoint", coronerd.endpoint, "--token", TOKEN])
+    const run = await runCli(["upload", "--endpoint", coronerd.endpoint, "--token", TOKEN, dir])
     expect(run.code).toBe(0)
     expect(run.stdout).toMatch(/^uploaded 2 of 2 snapshots/)
     expect(coronerd.received).toHaveLength(2)
@@ -122,14 +130,14 @@ describe("effect-bcd upload", () => {
     fs.utimesSync(newest!, now - 60, now - 60)
     const run = await runCli([
       "upload",
-      dir,
       "--endpoint",
       coronerd.endpoint,
       "--prune-older-than",
       "30d",
       "--max-size",
       "2000B",
-      "--json"
+      "--json",
+      dir
     ], { env: { BCD_TOKEN: TOKEN } })
     expect(run.code).toBe(0)
     const summary = JSON.parse(run.stdout)
@@ -167,7 +175,7 @@ describe("effect-bcd upload", () => {
     const coronerd = await server()
     const dir = testTempDir()
     const [a, b] = snapshots(dir, { "a.btt": 2048, "b.btt": 4096 })
-    const run = await runCli(["upload", dir, "--endpoint", coronerd.endpoint], { env: { BCD_TOKEN: TOKEN } })
+    const run = await runCli(["upload", "--endpoint", coronerd.endpoint, dir], { env: { BCD_TOKEN: TOKEN } })
     expect(run.code).toBe(0)
     expect(run.stderr.split("\n").filter((l) => l !== "").sort()).toEqual([
       `uploaded ${a} (2.0 KiB)`,
@@ -181,7 +189,7 @@ describe("effect-bcd upload", () => {
     const dir = testTempDir()
     snapshots(dir, { "a.btt": 1024, "b.btt": 1024, "c.btt": 2048 })
     // `script` runs one command string in a shell: every argument is quoted; the token stays in the environment.
-    const command = [process.execPath, BIN, "upload", dir, "--endpoint", coronerd.endpoint].map(shellQuote).join(" ")
+    const command = [process.execPath, BIN, "upload", "--endpoint", coronerd.endpoint, dir].map(shellQuote).join(" ")
     const run = await runProgram("script", ["-qfec", command, "/dev/null"], { env: { BCD_TOKEN: TOKEN } })
     expect(run.code).toBe(0)
     // The bar is redrawn in place (carriage return, erase line) and ends full.
@@ -229,7 +237,7 @@ describe("effect-bcd trace", () => {
         const child = await idleChild()
         const pid = child.pid!
         const out = testTempDir()
-        const run = await runCli(["trace", String(pid), "--backend", backend, "--out", out, "--json"])
+        const run = await runCli(["trace", "--backend", backend, "--out", out, "--json", String(pid)])
         expect(run.stderr).toBe("")
         expect(run.code).toBe(0)
         const result = JSON.parse(run.stdout)
@@ -272,7 +280,6 @@ describe("effect-bcd trace", () => {
     const tracer = stoppingTracer(dir)
     const run = await runCli([
       "trace",
-      String(child.pid),
       "--backend",
       "backtrace",
       "--tracer",
@@ -280,7 +287,8 @@ describe("effect-bcd trace", () => {
       "--out",
       dir,
       "--timeout",
-      "1s"
+      "1s",
+      String(child.pid)
     ])
     expect(run.code).toBe(1)
     expect(run.stderr).toContain("effect-bcd: Tracer execution timed out")
@@ -322,7 +330,7 @@ describe("effect-bcd trace", () => {
     const child = await idleChild()
     const out = testTempDir()
     const run = await runCli(
-      ["trace", String(child.pid), "--out", out, "--upload", "--endpoint", coronerd.endpoint, "--json"],
+      ["trace", "--out", out, "--upload", "--endpoint", coronerd.endpoint, "--json", String(child.pid)],
       { env: { BCD_TOKEN: TOKEN } }
     )
     expect(run.code).toBe(0)
@@ -335,8 +343,13 @@ describe("effect-bcd trace", () => {
 
 describe("bad usage: exit 2 (or 1 for a refused trace) with the reason, never a stack trace", () => {
   it("an unknown flag, on every command", async () => {
-    for (const args of [["upload", testTempDir(), "--endpoint", "http://127.0.0.1:9"], ["check"], ["trace", "1"]]) {
-      const run = await runCli([...args, "--bogus"])
+    const cases = [
+      ["upload", "--endpoint", "http://127.0.0.1:9", testTempDir(), "--bogus"],
+      ["check", "--bogus"],
+      ["trace", "1", "--bogus"]
+    ]
+    for (const args of cases) {
+      const run = await runCli(args)
       expect({ args, code: run.code }).toEqual({ args, code: 2 })
       expect(run.stderr).toContain("Received unknown argument: '--bogus'")
       expect(run.stdout + run.stderr).not.toMatch(STACK)
@@ -348,11 +361,11 @@ describe("bad usage: exit 2 (or 1 for a refused trace) with the reason, never a 
     const cases: Array<[ReadonlyArray<string>, string]> = [
       [["frobnicate"], "Invalid subcommand for effect-bcd - use one of 'upload', 'check', 'trace'"],
       [[], "give a command"],
-      [["upload", path.join(dir, "missing"), "--endpoint", "http://127.0.0.1:9"], "must exist"],
-      [["upload", dir, "--endpoint", "http://127.0.0.1:9", "--max-size", "lots"], "is not a size"],
-      [["upload", dir, "--endpoint", "ftp://127.0.0.1", "--token", "t"], "unsupported scheme"],
+      [["upload", "--endpoint", "http://127.0.0.1:9", path.join(dir, "missing")], "must exist"],
+      [["upload", "--endpoint", "http://127.0.0.1:9", "--max-size", "lots", dir], "is not a size"],
+      [["upload", "--endpoint", "ftp://127.0.0.1", "--token", "t", dir], "unsupported scheme"],
       [["trace", "not-a-pid"], "not-a-pid"],
-      [["trace", "1", "--timeout", "soon"], "is not an age"]
+      [["trace", "--timeout", "soon", "1"], "is not an age"]
     ]
     for (const [args, reason] of cases) {
       const run = await runCli(args, { env: { BCD_TOKEN: "", BCD_ENDPOINT: "" } })
@@ -370,7 +383,7 @@ describe("bad usage: exit 2 (or 1 for a refused trace) with the reason, never a 
     expect(run.stderr).toBe(`effect-bcd: no process ${max + 1}\n`)
   })
 
-  it.skipIf(process.getuid?.() !== 0 || !onPath("setpriv"))(
+  it.skipIf(process.getuid?.() !== 0 || !onPath("setpriv") || !othersCanRun(BIN))(
     "a pid we may not trace: another user's process, from a user without CAP_SYS_PTRACE",
     async () => {
       const child = await idleChild() // runs as root

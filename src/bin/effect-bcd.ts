@@ -20,9 +20,9 @@ try {
   if (code !== "ERR_MODULE_NOT_FOUND") throw error
   const missing = /Cannot find package '([^']+)'/.exec(String((error as Error).message))?.[1] ?? "a dependency"
   process.stderr.write(
-    `effect-bcd: the command needs ${missing}, an optional peer dependency of effect-bcd.\n` +
-      `Install the versions that match your effect: npm i -D @effect/cli@0.77 @effect/platform-node@0.108` +
-      ` (for effect 3.22 and @effect/platform 0.97)\n`
+    `effect-bcd: the command needs ${missing}, which is not installed. It needs effect-bcd's optional peers` +
+      ` @effect/cli and @effect/platform-node (and their own peers), at the versions that match your effect:` +
+      ` npm i @effect/cli@0.77 @effect/platform-node@0.108 for effect 3.22 and @effect/platform 0.97\n`
   )
   process.exitCode = 2
 }
