@@ -220,6 +220,20 @@ describe("effect-bcd check", () => {
     expect(text.stdout).toMatch(/this process: +a trace would be (allowed|refused)/)
   })
 
+  it("--pid: a process we may trace is allowed; a pid that names no process is bad usage (exit 2)", async () => {
+    const child = await idleChild()
+    const run = await runCli(["check", "--pid", String(child.pid), "--json"])
+    const report = JSON.parse(run.stdout)
+    expect(report.pid).toBe(child.pid)
+    expect(run.code).toBe(report.refused ? 1 : 0)
+    const text = await runCli(["check", "--pid", String(child.pid)])
+    expect(text.stdout).toContain(`process ${child.pid}:    ${report.refused ? "refused" : "allowed"}`)
+    const max = Number(fs.readFileSync("/proc/sys/kernel/pid_max", "utf8"))
+    const none = await runCli(["check", "--pid", String(max + 1)])
+    expect(none.code).toBe(2)
+    expect(none.stderr).toBe(`effect-bcd: no process ${max + 1}\n`)
+  })
+
   it("names a missing tracer and its fix, and exits 1", async () => {
     const run = await runCli(["check", "--tracer", "/nonexistent/eu-stack"])
     expect(run.code).toBe(1)
@@ -288,9 +302,15 @@ describe("effect-bcd trace", () => {
       dir,
       "--timeout",
       "1s",
+      "--json",
       String(child.pid)
     ])
     expect(run.code).toBe(1)
+    expect(JSON.parse(run.stdout)).toEqual({
+      pid: child.pid,
+      backend: "backtrace",
+      error: "Tracer execution timed out"
+    })
     expect(run.stderr).toContain("effect-bcd: Tracer execution timed out")
     expect(run.stderr).not.toMatch(STACK)
     expect(state(child.pid!)).not.toBe("T")

@@ -84,6 +84,11 @@ export const command = Command.make(
         timeout: options.timeout
       }).pipe(
         Effect.provide(layer),
+        Effect.tapError((e) =>
+          options.json
+            ? Console.log(JSON.stringify({ pid: target.pid, backend: options.backend, error: e.message }))
+            : Effect.void
+        ),
         Effect.mapError((e) => failed(e.message))
       )
       const snapshot = Option.getOrNull(result.snapshot)
