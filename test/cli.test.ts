@@ -110,6 +110,9 @@ describe("effect-bcd upload", () => {
     expect(run.stdout).toMatch(/^uploaded 2 of 2 snapshots/)
     expect(coronerd.received).toHaveLength(2)
     expect(coronerd.requests.filter((r) => r.answered === 503)).toHaveLength(1)
+    expect(run.stderr).toMatch(
+      /^effect-bcd: \[backtrace\] warn: Upload attempt 1 of .+ failed: server answered 503/m
+    )
     expect(fs.readdirSync(dir)).toEqual([])
   })
 
@@ -188,6 +191,7 @@ describe("effect-bcd upload", () => {
     const coronerd = await server()
     const dir = testTempDir()
     snapshots(dir, { "a.btt": 1024, "b.btt": 1024, "c.btt": 2048 })
+    coronerd.failNext(1, 503) // its retry's warning goes above the bar
     // `script` runs one command string in a shell: every argument is quoted; the token stays in the environment.
     const command = [process.execPath, BIN, "upload", "--endpoint", coronerd.endpoint, dir].map(shellQuote).join(" ")
     const run = await runProgram("script", ["-qfec", command, "/dev/null"], { env: { BCD_TOKEN: TOKEN } })
@@ -196,6 +200,9 @@ describe("effect-bcd upload", () => {
     expect(run.stdout).toContain("\r\x1b[2K[")
     expect(run.stdout).toMatch(/\[#{20}\] 3\/3 files {2}4\.0 KiB\/4\.0 KiB {2}[\d.]+ (B|KiB|MiB)\/s/)
     expect(run.stdout).toContain("0/3 files")
+    expect(run.stdout).toMatch(
+      /\r\x1b\[2Keffect-bcd: \[backtrace\] warn: Upload attempt 1 of \S+ failed: server answered 503/
+    )
     expect(run.stdout).not.toContain("uploaded " + dir)
     expect(run.stdout).toMatch(/uploaded 3 of 3 snapshots/)
     expect(coronerd.received).toHaveLength(3)

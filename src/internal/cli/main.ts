@@ -14,12 +14,10 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as Option from "effect/Option"
 import * as Check from "./check.js"
 import { ExitCode, usage } from "./exit.js"
+import * as Log from "./log.js"
 import * as Trace from "./trace.js"
 import * as Upload from "./upload.js"
 
@@ -31,18 +29,6 @@ export const root = Command.make("effect-bcd", {}, () => usage("give a command: 
   )
 
 const INTERRUPTED = 130
-
-/**
- * Log lines on stderr (stdout is the command's result, JSON with `--json`):
- * `effect-bcd: [backend] warning: message`.
- */
-const stderrLogger = Logger.withConsoleError(
-  Logger.make(({ annotations, logLevel, message }) => {
-    const backend = Option.match(HashMap.get(annotations, "bcd"), { onNone: () => "", onSome: (b) => `[${b}] ` })
-    const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
-    return `effect-bcd: ${backend}${logLevel.label.toLowerCase()}: ${text}`
-  })
-)
 
 /** Runs the command line on `argv` (with node and the script first); succeeds with the exit code. */
 export const run = (argv: ReadonlyArray<string>, version: string): Effect.Effect<number> =>
@@ -61,7 +47,7 @@ export const run = (argv: ReadonlyArray<string>, version: string): Effect.Effect
           ExitCode.failed
         )
     ),
-    Effect.provide(Layer.merge(NodeContext.layer, Logger.replace(Logger.defaultLogger, stderrLogger)))
+    Effect.provide(Layer.merge(NodeContext.layer, Log.stderr))
   )
 
 /** Runs the command line as the process's main program and exits with its code. */

@@ -24,6 +24,7 @@ import { platform } from "../upload/platform.js"
 import { makeSend } from "../upload/sender.js"
 import * as Connection from "./connection.js"
 import { failed, usage, validated } from "./exit.js"
+import * as Log from "./log.js"
 import * as Progress from "./progress.js"
 import * as Prune from "./prune.js"
 import { formatBytes, parseAge, parseSize } from "./units.js"
@@ -155,7 +156,10 @@ export const command = Command.make(
             onRight: () => Effect.sync(() => progress.uploaded(entry.path, entry.size))
           })),
           Effect.map((outcome) => ({ entry, outcome }))
-        ), { concurrency: settings.concurrency })
+        ), { concurrency: settings.concurrency }).pipe(
+          // A retry's warning goes above the bar, not into it.
+          Effect.provide(Log.toLines(progress.line))
+        )
       progress.finish()
       const uploaded = outcomes.flatMap(({ entry, outcome }) =>
         Either.isRight(outcome) ? [{ path: entry.path, size: entry.size }] : []
