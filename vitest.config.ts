@@ -11,6 +11,7 @@ const pure = [
   "test/backtrace-layer.test.ts",
   "test/backtrace-pure.test.ts",
   "test/backtrace-upload.test.ts",
+  "test/cli-parts.test.ts",
   "test/config.test.ts",
   "test/eustack-parts.test.ts",
   "test/gdb-parts.test.ts",

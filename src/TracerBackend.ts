@@ -24,7 +24,7 @@ import type * as Tracer from "./Tracer.js"
  * @category models
  */
 export interface TraceRequest {
-  /** The process to trace: this one. */
+  /** The process to trace: this one, unless `TraceOptions.pid` names another. */
   readonly pid: number
   /** The calling thread's id, from `/proc/thread-self`, when available. */
   readonly tid: Option.Option<number>

@@ -59,7 +59,8 @@ const checkStderr = (file: string) =>
     trySync("stderr", `cannot append to ${file}`, () => fs.closeSync(fs.openSync(file, "a", 0o600)))
   )
 
-const checkPut = (put: PutOptions): Effect.Effect<PutSettings, TracerConfigError> =>
+/** Checks `put` alone: the endpoint URL (token included), timeout, retry, concurrency. */
+export const checkPut = (put: PutOptions): Effect.Effect<PutSettings, TracerConfigError> =>
   Effect.gen(function*() {
     const url = yield* endpointUrl(put.endpoint, put.token)
     const timeout = yield* Either.mapLeft(uploadTimeout(put.timeout), (reason) => bad("put.timeout", reason))

@@ -107,6 +107,7 @@ const runLocked = <P>(
         {
           deadline: left,
           grace: config.killGrace,
+          target: request.pid,
           watchdog: options.watchdog,
           onKillFailure: (reason) => {
             killFailure = reason
@@ -214,7 +215,11 @@ export const make = (
     ): Effect.Effect<TraceResult, TraceError> =>
       Effect.gen(function*() {
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
-        const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
+        const pid = traceOptions?.pid ?? process.pid
+        if (!Number.isSafeInteger(pid) || pid <= 0) {
+          return yield* Effect.die(new TracerConfigError({ field: "pid", reason: `not a process id: ${pid}` }))
+        }
+        const request = yield* makeRequest(yield* Ref.get(base), resolved, error, pid)
         if (typeof config.sample === "function" && !(yield* config.sample(request))) {
           return yield* new TraceBusyError({ reason: "sampled-out" })
         }

@@ -466,7 +466,12 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
  */
 export const run = (
   spec: Spec,
-  options: { readonly deadline: Option.Option<Duration.Duration>; readonly grace: Duration.Duration }
+  options: {
+    readonly deadline: Option.Option<Duration.Duration>
+    readonly grace: Duration.Duration
+    /** The traced process when it is not this one: the supervisor resumes it too after the run. */
+    readonly target?: number | undefined
+  }
 ): Effect.Effect<Supervised, TracerRunError> =>
   Effect.suspend(() => {
     const program = findExecutable(spec.command, spec.env.PATH, spec.cwd)
@@ -490,7 +495,8 @@ export const run = (
             stdout: files.stdout,
             stderr: files.stderr,
             deadlineMs: Option.match(options.deadline, { onNone: () => null, onSome: Duration.toMillis }),
-            graceMs
+            graceMs,
+            ...(options.target === undefined || options.target === process.pid ? {} : { target: options.target })
           }
           const reply = yield* ensureLive.pipe(
             Effect.mapError((cause) =>
