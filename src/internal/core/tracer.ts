@@ -46,7 +46,12 @@ export interface MakeOptions {
 }
 
 /** The spec of one command, or a defect: a command the core cannot honour is a bug in the backend. */
-const specOf = (backend: Any, request: TraceRequest, plan: unknown, config: Settings): Effect.Effect<Process.Spec> =>
+export const specOf = (
+  backend: Any,
+  request: TraceRequest,
+  plan: unknown,
+  config: Settings
+): Effect.Effect<Process.Spec> =>
   Either.match(
     Process.fromCommand(
       backend.command(request, plan),
@@ -127,19 +132,32 @@ const runLocked = <P>(
       if (config.panicOnKillFailure) return yield* Effect.die(error)
     }
     const { finished, plan } = yield* exit
-    if (finished.deadlinePassed) return yield* new TraceTimeoutError({ phase: "execution" })
+    return yield* resultOf(backend, request, plan, finished)
+  })
+
+/** A finished run as a `TraceResult`, or the error its end calls for (the deadline, an exit code not allowed). */
+export const resultOf = <P>(
+  backend: Any,
+  request: TraceRequest,
+  plan: P,
+  finished: Process.Finished
+): Effect.Effect<TraceResult<P>, TraceTimeoutError | TracerRunError> =>
+  Effect.suspend((): Effect.Effect<TraceResult<P>, TraceTimeoutError | TracerRunError> => {
+    if (finished.deadlinePassed) return Effect.fail(new TraceTimeoutError({ phase: "execution" }))
     if (finished.code === null || !(backend.exitCodes ?? [0]).includes(finished.code)) {
       const hint = ptraceHint(finished.stderr)
-      return yield* new TracerRunError({
-        path: finished.path,
-        ...(finished.signal === null
-          ? { reason: "exited", exitCode: finished.code ?? -1 }
-          : { reason: "killed", signal: finished.signal }),
-        stderr: finished.stderr,
-        ...(hint === undefined ? {} : { hint })
-      })
+      return Effect.fail(
+        new TracerRunError({
+          path: finished.path,
+          ...(finished.signal === null
+            ? { reason: "exited", exitCode: finished.code ?? -1 }
+            : { reason: "killed", signal: finished.signal }),
+          stderr: finished.stderr,
+          ...(hint === undefined ? {} : { hint })
+        })
+      )
     }
-    const result: TraceResult<P> = {
+    return Effect.succeed({
       stdout: finished.stdout,
       exitCode: finished.code,
       stderr: finished.stderr,
@@ -147,12 +165,11 @@ const runLocked = <P>(
       durationMs: finished.durationMs,
       request,
       plan
-    }
-    return result
+    })
   })
 
 /** The `outcome` tag of a failed trace. */
-const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
+export const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
   error._tag === "TraceTimeoutError"
     ? "timeout"
     : error._tag === "TraceBusyError"
@@ -167,7 +184,7 @@ const counted = Object.fromEntries(
   ])
 ) as Record<TraceMetrics.Outcome, Effect.Effect<void>>
 
-const count = (outcome: TraceMetrics.Outcome) => counted[outcome]
+export const count = (outcome: TraceMetrics.Outcome) => counted[outcome]
 
 const uploadOk = Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "ok"))
 const uploadFailed = Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "failed"))

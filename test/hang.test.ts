@@ -1,0 +1,190 @@
+/**
+ * Hang snapshots (`Tracer.watchEventLoop`) against real child Node programs
+ * whose main thread blocks, traced by real eu-stack through the supervisor:
+ * a synchronous busy loop (with `--perf-basic-prof`, so the busy JS
+ * function is named) and a blocking native call (`Atomics.wait`). Also the
+ * shared lock word, from the main thread's side.
+ */
+import * as Command from "@effect/platform/Command"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Lock from "../src/internal/core/lock.js"
+import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
+import * as TraceOptions from "../src/TraceOptions.js"
+import * as Tracer from "../src/Tracer.js"
+import { fixture } from "./support/child.js"
+import { noCooldown } from "./support/config.js"
+import { tempDir } from "./support/temp.js"
+
+interface Setup {
+  readonly mode: "busy" | "atomics"
+  readonly episodes: number
+  readonly rateLimit?: number
+  readonly nodeArgs?: ReadonlyArray<string>
+}
+
+/** Processes (by /proc) whose argv is the supervisor of `pid`. */
+const supervisorsOf = (pid: number) =>
+  fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((name) => {
+    try {
+      const argv = fs.readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")
+      return argv.some((a) => a.endsWith("supervisor.mjs")) && argv.includes(String(pid))
+    } catch {
+      return false
+    }
+  })
+
+const stateOf = (pid: number) => {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    return text.slice(text.lastIndexOf(")") + 2).split(" ")[0]
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Runs the hang fixture to its end; returns the snapshots' texts and its log.
+ * The child is SIGKILLed by pid if it outlives the test; it must exit by itself,
+ * never left stopped, and its supervisor must follow it.
+ */
+const runHang = (setup: Setup) =>
+  Effect.gen(function*() {
+    const scratch = yield* tempDir
+    const dir = path.join(scratch, "out")
+    const child = yield* fixture("hang", {
+      dir,
+      mode: setup.mode,
+      thresholdMs: 300,
+      blockMs: 2500,
+      episodes: setup.episodes,
+      ...(setup.rateLimit === undefined ? {} : { rateLimit: setup.rateLimit })
+    }, { cwd: scratch, nodeArgs: setup.nodeArgs ?? [] })
+    const pid = child.process.pid!
+    yield* child.line((l) => l.ready === true)
+    const seen = new Set<string>()
+    // Sampled while it runs: the child is never seen stopped for long (eu-stack stops one thread at a time).
+    const sampler = yield* Effect.fork(Effect.forever(Effect.zipRight(
+      Effect.sync(() => {
+        const s = stateOf(pid)
+        if (s !== undefined) seen.add(s)
+      }),
+      Effect.sleep("20 millis")
+    )))
+    const done = yield* child.line((l) => Array.isArray(l.snapshots))
+    yield* Fiber.interrupt(sampler)
+    const exit = yield* child.exit
+    expect(exit).toEqual({ code: 0, signal: null })
+    expect(stateOf(pid)).toBeUndefined()
+    // The supervisor notices its host is gone and exits (it polls every 200 ms).
+    yield* Effect.sleep("1 second")
+    expect(supervisorsOf(pid)).toEqual([])
+    const names = done.snapshots as Array<string>
+    return {
+      seen,
+      log: child.stdout() + child.stderr(),
+      texts: names.map((name) => {
+        const file = path.join(dir, name)
+        expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+        return fs.readFileSync(file, "utf8")
+      })
+    }
+  })
+
+/** The main thread's block of an eu-stack snapshot. */
+const mainThread = (text: string) => {
+  const output = text.slice(text.indexOf(FOLLOWS))
+  const start = output.search(/^TID \d+: \[main thread, faulted\]$/m)
+  expect(start).toBeGreaterThan(0)
+  const rest = output.slice(start)
+  const next = rest.slice(1).search(/^TID \d+:/m)
+  return next < 0 ? rest : rest.slice(0, next + 1)
+}
+
+const expectHangHeader = (text: string) => {
+  expect(text).toMatch(/^effect-bcd snapshot \(eu-stack\)\n/)
+  expect(text).toMatch(/^classifiers: +EventLoopBlocked$/m)
+  expect(text).toMatch(/^error: +The event loop has been blocked for 300 ms or more$/m)
+  const blocked = /^ {2}event_loop\.blocked_ms: (\d+) *$/m.exec(text)
+  expect(blocked).not.toBeNull()
+  // Taken once the heartbeat had stopped for the threshold, well before the 2.5 s block ended.
+  expect(Number(blocked![1])).toBeGreaterThanOrEqual(300)
+  expect(Number(blocked![1])).toBeLessThan(2500)
+  expect(text).toMatch(/^ {2}event_loop\.blocked_since: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/m)
+  expect(text).toMatch(/^ {2}event_loop\.threshold_ms: 300$/m)
+  expect(text).not.toContain("<blocked-")
+  expect(text).toContain(END_LINE)
+}
+
+describe("Tracer.watchEventLoop (real children blocked, real eu-stack)", () => {
+  it.live("a synchronous busy loop: one snapshot naming the busy JS function on the faulted main thread", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { seen, texts } = yield* runHang({ mode: "busy", episodes: 1, nodeArgs: ["--perf-basic-prof"] })
+      expect(texts).toHaveLength(1)
+      expectHangHeader(texts[0]!)
+      expect(mainThread(texts[0]!)).toMatch(/JS:\*?hangBusySpin /)
+      expect(seen.has("T")).toBe(false)
+    })))
+
+  it.live("a blocking native call (Atomics.wait): one snapshot per blocked episode, the wait on the main thread", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { texts } = yield* runHang({ mode: "atomics", episodes: 2 })
+      expect(texts).toHaveLength(2)
+      for (const text of texts) {
+        expectHangHeader(text)
+        expect(mainThread(text)).toMatch(/Builtin_AtomicsWait|FutexEmulation/)
+      }
+    })))
+
+  it.live("the cooldown applies to the watcher: a second episode inside it gets no snapshot, and says so", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // A 60 s cooldown outlasts the 30 s deadline: the second episode is refused at once.
+      const { log, texts } = yield* runHang({ mode: "atomics", episodes: 2, rateLimit: 60_000 })
+      expect(texts).toHaveLength(1)
+      expect(log).toContain("no snapshot: the cooldown outlasts the deadline")
+      expect(log.match(/The event loop was blocked for \d+ ms or more; snapshot \S+\.txt/g)).toHaveLength(1)
+    })))
+})
+
+describe("the shared lock word", () => {
+  const echo = Tracer.layer({
+    name: "echo",
+    program: "echo",
+    defaultTraceOptions: TraceOptions.defaults,
+    command: () => Command.make("echo", "traced")
+  })
+
+  it.live("a trace of this thread waits while the watcher holds the word, and runs once it is released", () =>
+    Effect.gen(function*() {
+      const { owner } = Lock.shared()
+      // What the watcher does when it takes the lock.
+      expect(Atomics.compareExchange(owner, 0, Lock.OWNER.free, Lock.OWNER.watcher)).toBe(Lock.OWNER.free)
+      const trace = yield* Effect.fork(Tracer.trace(new Error("waits")))
+      yield* Effect.sleep("500 millis")
+      expect(trace.unsafePoll()).toBeNull()
+      Atomics.store(owner, 0, Lock.OWNER.free)
+      Atomics.notify(owner, 0)
+      const result = yield* Fiber.join(trace)
+      expect(result.stdout.trim()).toBe("traced")
+      expect(Atomics.load(owner, 0)).toBe(Lock.OWNER.free)
+    }).pipe(Effect.provide(Layer.merge(echo, noCooldown))))
+
+  it.live("a trace interrupted while waiting for the word leaves it to its holder", () =>
+    Effect.gen(function*() {
+      const { owner } = Lock.shared()
+      Atomics.store(owner, 0, Lock.OWNER.watcher)
+      const trace = yield* Effect.fork(Tracer.trace(new Error("interrupted")))
+      yield* Effect.sleep("200 millis")
+      yield* Fiber.interrupt(trace)
+      expect(Atomics.load(owner, 0)).toBe(Lock.OWNER.watcher)
+      Atomics.store(owner, 0, Lock.OWNER.free)
+      Atomics.notify(owner, 0)
+      // The permit of this thread was given back: the next trace runs.
+      const result = yield* Tracer.trace(new Error("next"))
+      expect(result.stdout.trim()).toBe("traced")
+    }).pipe(Effect.provide(Layer.merge(echo, noCooldown))))
+})
