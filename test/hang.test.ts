@@ -16,6 +16,7 @@ import * as Lock from "../src/internal/core/lock.js"
 import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
 import * as TraceOptions from "../src/TraceOptions.js"
 import * as Tracer from "../src/Tracer.js"
+import * as TracerConfig from "../src/TracerConfig.js"
 import { fixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { tempDir } from "./support/temp.js"
@@ -148,6 +149,34 @@ describe("Tracer.watchEventLoop (real children blocked, real eu-stack)", () => {
       expect(log).toContain("no snapshot: the cooldown outlasts the deadline")
       expect(log.match(/The event loop was blocked for \d+ ms or more; snapshot \S+\.txt/g)).toHaveLength(1)
     })))
+})
+
+describe("Tracer.watchEventLoop refuses what it cannot serve", () => {
+  const echo = Tracer.layer({
+    name: "echo",
+    program: "echo",
+    defaultTraceOptions: TraceOptions.defaults,
+    command: () => Command.make("echo", "traced")
+  })
+  const refusal = (config: Layer.Layer<never>, options: Tracer.WatchEventLoopOptions) =>
+    Tracer.watchEventLoop(options).pipe(Effect.scoped, Effect.flip, Effect.provide(Layer.merge(echo, config)))
+
+  it.live("the inline runner (it runs on the blocked thread), a zero threshold, a second watcher", () =>
+    Effect.gen(function*() {
+      const inline = yield* refusal(TracerConfig.layer({ runner: "inline" }), { threshold: "1 second" })
+      expect(inline).toMatchObject({ _tag: "TracerConfigError", field: "runner" })
+      const zero = yield* refusal(noCooldown, { threshold: 0 })
+      expect(zero).toMatchObject({ _tag: "TracerConfigError", field: "threshold" })
+      const second = yield* Effect.scoped(Effect.gen(function*() {
+        yield* Tracer.watchEventLoop({ threshold: "10 seconds" })
+        return yield* Effect.flip(Effect.scoped(Tracer.watchEventLoop({ threshold: "10 seconds" })))
+      })).pipe(Effect.provide(Layer.merge(echo, noCooldown)))
+      expect(second).toMatchObject({ _tag: "TracerConfigError", field: "watchEventLoop" })
+      // The first watcher's scope has closed: watching again is allowed.
+      yield* Effect.scoped(Tracer.watchEventLoop({ threshold: "10 seconds" })).pipe(
+        Effect.provide(Layer.merge(echo, noCooldown))
+      )
+    }))
 })
 
 describe("the shared lock word", () => {

@@ -13,6 +13,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
+import { globalValue } from "effect/GlobalValue"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -36,6 +37,11 @@ import * as Client from "../runner/client.js"
 
 /** The watcher's script, beside this module in `src/` and in `dist/`. */
 const watcherPath = fileURLToPath(new URL("./watcher.mjs", import.meta.url))
+
+/** One watcher per process: two would each take a snapshot of the same episode. */
+const active: { watching: boolean } = globalValue(Symbol.for("effect-bcd/internal/hang/watch"), () => ({
+  watching: false
+}))
 
 /** The classifier of every hang snapshot. */
 export const CLASSIFIER = "EventLoopBlocked"
@@ -146,6 +152,21 @@ export const watchEventLoop = (
           "watchEventLoop runs tracers through the supervisor; the inline runner cannot run while the thread is blocked"
       })
     }
+    yield* Effect.acquireRelease(
+      Effect.suspend(() => {
+        if (active.watching) {
+          return Effect.fail(
+            new TracerConfigError({
+              field: "watchEventLoop",
+              reason: "the event loop is already watched in this scope or another"
+            })
+          )
+        }
+        active.watching = true
+        return Effect.void
+      }),
+      () => Effect.sync(() => (active.watching = false))
+    )
     const connection = yield* Effect.mapError(Client.ensure, (cause) =>
       new TracerConfigError({ field: "runner", reason: cause.message, cause }))
     const say = (level: LogLevel.LogLevel, message: string) =>
