@@ -98,7 +98,7 @@ type Report =
 const SKIPPED: Record<string, string> = {
   cooldown: "the cooldown outlasts the deadline",
   lock: "the tracer lock was not free before the deadline",
-  unblocked: "the event loop ran again during the cooldown",
+  unblocked: "the event loop ran again before the cooldown or the lock allowed a snapshot",
   "not-armed": "no snapshot was armed (the previous one was still being handled)"
 }
 

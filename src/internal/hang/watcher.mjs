@@ -157,6 +157,11 @@ const snapshot = async (armed, since) => {
     if (blockedFor() < thresholdMs) return skipped("unblocked")
   }
   if (!(await takeLock(deadline))) return skipped("lock")
+  // The loop may have come back while a trace of the main thread held the lock: nothing is blocked any more.
+  if (blockedFor() < thresholdMs) {
+    releaseLock()
+    return skipped("unblocked")
+  }
   let reply
   let stdout = ""
   let stderr = ""
