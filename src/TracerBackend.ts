@@ -87,6 +87,14 @@ export interface TraceResult<P = unknown> {
   readonly snapshot: Option.Option<string>
   /** How long the tracer ran, in milliseconds. */
   readonly durationMs: number
+  /**
+   * How long this process's main thread was seen stopped while the tracer
+   * ran, in milliseconds, when the runner can tell: the supervisor looks
+   * every 5 ms, so a stop is known to about 5 ms and one shorter than that
+   * may be missed. `None` with the inline runner (a stopped process cannot
+   * time itself).
+   */
+  readonly stoppedMs: Option.Option<number>
   /** The request the tracer ran for. */
   readonly request: TraceRequest
   /** The backend's plan for this trace (see {@link TracerBackend.plan}); `undefined` without one. */

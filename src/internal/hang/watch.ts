@@ -32,7 +32,7 @@ import * as Lock from "../core/lock.js"
 import { log } from "../core/log.js"
 import type { Finished, Spec } from "../core/process.js"
 import { makeRequest, toEntries } from "../core/request.js"
-import { count, outcomeOf, resultOf, specOf } from "../core/tracer.js"
+import { count, countUpload, measuredAndFinalized, outcomeOf, resultOf, specOf } from "../core/tracer.js"
 import * as Client from "../runner/client.js"
 
 /** The watcher's script, beside this module in `src/` and in `dist/`. */
@@ -91,6 +91,7 @@ type Report =
       readonly signal?: NodeJS.Signals | null
       readonly durationMs?: number
       readonly deadlinePassed?: boolean
+      readonly stoppedMs?: number
       readonly error?: { readonly code: string; readonly message: string }
     }
   }
@@ -263,12 +264,13 @@ export const watchEventLoop = (
           stdout: report.stdout,
           stderr: report.stderr,
           durationMs: reply.durationMs ?? 0,
-          deadlinePassed: reply.deadlinePassed ?? false
+          deadlinePassed: reply.deadlinePassed ?? false,
+          ...(reply.stoppedMs === undefined ? {} : { stoppedMs: reply.stoppedMs })
         }
         const raw = yield* resultOf(backend, request, kit.plan, finished)
-        const result = backend.finalize === undefined ? raw : yield* backend.finalize(raw)
+        const result = yield* measuredAndFinalized(backend, raw)
         if (backend.put !== undefined) {
-          yield* backend.put(result)
+          yield* countUpload(backend.put(result))
         }
         yield* count("ok")
         yield* say(
