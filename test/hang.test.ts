@@ -26,18 +26,21 @@ interface Setup {
   readonly episodes: number
   readonly rateLimit?: number
   readonly nodeArgs?: ReadonlyArray<string>
+  /** Runs once the child has printed `{ blocked: 0 }` (the first episode is over). */
+  readonly afterFirst?: (pid: number) => Effect.Effect<void>
 }
 
-/** Processes (by /proc) whose argv is the supervisor of `pid`. */
+/** The supervisor of `pid`: its child whose title (`/proc/<n>/cmdline`) is `effect-bcd-supervisor`. */
 const supervisorsOf = (pid: number) =>
   fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((name) => {
     try {
-      const argv = fs.readFileSync(`/proc/${name}/cmdline`, "utf8").split("\0")
-      return argv.some((a) => a.endsWith("supervisor.mjs")) && argv.includes(String(pid))
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "latin1")
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1])
+      return ppid === pid && fs.readFileSync(`/proc/${name}/cmdline`, "utf8").startsWith("effect-bcd-supervisor")
     } catch {
       return false
     }
-  })
+  }).map(Number)
 
 const stateOf = (pid: number) => {
   try {
@@ -67,6 +70,14 @@ const runHang = (setup: Setup) =>
     }, { cwd: scratch, nodeArgs: setup.nodeArgs ?? [] })
     const pid = child.process.pid!
     yield* child.line((l) => l.ready === true)
+    // watchEventLoop started the child's supervisor; it must not outlive the child.
+    const supervisors = supervisorsOf(pid)
+    expect(supervisors).toHaveLength(1)
+    const restarted: Array<number> = []
+    if (setup.afterFirst !== undefined) {
+      yield* child.line((l) => l.blocked === 0)
+      yield* setup.afterFirst(pid)
+    }
     const seen = new Set<string>()
     // Sampled while it runs: the child is never seen stopped for long (eu-stack stops one thread at a time).
     const sampler = yield* Effect.fork(Effect.forever(Effect.zipRight(
@@ -77,13 +88,16 @@ const runHang = (setup: Setup) =>
       Effect.sleep("20 millis")
     )))
     const done = yield* child.line((l) => Array.isArray(l.snapshots))
+    restarted.push(...supervisorsOf(pid).filter((p) => !supervisors.includes(p)))
     yield* Fiber.interrupt(sampler)
     const exit = yield* child.exit
     expect(exit).toEqual({ code: 0, signal: null })
     expect(stateOf(pid)).toBeUndefined()
-    // The supervisor notices its host is gone and exits (it polls every 200 ms).
+    // The supervisors notice their host is gone and exit (they poll every 200 ms).
+    const all = [...supervisors, ...restarted]
     yield* Effect.sleep("1 second")
-    expect(supervisorsOf(pid)).toEqual([])
+    // Gone, or a zombie left for init to reap (a killed one): none still running or stopped.
+    expect(all.map(stateOf).filter((s) => s !== undefined && s !== "Z")).toEqual([])
     const names = done.snapshots as Array<string>
     return {
       seen,
@@ -148,6 +162,35 @@ describe("Tracer.watchEventLoop (real children blocked, real eu-stack)", () => {
       expect(texts).toHaveLength(1)
       expect(log).toContain("no snapshot: the cooldown outlasts the deadline")
       expect(log.match(/The event loop was blocked for \d+ ms or more; snapshot \S+\.txt/g)).toHaveLength(1)
+    })))
+})
+
+describe("Tracer.watchEventLoop and a supervisor that died", () => {
+  it.live("a hang after the supervisor was killed still gets its snapshot (the watcher reconnects when re-armed)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let killedAt = 0
+      const { log, texts } = yield* runHang({
+        mode: "atomics",
+        episodes: 3,
+        // The child's supervisor, killed between two episodes (a process of the child we started, by pid).
+        afterFirst: (pid) =>
+          Effect.gen(function*() {
+            yield* Effect.sleep("400 millis")
+            const supervisors = supervisorsOf(pid)
+            expect(supervisors).toHaveLength(1)
+            process.kill(supervisors[0]!, "SIGKILL")
+            killedAt = Date.now()
+          })
+      })
+      // An episode whose run found the supervisor gone leaves its header (as any failed trace does) and a log line.
+      const complete = texts.filter((t) => t.includes(END_LINE))
+      const failed = texts.filter((t) => !t.includes(END_LINE))
+      expect(complete.length).toBeGreaterThanOrEqual(2)
+      for (const text of complete) expectHangHeader(text)
+      for (const text of failed) expect(text).not.toMatch(/^TID \d+:/m)
+      if (failed.length > 0) expect(log).toContain("Hang snapshot failed")
+      const since = complete.map((t) => Date.parse(/^ {2}event_loop\.blocked_since: (\S+)$/m.exec(t)![1]!))
+      expect(Math.max(...since)).toBeGreaterThan(killedAt)
     })))
 })
 

@@ -216,6 +216,8 @@ export const watchEventLoop = (
 
     /** Builds the next snapshot (the thread is free now) and hands it to the watcher. */
     const arm = Effect.gen(function*() {
+      // A supervisor that died is started again, so the watcher can reconnect to it when armed.
+      yield* Effect.ignore(Client.ensure)
       const request = yield* makeRequest(
         toEntries(yield* tracer.options),
         resolved,

@@ -50,22 +50,31 @@ const pending = new Map()
 let buffer = ""
 let closed = false
 
-const socket = net.createConnection(address)
-socket.setEncoding("utf8")
-socket.on("data", (chunk) => {
-  buffer += chunk
-  let newline
-  while ((newline = buffer.indexOf("\n")) >= 0) {
-    const message = JSON.parse(buffer.slice(0, newline))
-    buffer = buffer.slice(newline + 1)
-    if (message.op === "done") pending.get(message.id)?.(message)
-  }
-})
-socket.on("error", () => {}) // 'close' follows
-socket.on("close", () => {
-  closed = true
-  for (const done of pending.values()) done({ error: { code: "EPIPE", message: "the supervisor went away" } })
-})
+/** The connection to the supervisor; reopened on the next arming after it closed (a restarted supervisor). */
+let socket
+const connect = () => {
+  closed = false
+  buffer = ""
+  const current = net.createConnection(address)
+  socket = current
+  current.setEncoding("utf8")
+  current.on("data", (chunk) => {
+    buffer += chunk
+    let newline
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const message = JSON.parse(buffer.slice(0, newline))
+      buffer = buffer.slice(newline + 1)
+      if (message.op === "done") pending.get(message.id)?.(message)
+    }
+  })
+  current.on("error", () => {}) // 'close' follows
+  current.on("close", () => {
+    if (socket !== current) return
+    closed = true
+    for (const done of pending.values()) done({ error: { code: "EPIPE", message: "the supervisor went away" } })
+  })
+}
+connect()
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -218,7 +227,11 @@ const tick = () => {
 
 const timer = setInterval(tick, intervalMs)
 parentPort.on("message", (message) => {
-  if (message.op === "arm") kit = message
+  if (message.op === "arm") {
+    // The main thread made sure a supervisor runs (and is its child) before arming.
+    if (closed) connect()
+    kit = message
+  }
   // A snapshot under way finishes first (its tracer holds the lock word); the main thread bounds the wait.
   if (message.op === "stop") {
     stopping = true
