@@ -14,6 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Lock from "../src/internal/core/lock.js"
 import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
+import { REPORT_TITLE } from "../src/internal/snapshot/header.js"
 import * as TraceOptions from "../src/TraceOptions.js"
 import * as Tracer from "../src/Tracer.js"
 import * as TracerConfig from "../src/TracerConfig.js"
@@ -132,6 +133,8 @@ const expectHangHeader = (text: string) => {
   expect(text).toMatch(/^ {2}event_loop\.blocked_since: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/m)
   expect(text).toMatch(/^ {2}event_loop\.threshold_ms: 300$/m)
   expect(text).not.toContain("<blocked-")
+  // No Node report: one taken when the snapshot was armed would show the process before the hang.
+  expect(text).not.toContain(`${REPORT_TITLE}:`)
   expect(text).toContain(END_LINE)
 }
 

@@ -17,6 +17,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import type * as EffectTracer from "effect/Tracer"
 import type { TraceError } from "../../TraceError.js"
 import {
   TraceBusyError,
@@ -38,6 +39,7 @@ import * as Metrics from "./metrics.js"
 import * as Process from "./process.js"
 import { makeRequest, probeRequest, toEntries, toOptions } from "./request.js"
 import * as Runner from "./runner.js"
+import { currentSpan, linkSnapshot } from "./span.js"
 import * as Watchdog from "./watchdog.js"
 
 /**
@@ -237,6 +239,15 @@ export const make = (
       traceOptions: TraceOptions.TraceOptions | undefined,
       error: Option.Option<unknown>
     ): Effect.Effect<TraceResult, TraceError> =>
+      Effect.flatMap(currentSpan, (span) => traceInSpan(config, traceOptions, error, span))
+
+    /** A trace whose snapshot, once written, is named by an event on `span`. */
+    const traceInSpan = (
+      config: Settings,
+      traceOptions: TraceOptions.TraceOptions | undefined,
+      error: Option.Option<unknown>,
+      span: Option.Option<EffectTracer.Span>
+    ): Effect.Effect<TraceResult, TraceError> =>
       Effect.gen(function*() {
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
         const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
@@ -255,6 +266,11 @@ export const make = (
         Effect.ensuring(Admission.leave),
         Effect.flatMap((raw) => measuredAndFinalized(backend, raw)),
         Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
+        Effect.tap((result) =>
+          Option.isSome(span) && Option.isSome(result.snapshot)
+            ? linkSnapshot(span.value, backend.name, result.snapshot.value)
+            : Effect.void
+        ),
         Effect.tap((result) => {
           if (backend.put === undefined) return Effect.void
           const upload = countUpload(backend.put(result))

@@ -228,7 +228,13 @@ export const watchEventLoop = (
       const program = findExecutable(spec.command, spec.env.PATH, spec.cwd)
       if (program === undefined) return yield* new TracerRunError({ path: spec.command, reason: "not-found" })
       // Early, not under the lock: the files must exist before the thread blocks. Removed at the end if unused.
-      const plan = backend.prepare === undefined ? planned : yield* backend.prepare(request, planned)
+      // Without Node's report: taken now, it would show the process before the hang, and the blocked thread cannot.
+      const plan = backend.prepare === undefined
+        ? planned
+        : yield* Effect.provideService(backend.prepare(request, planned), TracerConfig, {
+          ...config,
+          nodeReport: false
+        })
       const id = nextId++
       const message = {
         op: "arm",
@@ -247,8 +253,10 @@ export const watchEventLoop = (
       worker.postMessage(message)
     })
 
-    const rearm = Effect.catchAll(arm, (error) =>
-      say(LogLevel.Error, `Cannot arm the next hang snapshot: ${error.message}`))
+    const rearm = Effect.catchAll(
+      arm,
+      (error) => say(LogLevel.Error, `Cannot arm the next hang snapshot: ${error.message}`)
+    )
 
     /** A finished watcher run, handled like any trace once this thread runs again. */
     const completed = (kit: Kit, report: Extract<Report, { op: "done" }>) =>
@@ -278,8 +286,7 @@ export const watchEventLoop = (
         yield* say(
           LogLevel.Warning,
           `The event loop was blocked for ${report.blockedMs} ms or more; snapshot ${
-            Option.getOrElse(result.snapshot, () =>
-              "taken")
+            Option.getOrElse(result.snapshot, () => "taken")
           }`
         )
       }).pipe(
@@ -300,9 +307,7 @@ export const watchEventLoop = (
         // Not run: the same armed snapshot serves the next episode.
         return Effect.zipRight(
           Effect.zipRight(note, count("dropped")),
-          Effect.sync(() =>
-            kit && worker.postMessage(kit.message)
-          )
+          Effect.sync(() => kit && worker.postMessage(kit.message))
         )
       }
       if (kit === undefined) return Effect.void
