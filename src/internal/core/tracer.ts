@@ -52,7 +52,12 @@ export interface MakeOptions {
 }
 
 /** The spec of one command, or a defect: a command the core cannot honour is a bug in the backend. */
-const specOf = (backend: Any, request: TraceRequest, plan: unknown, config: Settings): Effect.Effect<Process.Spec> =>
+export const specOf = (
+  backend: Any,
+  request: TraceRequest,
+  plan: unknown,
+  config: Settings
+): Effect.Effect<Process.Spec> =>
   Either.match(
     Process.fromCommand(
       backend.command(request, plan),
@@ -134,19 +139,32 @@ const runLocked = <P>(
       if (config.panicOnKillFailure) return yield* Effect.die(error)
     }
     const { finished, plan } = yield* exit
-    if (finished.deadlinePassed) return yield* new TraceTimeoutError({ phase: "execution" })
+    return yield* resultOf(backend, request, plan, finished)
+  })
+
+/** A finished run as a `TraceResult`, or the error its end calls for (the deadline, an exit code not allowed). */
+export const resultOf = <P>(
+  backend: Any,
+  request: TraceRequest,
+  plan: P,
+  finished: Process.Finished
+): Effect.Effect<TraceResult<P>, TraceTimeoutError | TracerRunError> =>
+  Effect.suspend((): Effect.Effect<TraceResult<P>, TraceTimeoutError | TracerRunError> => {
+    if (finished.deadlinePassed) return Effect.fail(new TraceTimeoutError({ phase: "execution" }))
     if (finished.code === null || !(backend.exitCodes ?? [0]).includes(finished.code)) {
       const hint = ptraceHint(finished.stderr)
-      return yield* new TracerRunError({
-        path: finished.path,
-        ...(finished.signal === null
-          ? { reason: "exited", exitCode: finished.code ?? -1 }
-          : { reason: "killed", signal: finished.signal }),
-        stderr: finished.stderr,
-        ...(hint === undefined ? {} : { hint })
-      })
+      return Effect.fail(
+        new TracerRunError({
+          path: finished.path,
+          ...(finished.signal === null
+            ? { reason: "exited", exitCode: finished.code ?? -1 }
+            : { reason: "killed", signal: finished.signal }),
+          stderr: finished.stderr,
+          ...(hint === undefined ? {} : { hint })
+        })
+      )
     }
-    const result: TraceResult<P> = {
+    return Effect.succeed({
       stdout: finished.stdout,
       exitCode: finished.code,
       stderr: finished.stderr,
@@ -155,12 +173,11 @@ const runLocked = <P>(
       stoppedMs: Option.fromNullable(finished.stoppedMs),
       request,
       plan
-    }
-    return result
+    })
   })
 
 /** The `outcome` tag of a failed trace. */
-const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
+export const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
   error._tag === "TraceTimeoutError"
     ? "timeout"
     : error._tag === "TraceBusyError"
@@ -175,12 +192,31 @@ const increments = Object.fromEntries(
   ])
 ) as Record<TraceMetrics.Outcome, Effect.Effect<void>>
 
-const count = (outcome: TraceMetrics.Outcome) => increments[outcome]
+export const count = (outcome: TraceMetrics.Outcome) => increments[outcome]
 
 const uploadOk = Metrics.incrementOutcome(Metrics.uploadsKey, "ok")
 const uploadFailed = Metrics.incrementOutcome(Metrics.uploadsKey, "failed")
 
-const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
+/** The run's metrics (its duration, how long the process was stopped), then the backend's `finalize`. */
+export const measuredAndFinalized = <P>(
+  backend: Any,
+  raw: TraceResult<P>
+): Effect.Effect<TraceResult<P>, TracerRunError> =>
+  Effect.zipRight(
+    Effect.zipRight(
+      Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000),
+      Option.match(raw.stoppedMs, {
+        onNone: () => Effect.void,
+        onSome: (ms) => Metric.update(TraceMetrics.processStopped, ms / 1000)
+      })
+    ),
+    backend.finalize === undefined
+      ? Effect.succeed(raw)
+      : backend.finalize(raw) as Effect.Effect<TraceResult<P>, TracerRunError>
+  )
+
+/** An upload, counted in `bcd.uploads` by outcome. */
+export const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
   Effect.tapBoth(upload, { onFailure: () => uploadFailed, onSuccess: () => uploadOk })
 
 /** Builds the service for `backend`; closing the scope waits (bounded) for background uploads and captures. */
@@ -233,16 +269,7 @@ export const make = (
         })
       }).pipe(
         Effect.ensuring(Admission.leave),
-        Effect.tap((raw) =>
-          Effect.zipRight(
-            Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000),
-            Option.match(raw.stoppedMs, {
-              onNone: () => Effect.void,
-              onSome: (ms) => Metric.update(TraceMetrics.processStopped, ms / 1000)
-            })
-          )
-        ),
-        Effect.flatMap((raw) => backend.finalize === undefined ? Effect.succeed(raw) : backend.finalize(raw)),
+        Effect.flatMap((raw) => measuredAndFinalized(backend, raw)),
         Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
         Effect.tap((result) =>
           Option.isSome(span) && Option.isSome(result.snapshot)
