@@ -13,7 +13,8 @@ const pure = [
   "test/backtrace-upload.test.ts",
   "test/config.test.ts",
   "test/eustack-parts.test.ts",
-  "test/gdb-parts.test.ts"
+  "test/gdb-parts.test.ts",
+  "test/hostile-config.test.ts"
 ]
 
 const timeouts = { testTimeout: 60_000, hookTimeout: 60_000 }

@@ -18,6 +18,7 @@ import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
 import { ensureOutputDir } from "../core/outputDir.js"
+import { checkAttributes, checkTimeout } from "../core/validate.js"
 import {
   createError,
   createFiles,
@@ -157,6 +158,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
  */
 export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, TracerConfigError, Services> =>
   Effect.gen(function*() {
+    yield* checkAttributes(options.attributes ?? {})
+    yield* checkTimeout("defaultTraceOptions.timeout", options.defaultTraceOptions?.timeout)
     // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()

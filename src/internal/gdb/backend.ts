@@ -18,6 +18,7 @@ import { TracerConfigError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
+import { checkAttributes, checkTimeout } from "../core/validate.js"
 import {
   createError,
   createFiles,
@@ -206,6 +207,8 @@ export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, Trace
     if (!Number.isFinite(maxCoreSize) || maxCoreSize < 0) {
       return yield* new TracerConfigError({ field: "maxCoreSize", reason: "must be a number of bytes, 0 or more" })
     }
+    yield* checkAttributes(options.attributes ?? {})
+    yield* checkTimeout("defaultTraceOptions.timeout", options.defaultTraceOptions?.timeout)
     // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()
