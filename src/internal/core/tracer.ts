@@ -31,6 +31,7 @@ import { ptraceHint } from "../os/hint.js"
 import * as Admission from "./admission.js"
 import * as Lock from "./lock.js"
 import { log, logSummarised } from "./log.js"
+import { makePrivate } from "./private.js"
 import * as Process from "./process.js"
 import { makeRequest, probeRequest, toEntries, toOptions } from "./request.js"
 import * as Runner from "./runner.js"
@@ -139,11 +140,19 @@ const runLocked = <P>(
         ...(hint === undefined ? {} : { hint })
       })
     }
+    const snapshot = backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none()
+    // Whatever umask the tracer ran with (the inline runner passes on this process's), a snapshot is 0600.
+    if (Option.isSome(snapshot)) {
+      const why = makePrivate(snapshot.value)
+      if (why !== undefined) {
+        yield* log(LogLevel.Warning, backend.name, `Cannot make snapshot ${snapshot.value} mode 0600: ${why}`)
+      }
+    }
     const result: TraceResult<P> = {
       stdout: finished.stdout,
       exitCode: finished.code,
       stderr: finished.stderr,
-      snapshot: backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none(),
+      snapshot,
       durationMs: finished.durationMs,
       request,
       plan

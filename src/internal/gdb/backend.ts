@@ -18,6 +18,7 @@ import { TracerConfigError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
+import { makePrivate } from "../core/private.js"
 import { checkAttributes, checkTimeout } from "../core/validate.js"
 import {
   createError,
@@ -86,7 +87,10 @@ const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void
     onSome: (core) =>
       Effect.suspend(() => {
         const size = fs.statSync(core, { throwIfNoEntry: false })?.size
-        if (size !== undefined && size > 0) return Effect.void
+        if (size !== undefined && size > 0) {
+          const why = makePrivate(core)
+          return why === undefined ? Effect.void : say(LogLevel.Warning, `Cannot make ${core} mode 0600: ${why}`)
+        }
         if (size === 0) fs.rmSync(core, { force: true })
         return say(LogLevel.Error, `Core file ${core} was not written; gdb's reason is in ${plan.snapshot}`)
       }).pipe(Effect.catchAllDefect(() => Effect.void))
