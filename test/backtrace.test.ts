@@ -296,3 +296,41 @@ describe("Backtrace.layerConfig", () => {
       expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 })
+
+describe("ptrace's argv from hostile values (a real process records it)", () => {
+  class Hostile extends Data.TaggedError("--load=/tmp/evil.so")<{ readonly message: string }> {}
+
+  it.live("a _tag or attribute that looks like an option stays inside one --opt=value element", () =>
+    Effect.gen(function*() {
+      const outputDir = yield* tempDir
+      yield* Tracer.trace(new Hostile({ message: "-v" }), { attributes: { "--core": "--load=/y.so" } }).pipe(
+        Effect.provide(Backtrace.layer({ tracerPath: FAKE_PTRACE, outputDir }))
+      )
+      const [call] = recorded(outputDir)
+      expect(call!.argv).toContain("--classifier=--load=/tmp/evil.so")
+      expect(call!.argv).toContain("--kv=error:-v")
+      expect(call!.argv).toContain("--kv=_-core:--load=/y.so")
+      expect(call!.argv.filter((a) => /^--load=./.test(a) || a === "-v" || a === "--core")).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+
+  it.live("errorMessage: \"omit\" (or BCD_ERROR_MESSAGE=omit) keeps the message out of ptrace's argv", () =>
+    Effect.gen(function*() {
+      const outputDir = yield* tempDir
+      const secret = "password=hunter2"
+      yield* Tracer.trace(new Error(secret)).pipe(
+        Effect.provide(Backtrace.layer({ tracerPath: FAKE_PTRACE, outputDir, errorMessage: "omit" }))
+      )
+      yield* Tracer.trace(new Error(secret)).pipe(
+        Effect.provide(Backtrace.layerConfig()),
+        Effect.withConfigProvider(ConfigProvider.fromMap(
+          new Map([["BCD_TRACER_PATH", FAKE_PTRACE], ["BCD_OUTPUT_DIR", outputDir], ["BCD_ERROR_MESSAGE", "omit"]])
+        ))
+      )
+      const calls = recorded(outputDir)
+      expect(calls).toHaveLength(2)
+      for (const call of calls) {
+        expect(call.argv.join("\n")).not.toContain("hunter2")
+        expect(call.argv).toContain("--classifier=Error")
+      }
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+})

@@ -152,6 +152,21 @@ describe("what a failed trace leaves behind", () => {
       for (const file of files) expect(error.message).toContain(path.join(dir, file))
     }).pipe(Effect.scoped))
 
+  it.live("an interrupted gdb trace keeps its snapshot marked .partial", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      // Interrupted from outside after 100 ms: gdb is still loading symbols or attached.
+      const outcome = yield* Tracer.trace(new Error("interrupted")).pipe(
+        Effect.timeout("100 millis"),
+        Effect.either,
+        Effect.provide(Layer.merge(Gdb.live({ outputDir: dir }), noCooldown))
+      )
+      expect(outcome).toMatchObject({ _tag: "Left", left: { _tag: "TimeoutException" } })
+      const files = fs.readdirSync(dir)
+      expect(files).toHaveLength(1)
+      expect(files[0]).toMatch(/\.txt\.partial$/)
+    }).pipe(Effect.scoped))
+
   it.live("run folders of dead processes are removed when a Tracer starts; others are left alone", () =>
     Effect.gen(function*() {
       const namespace = /\[(\d+)\]/.exec(fs.readlinkSync("/proc/self/ns/pid"))![1]
