@@ -125,9 +125,9 @@ describe("what a failed trace leaves behind", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       yield* smallCores
-      // gdb needs well over 50 ms to load node's symbols and attach: the deadline passes before the core is done.
+      // gdb needs well over 150 ms to load node's symbols and attach: the deadline passes before the core is done.
       const error = yield* Effect.flip(
-        Tracer.trace(new Error("slow"), { timeout: "50 millis" }).pipe(
+        Tracer.trace(new Error("slow"), { timeout: "150 millis" }).pipe(
           Effect.provide(Layer.merge(Gdb.live({ outputDir: dir, core: true, ...options }), noCooldown))
         )
       )
