@@ -14,6 +14,7 @@ import * as path from "node:path"
 import { Backtrace, EuStack, Gdb, Tracer, TracerConfig } from "../src/index.js"
 import { FAKE_PTRACE } from "./support/backtrace.js"
 import { noCooldown } from "./support/config.js"
+import { smallCores } from "./support/cores.js"
 import { tempDir } from "./support/temp.js"
 
 /**
@@ -48,17 +49,6 @@ const smallDisk = (size: string) =>
         fs.rmdirSync(dir)
       })
   )
-
-/** Keeps this process's cores small for the scope: no anonymous memory (gdb honours coredump_filter). */
-const smallCores = Effect.acquireRelease(
-  Effect.sync(() => {
-    const saved = fs.readFileSync("/proc/self/coredump_filter", "utf8").trim()
-    fs.writeFileSync("/proc/self/coredump_filter", "0")
-    return saved
-  }),
-  // The kernel reads a leading 0 as octal: the hex it printed goes back with 0x.
-  (saved) => Effect.sync(() => fs.writeFileSync("/proc/self/coredump_filter", `0x${saved}`))
-)
 
 /** This process's umask is `mask` for the rest of the scope. */
 const umask = (mask: number) =>

@@ -24,6 +24,7 @@ import { END_MARKER } from "../src/internal/gdb/command.js"
 import { probeGdb } from "../src/internal/gdb/probe.js"
 import { defaultTraceOptions } from "../src/internal/snapshot/file.js"
 import { noCooldown } from "./support/config.js"
+import { smallCores } from "./support/cores.js"
 import { tempDir, withTempDir } from "./support/temp.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -41,16 +42,6 @@ const threads = (text: string) => {
   }
   return out
 }
-
-/** Keeps this process's cores small for the rest of the scope: no anonymous memory (gdb honours coredump_filter). */
-const smallCores = Effect.acquireRelease(
-  Effect.sync(() => {
-    const saved = fs.readFileSync("/proc/self/coredump_filter", "utf8").trim()
-    fs.writeFileSync("/proc/self/coredump_filter", "0")
-    return saved
-  }),
-  (saved) => Effect.sync(() => fs.writeFileSync("/proc/self/coredump_filter", saved))
-)
 
 /** Makes sure libuv's threadpool has started (its threads appear on first use). */
 const useThreadpool = Effect.promise(() => fs.promises.readFile(fileURLToPath(import.meta.url)))
