@@ -14,7 +14,8 @@ const pure = [
   "test/config.test.ts",
   "test/eustack-parts.test.ts",
   "test/gdb-parts.test.ts",
-  "test/hostile-config.test.ts"
+  "test/hostile-config.test.ts",
+  "test/report-pure.test.ts"
 ]
 
 const timeouts = { testTimeout: 60_000, hookTimeout: 60_000 }

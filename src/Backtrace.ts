@@ -25,7 +25,6 @@
  */
 import type * as PlatformError from "@effect/platform/Error"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -100,6 +99,13 @@ export interface PutOptions {
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** How many files {@link putDir} uploads at once. Default 4. */
   readonly concurrency?: number
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
+  readonly ca?: string
 }
 
 /**
@@ -121,9 +127,9 @@ export interface Options {
   readonly permissions?: number
   /** Allow `permissions` that let other users into the snapshot folder. Default false. */
   readonly allowSharedPermissions?: boolean
-  /** Attributes (`--kv key:value`) on every trace. */
+  /** Attributes (`--kv=key:value`) on every trace. */
   readonly attributes?: Readonly<Record<string, string>>
-  /** Classifiers (`--classifier name`) on every trace. */
+  /** Classifiers (`--classifier=name`) on every trace. */
   readonly classifiers?: ReadonlyArray<string>
   /** Extra raw tracer arguments, after the pid. */
   readonly args?: ReadonlyArray<string>
@@ -284,7 +290,7 @@ export const putDir = (
 /**
  * The backend itself, after checking `options` (ptrace found, `outputDir`
  * created, the endpoint and token usable). With `put` (and `onTrace`), each
- * trace is uploaded, and `HttpClient` and `FileSystem` are taken from
+ * trace is uploaded, and `FileSystem` is taken from
  * context, once. A bad option fails with `TracerConfigError` naming it.
  *
  * @example
@@ -303,7 +309,7 @@ export const putDir = (
  */
 export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend, TracerConfigError>
-  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  (options: Options): Effect.Effect<TracerBackend, TracerConfigError, FileSystem.FileSystem>
 } = ((options: Options = {}) => Effect.map(build(options), (built) => built.backend)) as typeof make
 
 /**
@@ -311,13 +317,11 @@ export const make: {
  * {@link Uploader}. The options are checked, and `outputDir` created, when the
  * layer is built; a bad option fails with `TracerConfigError` naming it.
  * The base `attributes`, `classifiers` and `args` seed the tracer's base
- * options (`Tracer.options`). With `put`, it needs `HttpClient` and
- * `FileSystem` (or use {@link live}).
+ * options (`Tracer.options`). With `put`, it needs `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
  * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
- * import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
  * import { Layer, Redacted } from "effect"
  * import { Backtrace } from "effect-bcd"
  *
@@ -325,7 +329,7 @@ export const make: {
  *   outputDir: "/var/lib/myapp/snapshots",
  *   attributes: { version: "1.2.3" },
  *   put: { endpoint: "https://backtrace.example.com:6098", token: Redacted.make("secret"), unlink: true }
- * }).pipe(Layer.provide(NodeFileSystem.layer), Layer.provide(NodeHttpClient.layer))
+ * }).pipe(Layer.provide(NodeFileSystem.layer))
  * ```
  *
  * @since 0.1.0
@@ -335,7 +339,7 @@ export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError>
   (
     options: Options
-  ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError, FileSystem.FileSystem>
 } = ((options: Options = {}) =>
   Layer.scopedContext(Effect.gen(function*() {
     const { backend, uploader } = yield* build(options)
@@ -353,7 +357,7 @@ export const layer: {
  * `BCD_TIMEOUT` (a duration longer than 0, or `none`),
  * and, when `BCD_ENDPOINT` is set (read as `Redacted`: a submission URL
  * holds the token), `BCD_TOKEN` (read as `Redacted`),
- * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`.
+ * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`, `BCD_PUT_CA`.
  *
  * @since 0.1.0
  * @category config
@@ -382,9 +386,8 @@ export const layerConfig = (
 ): Layer.Layer<Tracer.Tracer | Uploader, TracerConfigError> => Layer.unwrapEffect(Effect.map(loadConfig(options), live))
 
 /**
- * {@link layer} with the Node platform services (`NodeFileSystem` and the
- * `node:http`-based `NodeHttpClient`) provided; they are loaded only when
- * `put` is given, from the optional peer dependency `@effect/platform-node`.
+ * {@link layer} with the Node platform service (`NodeFileSystem`)
+ * provided; it is loaded only when `put` is given, from the optional peer dependency `@effect/platform-node`.
  * Without that package, building the layer with `put` fails with
  * `TracerConfigError` (field `put`) naming it.
  *

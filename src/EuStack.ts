@@ -75,6 +75,13 @@ export interface PutOptions {
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Remove each file after the server accepted it (and only then). Default false. */
   readonly unlink?: boolean
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
+  readonly ca?: string
 }
 
 /**
@@ -130,7 +137,7 @@ export interface Plan {
  * answers, and `outputDir` exists (created 0700 when missing) and is
  * writable. Otherwise fails with `TracerConfigError` naming the field (a
  * missing eu-stack names the `elfutils` package). With `put`, the upload
- * takes `HttpClient` and `FileSystem` from context, once.
+ * takes `FileSystem` from context, once.
  *
  * @example
  * ```ts
@@ -156,7 +163,7 @@ export const make: {
  * Provides a `Tracer` that runs eu-stack. Building the layer checks the
  * options and fails with `TracerConfigError` (naming the field) when
  * eu-stack is missing or `outputDir` is not writable. With `put`, it needs
- * `HttpClient` and `FileSystem` (or use {@link live}).
+ * `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
@@ -206,7 +213,7 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerCo
  * default: `BCD_EU_STACK_PATH`, `BCD_OUTPUT_DIR`, `BCD_PROGRAM`,
  * `BCD_ATTRIBUTES` (`key:value,…`), `BCD_CLASSIFIERS`, `BCD_TIMEOUT` (a
  * duration or `none`), and, when `BCD_PUT_URL` is set (read as `Redacted`),
- * `BCD_UNLINK` and `BCD_PUT_TIMEOUT`.
+ * `BCD_UNLINK`, `BCD_PUT_TIMEOUT` and `BCD_PUT_CA`.
  *
  * @since 0.1.0
  * @category config

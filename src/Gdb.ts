@@ -28,7 +28,6 @@
  * @since 0.1.0
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -74,6 +73,13 @@ export interface PutOptions {
   readonly retry?: Schedule.Schedule<unknown, unknown>
   /** Remove each file after the server accepted it (and only then). Default false. */
   readonly unlink?: boolean
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
+  readonly ca?: string
   /** Also upload the core file, when `core` wrote one. Default true. */
   readonly core?: boolean
 }
@@ -153,7 +159,7 @@ export interface Plan {
  * The backend itself, after checking `options`: gdb is found and answers,
  * and `outputDir` exists (created 0700 when missing) and is writable.
  * Otherwise fails with `TracerConfigError` naming the field. With `put`, the
- * upload takes `HttpClient` and `FileSystem` from context, once.
+ * upload takes `FileSystem` from context, once.
  *
  * @example
  * ```ts
@@ -174,14 +180,13 @@ export const make: {
   (options?: Options & { readonly put?: undefined }): Effect.Effect<TracerBackend<Plan>, TracerConfigError>
   (
     options: Options
-  ): Effect.Effect<TracerBackend<Plan>, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  ): Effect.Effect<TracerBackend<Plan>, TracerConfigError, FileSystem.FileSystem>
 } = ((options: Options = {}) => internal.make(options)) as typeof make
 
 /**
  * Provides a `Tracer` that runs gdb. Building the layer checks the options
  * and fails with `TracerConfigError` (naming the field) when gdb is missing
- * or `outputDir` is not writable. With `put`, it needs `HttpClient` and
- * `FileSystem` (or use {@link live}).
+ * or `outputDir` is not writable. With `put`, it needs `FileSystem` (or use {@link live}).
  *
  * @example
  * ```ts
@@ -201,7 +206,7 @@ export const make: {
  */
 export const layer: {
   (options?: Options & { readonly put?: undefined }): Layer.Layer<Tracer.Tracer, TracerConfigError>
-  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, FileSystem.FileSystem | HttpClient.HttpClient>
+  (options: Options): Layer.Layer<Tracer.Tracer, TracerConfigError, FileSystem.FileSystem>
 } =
   ((options: Options = {}) =>
     Layer.scoped(Tracer.Tracer, Effect.flatMap(internal.make(options), Tracer.make))) as typeof layer
@@ -235,7 +240,7 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerCo
  * `BCD_GDB_MAX_CORE_SIZE` (bytes), `BCD_GDB_KEEP_PARTIAL_CORES`, `BCD_TIMEOUT` (a
  * duration longer than 0, or `none`), and,
  * when `BCD_PUT_URL` is set (read as `Redacted`), `BCD_UNLINK`,
- * `BCD_PUT_TIMEOUT`, `BCD_PUT_CORE`.
+ * `BCD_PUT_TIMEOUT`, `BCD_PUT_CA`, `BCD_PUT_CORE`.
  *
  * @since 0.1.0
  * @category config

@@ -27,7 +27,11 @@ export interface TraceOptions {
   readonly faulted?: boolean
   /** Trace only the calling thread. */
   readonly callerOnly?: boolean
-  /** Add the error's `_tag` (or constructor name) as a classifier. */
+  /**
+   * Add the error's `_tag` (or constructor name) as a classifier; for a
+   * `Cause`, that of its first failure, else its first defect, or
+   * `Interrupt`.
+   */
   readonly errorClassification?: boolean
   /** Extra classifiers for this trace. */
   readonly classifications?: ReadonlyArray<string>

@@ -132,7 +132,24 @@ export const layer = (backend: Any): Layer.Layer<Tracer, TracerConfigError> => L
 /**
  * Runs the tracer against this process. With an error, its message becomes
  * the `error` attribute and (with `errorClassification`) its `_tag` or class
- * a classifier.
+ * a classifier. A `Cause` is read for its first failure, else its first
+ * defect (`Interrupt` for interruptions only), and text snapshots quote
+ * `Cause.pretty`. The current span's name, ids and identifying attributes
+ * (`TracerConfig.spanAttributes`) become attributes, and the span gets a
+ * `bcd.snapshot` event naming the snapshot. Reading the error never fails
+ * the trace.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Tracer } from "effect-bcd"
+ *
+ * // Classified by the failure's _tag or class, not as "Fail" or "Die".
+ * const checkout = Effect.fail(new Error("payment declined")).pipe(
+ *   Effect.tapErrorCause((cause) => Tracer.trace(cause)),
+ *   Effect.withSpan("checkout", { attributes: { "http.route": "/checkout" } })
+ * )
+ * ```
  *
  * @example
  * ```ts

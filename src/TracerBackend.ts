@@ -34,7 +34,10 @@ export interface TraceRequest {
   readonly callerOnly: boolean
   /** The calling fiber's id. */
   readonly fiberId: number
-  /** The error's message (sanitised: no NUL bytes, at most 64 KiB), if any. */
+  /**
+   * The error's message (sanitised: no NUL bytes, at most 64 KiB), if any;
+   * for a `Cause`, that of its first failure, else its first defect.
+   */
   readonly error: Option.Option<string>
   /** The error itself, for backends that render more than its message. */
   readonly cause: Option.Option<unknown>
@@ -45,7 +48,9 @@ export interface TraceRequest {
   readonly classifiers: ReadonlyArray<string>
   /**
    * Attributes: the base ones, then `error` (the error's message, when there
-   * is an error), the per-trace ones, then the span's.
+   * is an error), the per-trace ones, then the span's: `span`, `trace_id`,
+   * `span_id`, and the identifying attributes (`http.route`,
+   * `http.request.method`, `url.path`, `TracerConfig.spanAttributes`), capped.
    */
   readonly attributes: ReadonlyArray<readonly [key: string, value: string]>
   /** Extra raw arguments (`Tracer.addOptions`). */
@@ -87,6 +92,14 @@ export interface TraceResult<P = unknown> {
   readonly snapshot: Option.Option<string>
   /** How long the tracer ran, in milliseconds. */
   readonly durationMs: number
+  /**
+   * How long this process's main thread was seen stopped while the tracer
+   * ran, in milliseconds, when the runner can tell: the supervisor looks
+   * every 5 ms, so a stop is known to about 5 ms and one shorter than that
+   * may be missed. `None` with the inline runner (a stopped process cannot
+   * time itself).
+   */
+  readonly stoppedMs: Option.Option<number>
   /** The request the tracer ran for. */
   readonly request: TraceRequest
   /** The backend's plan for this trace (see {@link TracerBackend.plan}); `undefined` without one. */

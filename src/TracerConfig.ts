@@ -16,7 +16,8 @@ import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { duration, loadConfig, somes } from "./internal/core/config.js"
+import { duration, list, loadConfig, somes } from "./internal/core/config.js"
+import { DEFAULT_SPAN_ATTRIBUTES } from "./internal/core/span.js"
 import type { TracerConfigError } from "./TraceError.js"
 import type { TraceRequest } from "./TracerBackend.js"
 
@@ -88,6 +89,22 @@ export interface Input {
    * holding a backend's secret (the upload token). `"inherit"`: all of it.
    */
   readonly tracerEnvironment?: "scrubbed" | "inherit"
+  /**
+   * Span attributes copied into each snapshot's attributes, besides the
+   * defaults (`http.route`, `http.request.method`, `url.path`): looked up on
+   * the current span, then its ancestors. Each value is cut to 1 KiB, all of
+   * them together to 8 KiB.
+   */
+  readonly spanAttributes?: ReadonlyArray<string>
+  /**
+   * Embed Node's view of the process (open handles with their endpoints,
+   * heap statistics, memory, resource usage, limits, the command line),
+   * without the environment and anything resembling a secret, in text
+   * snapshots (gdb, eu-stack). Read without another thread's help (not
+   * `process.report.getReport()`, which waits for ever on a Worker blocked
+   * in a native call); about half a millisecond. Default true.
+   */
+  readonly nodeReport?: boolean
 }
 
 /**
@@ -112,6 +129,9 @@ export interface Settings {
   readonly fatalBudget: Duration.Duration
   readonly runner: "supervisor" | "inline"
   readonly tracerEnvironment: "scrubbed" | "inherit"
+  /** The span attributes copied: the defaults, then the program's own. */
+  readonly spanAttributes: ReadonlyArray<string>
+  readonly nodeReport: boolean
 }
 
 /** A cooldown as a `Schedule`: a `Duration` means `Schedule.spaced`. */
@@ -144,6 +164,13 @@ const probability = (value: Settings["sample"]): Settings["sample"] => {
   return value
 }
 
+const spanKey = (key: string): string => {
+  if (key === "" || key.includes(":") || /[\0\n]/.test(key)) {
+    throw new RangeError("spanAttributes must be non-empty keys without ':', NUL or newline")
+  }
+  return key
+}
+
 /**
  * Decodes `input` over the defaults. A malformed value throws a `RangeError`
  * (use {@link layer}, which turns it into a defect when the layer is built,
@@ -168,7 +195,9 @@ export const decode = (input: Input): Settings => ({
   })),
   fatalBudget: span("fatalBudget", input.fatalBudget ?? Duration.seconds(5)),
   runner: oneOf("runner", input.runner ?? "supervisor", ["supervisor", "inline"]),
-  tracerEnvironment: oneOf("tracerEnvironment", input.tracerEnvironment ?? "scrubbed", ["scrubbed", "inherit"])
+  tracerEnvironment: oneOf("tracerEnvironment", input.tracerEnvironment ?? "scrubbed", ["scrubbed", "inherit"]),
+  spanAttributes: [...new Set([...DEFAULT_SPAN_ATTRIBUTES, ...(input.spanAttributes ?? []).map(spanKey)])],
+  nodeReport: input.nodeReport ?? true
 })
 
 /**
@@ -213,7 +242,7 @@ export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerC
  * `BCD_PANIC_ON_KILL_FAILURE`, `BCD_RESEND_SIGNAL`, `BCD_RATE_LIMIT`,
  * `BCD_SYNCHRONOUS_PUT`, `BCD_KILL_GRACE`, `BCD_DRAIN_TIMEOUT`, `BCD_LOG_LEVEL`,
  * `BCD_MAX_WAITING`, `BCD_SAMPLE` (a probability), `BCD_FATAL_BUDGET`, `BCD_RUNNER`,
- * `BCD_TRACER_ENV`.
+ * `BCD_TRACER_ENV`, `BCD_SPAN_ATTRIBUTES` (comma-separated keys), `BCD_NODE_REPORT`.
  *
  * @since 0.1.0
  * @category config
@@ -230,7 +259,9 @@ export const config: Config.Config<Settings> = Config.all({
   sample: Config.option(Config.number("BCD_SAMPLE")),
   fatalBudget: Config.option(duration("BCD_FATAL_BUDGET")),
   runner: Config.option(Config.literal("supervisor", "inline")("BCD_RUNNER")),
-  tracerEnvironment: Config.option(Config.literal("scrubbed", "inherit")("BCD_TRACER_ENV"))
+  tracerEnvironment: Config.option(Config.literal("scrubbed", "inherit")("BCD_TRACER_ENV")),
+  spanAttributes: list("BCD_SPAN_ATTRIBUTES"),
+  nodeReport: Config.option(Config.boolean("BCD_NODE_REPORT"))
 }).pipe(Config.mapOrFail((c) =>
   Either.mapLeft(
     Either.try(() => decode(somes(c))),

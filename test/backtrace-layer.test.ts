@@ -17,6 +17,7 @@ import * as path from "node:path"
 import * as Coronerd from "../examples/coronerd.js"
 import { Backtrace, BacktraceLive } from "../src/index.js"
 import { FAKE_PTRACE, fastRetry, live, sha256, TOKEN } from "./support/backtrace.js"
+import { afterBody, selfSigned, serve } from "./support/http.js"
 import { tempDir } from "./support/temp.js"
 
 const buildError = (options: Backtrace.Options) =>
@@ -106,6 +107,21 @@ describe("Backtrace.layer", () => {
       expect(new Set(server.received.map((r) => r.sha256)).size).toBe(12)
       expect(server.maxInFlight).toBeLessThanOrEqual(3)
       expect(server.maxInFlight).toBeGreaterThanOrEqual(2)
+    }).pipe(Effect.scoped))
+
+  it.live("putDir reuses its connections: no more than `concurrency` for many files", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => afterBody(req, () => res.end("{\"response\":\"ok\"}")))
+      const dir = yield* tempDir
+      for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(dir, `s${i}.btt`), `snapshot ${i}`.repeat(1000))
+      const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
+        tracerPath: FAKE_PTRACE,
+        outputDir: dir,
+        put: { endpoint: server.origin, token: TOKEN, concurrency: 2 }
+      })))
+      expect(summary.uploaded).toHaveLength(20)
+      expect(server.requests).toHaveLength(20)
+      expect(new Set(server.requests.map((r) => r.socket)).size).toBeLessThanOrEqual(2)
     }).pipe(Effect.scoped))
 
   it.live("without put options, put and putDir fail with TracerConfigError", () =>
@@ -234,5 +250,45 @@ describe("Backtrace.layerConfig", () => {
       const unlink = yield* build({ BCD_ENDPOINT: "h", BCD_TOKEN: TOKEN, BCD_UNLINK: "maybe" })
       expect(unlink.message).toContain("BCD_UNLINK")
       expect(unlink.message).not.toContain(TOKEN)
+    }).pipe(Effect.scoped))
+})
+
+describe("put.ca", () => {
+  const withEnv = (env: Record<string, string>) =>
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+  it.live("BCD_PUT_CA (a PEM file) lets uploads trust a private CA; without it the upload fails at once", () =>
+    Effect.gen(function*() {
+      const tls = yield* selfSigned
+      const server = yield* serve((req, res) => afterBody(req, () => res.end("{\"response\":\"ok\"}")), tls)
+      const dir = yield* tempDir
+      const ca = path.join(dir, "ca.pem")
+      fs.writeFileSync(ca, tls.cert)
+      const file = path.join(dir, "x.btt")
+      fs.writeFileSync(file, "snapshot")
+      const env = { BCD_TRACER_PATH: FAKE_PTRACE, BCD_OUTPUT_DIR: dir, BCD_ENDPOINT: server.origin, BCD_TOKEN: TOKEN }
+      const refused = yield* Effect.flip(
+        Backtrace.put(file).pipe(Effect.provide(Backtrace.layerConfig()), withEnv(env))
+      )
+      expect(refused._tag).toBe("SnapshotUploadError")
+      expect(refused.message).toContain("TLS certificate does not verify")
+      expect(server.requests).toHaveLength(0)
+      yield* Backtrace.put(file).pipe(Effect.provide(Backtrace.layerConfig()), withEnv({ ...env, BCD_PUT_CA: ca }))
+      expect(server.requests).toHaveLength(1)
+    }).pipe(Effect.scoped))
+
+  it.live("a ca that is missing, not a file, or holds no certificate fails the layer, naming put.ca", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const garbage = path.join(dir, "garbage.pem")
+      fs.writeFileSync(garbage, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+      for (const ca of [path.join(dir, "missing.pem"), dir, "not a certificate", garbage]) {
+        const error = yield* buildError({
+          tracerPath: FAKE_PTRACE,
+          outputDir: dir,
+          put: { endpoint: "https://127.0.0.1:1", token: TOKEN, ca }
+        })
+        expect(error.field).toBe("put.ca")
+      }
     }).pipe(Effect.scoped))
 })

@@ -255,6 +255,42 @@ describe("upload helpers", () => {
     expect(scrub(url, `bad token a/b c, a%2Fb%20c, ${url.href}`)).not.toMatch(/a\/b c|a%2Fb%20c|a%2Fb\+c/)
   })
 
+  it("scrub removes every spelling a URL can give the token: raw, percent, form (+), mixed, any hex case", () => {
+    const token = "a~b!c'd(e)f g+h*i/é"
+    const url = new URL("https://h/post")
+    url.searchParams.set("token", token)
+    const everyByte = (s: string) => [...Buffer.from(s)].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("")
+    const spellings = [
+      token,
+      encodeURIComponent(token),
+      new URLSearchParams({ token }).toString().slice(6),
+      new URLSearchParams({ token }).toString().slice(6).toLowerCase(),
+      encodeURIComponent(token).replace(/%20/g, "+"),
+      everyByte(token),
+      everyByte(token).toUpperCase(),
+      "a%7eb!c%27d(e)f+g%2Bh*i%2f%C3%a9"
+    ]
+    for (const spelling of spellings) {
+      expect(scrub(url, `server said: token=${spelling}&x=1 (${spelling})`)).toBe(
+        "server said: token=<redacted>&x=1 (<redacted>)"
+      )
+    }
+    expect(scrub(url, "nothing secret here")).toBe("nothing secret here")
+  })
+
+  it("scrub removes a short token wherever it stands alone, and leaves longer words that contain it", () => {
+    for (const token of ["x", "ab", "a b", "%"]) {
+      const url = new URL("https://h/post")
+      url.searchParams.set("token", token)
+      const form = url.search.slice(7)
+      expect(scrub(url, `POST /post?token=${form} failed: bad token ${token}.`)).toBe(
+        "POST /post?token=<redacted> failed: bad token <redacted>."
+      )
+    }
+    const url = new URL("https://h/post?token=ab")
+    expect(scrub(url, "absent, cab, tab")).toBe("absent, cab, tab")
+  })
+
   it("parseRetryAfter reads seconds and dates, bounded", () => {
     const max = Duration.seconds(60)
     expect(parseRetryAfter("2", max)).toEqual(Duration.seconds(2))

@@ -15,11 +15,13 @@ import * as Tracer from "effect/Tracer"
 import { execFileSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import type * as http from "node:http"
 import * as path from "node:path"
 import * as util from "node:util"
 import * as Coronerd from "../examples/coronerd.js"
 import { uploadFile, type UploadOptions } from "../src/internal/upload/file.js"
 import * as TracerConfig from "../src/TracerConfig.js"
+import { afterBody, selfSigned, serve } from "./support/http.js"
 import { tempDir } from "./support/temp.js"
 
 const TOKEN = "tok/EN+s3cr3t&x=y"
@@ -211,6 +213,140 @@ describe("uploadFile", () => {
       expect(error.path).toBe(file)
       expect(error.reason).toContain("cannot read the file")
       expect(server.requests).toHaveLength(0)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+})
+
+describe("uploadFile: the status line decides", () => {
+  const tokenUrl = (origin: string) => new URL(`${origin}/post?token=${encodeURIComponent(TOKEN)}`)
+
+  it.live("a 200 whose body never ends is a success, sent once", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) =>
+        afterBody(req, () => {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.write("{\"response\":\"ok\"")
+        })
+      )
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 100_000)
+      const started = Date.now()
+      yield* uploadFile(file, {
+        url: tokenUrl(server.origin),
+        timeout: Duration.seconds(3),
+        retry: fastRetry(4),
+        unlink: true
+      })
+      expect(server.requests).toHaveLength(1)
+      expect(fs.existsSync(file)).toBe(false)
+      expect(Date.now() - started).toBeLessThan(2_500)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("a 200 sent before the body was read is a success, sent once", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => {
+        req.pause()
+        res.writeHead(200, { "content-type": "application/json" })
+        res.write("{\"response\":\"ok\"")
+      })
+      // Larger than the socket buffers: the body cannot all be written while the server reads nothing.
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 16 * 1024 * 1024)
+      yield* uploadFile(file, {
+        url: tokenUrl(server.origin),
+        timeout: Duration.seconds(3),
+        retry: fastRetry(4),
+        unlink: false
+      })
+      expect(server.requests).toHaveLength(1)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("an error status sent before the body was read is reported at once, its body bounded in time", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((req, res) => {
+        req.pause()
+        res.writeHead(403, { "content-type": "text/plain" })
+        res.write("forbidden for token " + TOKEN)
+      })
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 16 * 1024 * 1024)
+      const started = Date.now()
+      const error = yield* Effect.flip(uploadFile(file, {
+        url: tokenUrl(server.origin),
+        timeout: Duration.seconds(20),
+        retry: fastRetry(4),
+        unlink: true
+      }))
+      expect(error.status).toBe(403)
+      expect(error.reason).toContain("server answered 403: forbidden for token <redacted>")
+      expect(error.reason).not.toContain("s3cr3t")
+      expect(server.requests).toHaveLength(1)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+})
+
+describe("uploadFile: a file that changes while it is sent", () => {
+  it.live("a file that shrinks mid-upload fails at once as unreadable, not retried, and stays on disk", () =>
+    Effect.gen(function*() {
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 32 * 1024 * 1024)
+      const server = yield* serve((req, res) => {
+        // Read nothing until the file has shrunk, then read on and answer as the body ends.
+        req.pause()
+        setTimeout(() => {
+          fs.truncateSync(file, 1024)
+          req.resume()
+        }, 300)
+        afterBody(req, () => res.end("{\"response\":\"ok\"}"))
+      })
+      const error = yield* Effect.flip(uploadFile(file, {
+        url: new URL(`${server.origin}/post?token=${encodeURIComponent(TOKEN)}`),
+        timeout: Duration.seconds(20),
+        retry: fastRetry(4),
+        unlink: true
+      }))
+      expect(error.reason).toContain("cannot read the file")
+      expect(error.reason).toContain("shrank")
+      expect(error.message).toContain("1 attempt")
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+})
+
+describe("uploadFile over HTTPS", () => {
+  const accept = (req: http.IncomingMessage, res: http.ServerResponse) =>
+    afterBody(req, () => {
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end("{\"response\":\"ok\"}")
+    })
+
+  it.live("a certificate that does not verify fails at once, not retried, with a clear reason", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(accept, yield* selfSigned)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 1000)
+      const error = yield* Effect.flip(uploadFile(file, {
+        url: new URL(`${server.origin}/post?token=${encodeURIComponent(TOKEN)}`),
+        timeout: Duration.seconds(10),
+        retry: fastRetry(4),
+        unlink: true
+      }))
+      expect(error.reason).toContain("the server's TLS certificate does not verify")
+      expect(error.reason).toContain("DEPTH_ZERO_SELF_SIGNED_CERT")
+      expect(error.reason).toContain("(1 attempt to https://127.0.0.1:")
+      expect(server.requests).toHaveLength(0)
+      expect(fs.existsSync(file)).toBe(true)
+    }).pipe(Effect.scoped, Effect.provide(Platform)))
+
+  it.live("a private CA given as `ca` is trusted", () =>
+    Effect.gen(function*() {
+      const tls = yield* selfSigned
+      const server = yield* serve(accept, tls)
+      const { file } = writeSnapshot(yield* tempDir, "a.btt", 3 * 1024 * 1024)
+      yield* uploadFile(file, {
+        url: new URL(`${server.origin}/post?token=${encodeURIComponent(TOKEN)}`),
+        timeout: Duration.seconds(10),
+        retry: fastRetry(1),
+        unlink: true,
+        ca: [tls.cert]
+      })
+      expect(server.requests).toHaveLength(1)
+      expect(fs.existsSync(file)).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(Platform)))
 })
 

@@ -109,6 +109,33 @@ describe("Backtrace.layer", () => {
       }).pipe(Effect.provide(layer))
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 
+  it.live("a snapshot is accepted once: one trace and two putDir calls upload it once (unlink: false)", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const outputDir = yield* tempDir
+      const layer = live({ tracerPath: FAKE_PTRACE, outputDir, put: { endpoint: server.endpoint, token: TOKEN } })
+      yield* Effect.gen(function*() {
+        const snapshot = Option.getOrThrow((yield* Tracer.trace()).snapshot)
+        // A snapshot an earlier run could not upload.
+        server.failNext(1, 400)
+        const left = Option.getOrThrow((yield* Effect.either(Tracer.trace())).pipe(
+          (e) => e._tag === "Left" && e.left._tag === "SnapshotUploadError" ? Option.some(e.left.path) : Option.none()
+        ))
+        const first = yield* Backtrace.putDir(outputDir)
+        const second = yield* Backtrace.putDir(outputDir)
+        expect(first.uploaded).toEqual([left])
+        expect(second.uploaded).toEqual([])
+        expect(server.received.map((r) => r.sha256)).toEqual([sha256(snapshot), sha256(left)])
+        // Both snapshots are still there, and put, asked by name, sends one again.
+        expect(fs.existsSync(snapshot) && fs.existsSync(left)).toBe(true)
+        yield* Backtrace.put(snapshot)
+        expect(server.received).toHaveLength(3)
+        // A snapshot rewritten since it was sent is sent again.
+        fs.appendFileSync(left, "more")
+        expect((yield* Backtrace.putDir(outputDir)).uploaded).toEqual([left])
+      }).pipe(Effect.provide(layer))
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+
   it.live("with synchronousPut: false the upload runs in the background and awaitPending waits for it", () =>
     Effect.gen(function*() {
       const server = yield* Coronerd.make({ token: TOKEN })

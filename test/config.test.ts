@@ -35,6 +35,22 @@ describe("TracerConfig", () => {
       Effect.provide(withEnv({ BCD_RESEND_SIGNAL: "false", BCD_RATE_LIMIT: "500 millis", BCD_LOG_LEVEL: "Debug" }))
     ))
 
+  it.effect("span attributes and the Node report: defaults, then BCD_SPAN_ATTRIBUTES and BCD_NODE_REPORT", () =>
+    Effect.gen(function*() {
+      expect(TracerConfig.defaults.spanAttributes).toEqual(["http.route", "http.request.method", "url.path"])
+      expect(TracerConfig.defaults.nodeReport).toBe(true)
+      const config = yield* Effect.provide(TracerConfig.TracerConfig, TracerConfig.fromEnv).pipe(
+        Effect.provide(withEnv({ BCD_SPAN_ATTRIBUTES: "tenant.id, url.path,job.name", BCD_NODE_REPORT: "false" }))
+      )
+      expect(config.spanAttributes).toEqual(["http.route", "http.request.method", "url.path", "tenant.id", "job.name"])
+      expect(config.nodeReport).toBe(false)
+      const bad = yield* Effect.flip(Effect.provide(TracerConfig.TracerConfig, TracerConfig.fromEnv)).pipe(
+        Effect.provide(withEnv({ BCD_SPAN_ATTRIBUTES: "ok,bad:key" }))
+      )
+      expect(bad.message).toContain("spanAttributes")
+      expect(() => TracerConfig.decode({ spanAttributes: [""] })).toThrow(RangeError)
+    }))
+
   it.effect("a malformed variable is a TracerConfigError naming it", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.provide(TracerConfig.TracerConfig, TracerConfig.fromEnv))

@@ -39,6 +39,30 @@ describe("Tracer.register", () => {
       }).pipe(Effect.scoped))
   }
 
+  it.live("a signal's trace names the signal and carries no library frames as its stack", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const marker = path.join(dir, "marker")
+      const child = yield* fixture("signals", {
+        marker,
+        resend: false,
+        signals: ["SIGUSR2"],
+        count: COUNT,
+        details: true
+      }, {
+        cwd: dir
+      })
+      yield* child.line((l) => l.ready === true)
+      process.kill(child.process.pid!, "SIGUSR2")
+      const [line] = yield* markerLines(marker, 1)
+      child.process.stdin!.end()
+      expect(yield* child.exit).toEqual({ code: 0, signal: null })
+      expect(line!.attributes).toMatchObject({ signal: "SIGUSR2" })
+      const stack = line!.stack as string
+      expect(stack).toContain("a signal has no JS stack")
+      expect(stack).not.toMatch(/^\s+at /m)
+    }).pipe(Effect.scoped))
+
   it.live("resendSignal false (custom set SIGUSR2): traces each signal and the child keeps running", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir

@@ -249,6 +249,18 @@ describe("supervisor: a child host stopped by its tracers", () => {
       yield* host.settled(answer.result)
     }).pipe(Effect.scoped))
 
+  it.live("the time the host's main thread was stopped is measured, to the supervisor's 5 ms look", () =>
+    Effect.gen(function*() {
+      const host = yield* startHost({ guardSeconds: 20 })
+      const answer = yield* host.sh("kill -STOP \"$1\"; sleep 0.4; kill -CONT \"$1\"", [String(host.pid)], 10_000)
+      expect(answer.result).toMatchObject({ code: 0, hostStopped: true })
+      expect(answer.result?.stoppedMs).toBeGreaterThanOrEqual(300)
+      expect(answer.result?.stoppedMs).toBeLessThanOrEqual(answer.result?.durationMs ?? 0)
+      const idle = yield* host.sh("exit 0", [], 10_000)
+      expect(idle.result?.stoppedMs).toBe(0)
+      yield* host.settled(answer.result)
+    }).pipe(Effect.scoped))
+
   it.live("a tracer that stops the host and hangs past the deadline: killed on time, the host resumed", () =>
     Effect.gen(function*() {
       const host = yield* startHost({ guardSeconds: 20 })

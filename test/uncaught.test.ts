@@ -62,6 +62,16 @@ describe("Tracer.handleUncaught", () => {
       }).pipe(Effect.scoped))
   }
 
+  for (const kind of ["exception", "rejection"] as const) {
+    it.live(`an uncaught ${kind}'s trace says so (uncaught: ${kind})`, () =>
+      Effect.gen(function*() {
+        const traced = yield* run({ kind, traced: true, details: true })
+        expect(traced.exit).toEqual({ code: 1, signal: null })
+        expect(traced.traces).toHaveLength(1)
+        expect(traced.traces[0]!.attributes).toMatchObject({ uncaught: kind })
+      }).pipe(Effect.scoped))
+  }
+
   it.live("--unhandled-rejections=strict: one trace (not one per event Node emits), Node's message, exit code 1", () =>
     Effect.gen(function*() {
       const [traced, control] = yield* Effect.all([

@@ -18,6 +18,7 @@ import { findExecutable } from "../core/executable.js"
 import { ensureOutputDir, trySync } from "../core/outputDir.js"
 import { check, checkAttributes, checkTimeout, noNul, sharedMode, sharedModeReason } from "../core/validate.js"
 import * as signals from "../os/signals.js"
+import { readCa } from "../upload/ca.js"
 import { defaultRetry, uploadTimeout } from "../upload/policy.js"
 import { DEFAULT_SIGNALS, DEFAULT_TRACER_PATH, type Settings } from "./backend.js"
 import { endpointUrl } from "./endpoint.js"
@@ -30,6 +31,7 @@ export interface PutSettings {
   readonly timeout: Duration.Duration
   readonly retry: Schedule.Schedule<unknown, unknown>
   readonly concurrency: number
+  readonly ca: ReadonlyArray<string> | undefined
 }
 
 const bad = (field: string, reason: string) => new TracerConfigError({ field, reason })
@@ -64,13 +66,15 @@ const checkPut = (put: PutOptions): Effect.Effect<PutSettings, TracerConfigError
     yield* check(put.retry === undefined || Schedule.isSchedule(put.retry), "put.retry", "not a Schedule")
     const concurrency = put.concurrency ?? 4
     yield* check(Number.isInteger(concurrency) && concurrency >= 1, "put.concurrency", "not a positive integer")
+    const ca = yield* readCa(put.ca, "put.ca")
     return {
       url,
       unlink: put.unlink ?? false,
       onTrace: put.onTrace ?? true,
       timeout,
       retry: put.retry ?? defaultRetry,
-      concurrency
+      concurrency,
+      ca
     }
   })
 

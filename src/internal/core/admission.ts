@@ -6,12 +6,10 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
-import * as Random from "effect/Random"
 import { TraceBusyError, TraceTimeoutError } from "../../TraceError.js"
 import type { Settings } from "../../TracerConfig.js"
 import * as Lock from "./lock.js"
@@ -45,49 +43,54 @@ const stackless = <A>(make: () => A): A => {
   }
 }
 
-const busy = (reason: TraceBusyError["reason"]) => stackless(() => new TraceBusyError({ reason }))
+/** Why admission turned a trace away: one of a few errors, each built once (they carry nothing per trace). */
+export type Refusal = TraceBusyError | TraceTimeoutError
 
-/** The refusal, if any; otherwise takes the place. Synchronous, so no other fiber runs between check and take. */
-const decide = (
+/** The refusals, built once: a storm must not build an error per trace (about 1.3 µs each, then GC). */
+export const refusals: {
+  readonly queueFull: TraceBusyError
+  readonly limited: TraceBusyError
+  readonly sampledOut: TraceBusyError
+  readonly lock: TraceTimeoutError
+} = stackless(() => ({
+  queueFull: new TraceBusyError({ reason: "queue-full" }),
+  limited: new TraceBusyError({ reason: "limited" }),
+  sampledOut: new TraceBusyError({ reason: "sampled-out" }),
+  lock: new TraceTimeoutError({ phase: "lock" })
+}))
+
+/** Whether admission needs a random number (a `sample` probability below 1). */
+export const needsRoll = (config: Settings): boolean => typeof config.sample === "number" && config.sample < 1
+
+/**
+ * The refusal, if any; otherwise takes the place, which must be given back
+ * with {@link leave}. Synchronous, so no other fiber runs between check and
+ * take, and cheap: a storm of errors calls it once per error.
+ */
+export const decide = (
   config: Settings,
   deadline: Option.Option<Duration.Duration>,
   roll: number,
   now: number
-): TraceBusyError | TraceTimeoutError | undefined => {
-  if (state.inFlight > config.maxWaiting) return busy("queue-full")
-  if (typeof config.sample === "number" && roll >= config.sample) return busy("sampled-out")
+): Refusal | undefined => {
+  if (state.inFlight > config.maxWaiting) return refusals.queueFull
+  if (typeof config.sample === "number" && roll >= config.sample) return refusals.sampledOut
   // The cooldown alone outlasts the deadline: waiting would only find that out later.
-  if (Option.isSome(deadline) && Lock.readyAt() - now >= Duration.toMillis(deadline.value)) {
-    return stackless(() => new TraceTimeoutError({ phase: "lock" }))
-  }
+  if (Option.isSome(deadline) && Lock.readyAt() - now >= Duration.toMillis(deadline.value)) return refusals.lock
   if (Option.isSome(config.limit)) {
     const { traces, window } = config.limit.value
     if (now - state.windowStart >= Duration.toMillis(window)) {
       state.windowStart = now
       state.windowCount = 0
     }
-    if (state.windowCount >= traces) return busy("limited")
+    if (state.windowCount >= traces) return refusals.limited
     state.windowCount++
   }
   state.inFlight++
   return undefined
 }
 
-/** Takes a place, or fails at once; a place taken must be given back with {@link leave}. */
-export const admit = (
-  config: Settings,
-  deadline: Option.Option<Duration.Duration>
-): Effect.Effect<void, TraceBusyError | TraceTimeoutError> =>
-  Effect.flatMap(
-    typeof config.sample === "number" && config.sample < 1 ? Random.next : Effect.succeed(0),
-    (roll) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const refused = decide(config, deadline, roll, now)
-        return refused === undefined ? Effect.void : Effect.fail(refused)
-      })
-  )
-
-/** Gives back a place taken by {@link admit}. */
+/** Gives back a place taken by {@link decide}. */
 export const leave: Effect.Effect<void> = Effect.sync(() => {
   state.inFlight--
 })

@@ -146,10 +146,11 @@ export const common = Config.all({
   timeout: Config.option(timeout)
 })
 
-/** The upload variables every backend reads: `BCD_UNLINK`, `BCD_PUT_TIMEOUT`. */
+/** The upload variables every backend reads: `BCD_UNLINK`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CA`. */
 export const commonPut = Config.all({
   unlink: Config.option(Config.boolean("BCD_UNLINK")),
-  timeout: Config.option(duration("BCD_PUT_TIMEOUT", true))
+  timeout: Config.option(duration("BCD_PUT_TIMEOUT", true)),
+  ca: Config.option(Config.nonEmptyString("BCD_PUT_CA"))
 })
 
 /** `defaultTraceOptions` holding the timeout, when `BCD_TIMEOUT` is set. */

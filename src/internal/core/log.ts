@@ -35,9 +35,9 @@ const seen: Map<string, Seen> = globalValue(Symbol.for("effect-bcd/internal/log/
  * storm of identical failures gives one line per 10 s, not one per trace.
  * No timer is involved, so nothing keeps the process alive.
  */
-export const logSummarised = (level: LogLevel.LogLevel, backend: string, message: string): Effect.Effect<void> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    const key = `${backend}\0${message}`
+export const logSummarised = (level: LogLevel.LogLevel, backend: string, message: string): Effect.Effect<void> => {
+  const key = `${backend}\0${message}`
+  return Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const last = seen.get(key)
     if (last !== undefined && now - last.at < WINDOW_MS) {
       last.repeats++
@@ -54,3 +54,4 @@ export const logSummarised = (level: LogLevel.LogLevel, backend: string, message
         : `${message} (and ${repeats} more like it in the last ${Math.round((now - last!.at) / 1000)} s)`
     )
   })
+}

@@ -42,6 +42,8 @@ export interface Finished {
   readonly stdout: string
   readonly stderr: string
   readonly durationMs: number
+  /** How long this process's main thread was seen stopped during the run, when the runner can tell. */
+  readonly stoppedMs?: number
   /** The watchdog killed it at the deadline. */
   readonly deadlinePassed: boolean
 }

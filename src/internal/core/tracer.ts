@@ -4,7 +4,9 @@
  *
  * @internal
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -12,8 +14,10 @@ import * as FiberSet from "effect/FiberSet"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
+import type * as EffectTracer from "effect/Tracer"
 import type { TraceError } from "../../TraceError.js"
 import {
   TraceBusyError,
@@ -31,11 +35,13 @@ import { ptraceHint } from "../os/hint.js"
 import * as Admission from "./admission.js"
 import * as Lock from "./lock.js"
 import { log, logSummarised } from "./log.js"
+import * as Metrics from "./metrics.js"
 import { makePrivate } from "./private.js"
 import * as Process from "./process.js"
 import { makeRequest, probeRequest, toEntries, toOptions } from "./request.js"
 import { sweepRunDirs } from "./runDir.js"
 import * as Runner from "./runner.js"
+import { currentSpan, linkSnapshot } from "./span.js"
 import * as Watchdog from "./watchdog.js"
 
 /**
@@ -189,6 +195,7 @@ const runLocked = <P>(
         stderr: finished.stderr,
         snapshot,
         durationMs: finished.durationMs,
+        stoppedMs: Option.fromNullable(finished.stoppedMs),
         request,
         plan
       }
@@ -209,17 +216,17 @@ const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
     : "failed"
 
 /** One increment per outcome, built once: a storm must not build a tagged metric per trace. */
-const counted = Object.fromEntries(
+const increments = Object.fromEntries(
   (["ok", "failed", "timeout", "busy", "dropped", "sampled_out"] as const).map((outcome) => [
     outcome,
-    Metric.increment(Metric.tagged(TraceMetrics.traces, "outcome", outcome))
+    Metrics.incrementOutcome(Metrics.tracesKey, outcome)
   ])
 ) as Record<TraceMetrics.Outcome, Effect.Effect<void>>
 
-const count = (outcome: TraceMetrics.Outcome) => counted[outcome]
+const count = (outcome: TraceMetrics.Outcome) => increments[outcome]
 
-const uploadOk = Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "ok"))
-const uploadFailed = Metric.increment(Metric.tagged(TraceMetrics.uploads, "outcome", "failed"))
+const uploadOk = Metrics.incrementOutcome(Metrics.uploadsKey, "ok")
+const uploadFailed = Metrics.incrementOutcome(Metrics.uploadsKey, "failed")
 
 const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
   Effect.tapBoth(upload, { onFailure: () => uploadFailed, onSuccess: () => uploadOk })
@@ -252,6 +259,15 @@ export const make = (
       traceOptions: TraceOptions.TraceOptions | undefined,
       error: Option.Option<unknown>
     ): Effect.Effect<TraceResult, TraceError> =>
+      Effect.flatMap(currentSpan, (span) => traceInSpan(config, traceOptions, error, span))
+
+    /** A trace whose snapshot, once written, is named by an event on `span`. */
+    const traceInSpan = (
+      config: Settings,
+      traceOptions: TraceOptions.TraceOptions | undefined,
+      error: Option.Option<unknown>,
+      span: Option.Option<EffectTracer.Span>
+    ): Effect.Effect<TraceResult, TraceError> =>
       Effect.gen(function*() {
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
         const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
@@ -268,9 +284,22 @@ export const make = (
         })
       }).pipe(
         Effect.ensuring(Admission.leave),
-        Effect.tap((raw) => Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000)),
+        Effect.tap((raw) =>
+          Effect.zipRight(
+            Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000),
+            Option.match(raw.stoppedMs, {
+              onNone: () => Effect.void,
+              onSome: (ms) => Metric.update(TraceMetrics.processStopped, ms / 1000)
+            })
+          )
+        ),
         Effect.flatMap((raw) => backend.finalize === undefined ? Effect.succeed(raw) : backend.finalize(raw)),
         Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
+        Effect.tap((result) =>
+          Option.isSome(span) && Option.isSome(result.snapshot)
+            ? linkSnapshot(span.value, backend.name, result.snapshot.value)
+            : Effect.void
+        ),
         Effect.tap((result) => {
           if (backend.put === undefined) return Effect.void
           const upload = countUpload(backend.put(result))
@@ -280,50 +309,73 @@ export const make = (
         })
       )
 
-    /** Admission, before anything is built: fails at once when the trace cannot run soon. */
-    const admitted = (traceOptions: TraceOptions.TraceOptions | undefined) =>
-      Effect.flatMap(TracerConfig, (config) => {
-        const timeout = traceOptions?.timeout ?? backend.defaultTraceOptions.timeout
-        return Effect.as(
-          Admission.admit(config, TraceOptions.deadline(timeout)),
-          { config, traceOptions }
+    /** Counts an admitted trace's outcome; a failure is logged (summarised). */
+    const countOutcome = <A>(admittedTrace: Effect.Effect<A, TraceError>) =>
+      Effect.tapBoth(admittedTrace, {
+        onFailure: (e) => Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
+        onSuccess: () => count("ok")
+      })
+
+    /** What a refused trace does: count, log (summarised), fail. Built once per refusal, not per trace. */
+    const refusedTrace = new Map<Admission.Refusal, Effect.Effect<never, TraceError>>(
+      Object.values(Admission.refusals).map((refusal) => [
+        refusal,
+        count(outcomeOf(refusal)).pipe(
+          Effect.zipRight(logSummarised(LogLevel.Error, backend.name, refusal.message)),
+          // Not Effect.fail: that wraps the error in a Proxy per trace to carry the span.
+          Effect.zipRight(Effect.failCause(Cause.fail(refusal)))
         )
+      ])
+    )
+    /** What a refused capture does: count and log (summarised). */
+    const refusedCapture = new Map<Admission.Refusal, Effect.Effect<void>>(
+      Object.values(Admission.refusals).map((refusal) => [
+        refusal,
+        Effect.zipRight(
+          count(refusal === Admission.refusals.sampledOut ? "sampled_out" : "dropped"),
+          logSummarised(LogLevel.Warning, backend.name, `Trace dropped: ${refusal.message}`)
+        )
+      ])
+    )
+
+    /**
+     * Admission, before anything is built: `onRefused` at once when the trace
+     * cannot run soon (its effect in `onRefused`), else `onAdmitted` with a place taken. The check reads
+     * the settings and the clock from the fiber, synchronously: in a storm it
+     * runs once per error and must cost next to nothing.
+     */
+    const admitted = <A, E>(
+      traceOptions: TraceOptions.TraceOptions | undefined,
+      onAdmitted: (config: Settings) => Effect.Effect<A, E>,
+      onRefused: ReadonlyMap<Admission.Refusal, Effect.Effect<A, E>>
+    ): Effect.Effect<A, E> =>
+      Effect.withFiberRuntime((fiber) => {
+        const config = Context.get(fiber.currentContext, TracerConfig)
+        const deadline = TraceOptions.deadline(traceOptions?.timeout ?? backend.defaultTraceOptions.timeout)
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        const decide = (roll: number) => {
+          const refusal = Admission.decide(config, deadline, roll, clock.unsafeCurrentTimeMillis())
+          return refusal === undefined ? onAdmitted(config) : onRefused.get(refusal)!
+        }
+        return Admission.needsRoll(config) ? Effect.flatMap(Random.next, decide) : decide(0)
       })
 
     const trace = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<TraceResult, TraceError> =>
-      Effect.flatMap(
-        admitted(traceOptions),
-        ({ config, traceOptions }) => traceAdmitted(config, traceOptions, Option.fromNullable(error))
-      ).pipe(
-        Effect.tapBoth({
-          onFailure: (e) =>
-            Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
-          onSuccess: () => count("ok")
-        })
+      admitted(
+        traceOptions,
+        (config) => traceAdmitted(config, traceOptions, Option.fromNullable(error)).pipe(countOutcome),
+        refusedTrace
       )
 
     const capture = (error?: unknown, traceOptions?: TraceOptions.TraceOptions): Effect.Effect<void> =>
-      admitted(traceOptions).pipe(
-        Effect.matchEffect({
-          onFailure: (e) =>
-            Effect.zipRight(
-              count(e._tag === "TraceBusyError" && e.reason === "sampled-out" ? "sampled_out" : "dropped"),
-              logSummarised(LogLevel.Warning, backend.name, `Trace dropped: ${e.message}`)
-            ),
-          onSuccess: ({ config, traceOptions }) =>
-            FiberSet.run(
-              pending,
-              traceAdmitted(config, traceOptions, Option.fromNullable(error)).pipe(
-                Effect.tapBoth({
-                  onFailure: (e) =>
-                    Effect.zipRight(count(outcomeOf(e)), logSummarised(LogLevel.Error, backend.name, e.message)),
-                  onSuccess: () => count("ok")
-                }),
-                Effect.ignore
-              )
-            )
-        }),
-        Effect.asVoid
+      admitted(
+        traceOptions,
+        (config) =>
+          Effect.asVoid(FiberSet.run(
+            pending,
+            traceAdmitted(config, traceOptions, Option.fromNullable(error)).pipe(countOutcome, Effect.ignore)
+          )),
+        refusedCapture
       )
 
     const add = (entry: BaseOption) => Ref.update(base, (entries) => [...entries, entry])

@@ -32,6 +32,7 @@ import {
 import * as Header from "../snapshot/header.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
+import * as Report from "../snapshot/report.js"
 import type { Services } from "../upload/file.js"
 import { callerOnlyThread, euStackArgs } from "./command.js"
 import { FOLLOWS, rewrite, unnamedAddresses } from "./finalize.js"
@@ -130,26 +131,28 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
 
     /** With the lock held, right before eu-stack starts: a trace that times out waiting leaves no file. */
     const prepare = (request: TraceRequest, plan: Plan): Effect.Effect<Plan, TracerRunError> =>
-      Effect.try({
-        try: () => {
-          createFiles(
-            plan.snapshot,
-            Header.render(request, {
-              tracer: NAME,
-              follows: FOLLOWS,
-              time: plan.time,
-              program: settings.program,
-              core: Option.none(),
-              coreSkipped: Option.none(),
-              callerOnlyFallback: request.callerOnly && Option.isNone(callerOnlyThread(request))
-                ? Option.some("the calling thread's id is unknown, so all threads are shown")
-                : Option.none()
-            })
-          )
-          return plan
-        },
-        catch: createError(settings.euStackPath, settings.outputDir)
-      })
+      Effect.flatMap(Report.forSnapshot(settings.secrets ?? []), (report) =>
+        Effect.try({
+          try: () => {
+            createFiles(
+              plan.snapshot,
+              Header.render(request, {
+                tracer: NAME,
+                follows: FOLLOWS,
+                time: plan.time,
+                program: settings.program,
+                core: Option.none(),
+                coreSkipped: Option.none(),
+                callerOnlyFallback: request.callerOnly && Option.isNone(callerOnlyThread(request))
+                  ? Option.some("the calling thread's id is unknown, so all threads are shown")
+                  : Option.none(),
+                report
+              })
+            )
+            return plan
+          },
+          catch: createError(settings.euStackPath, settings.outputDir)
+        }))
 
     return {
       name: NAME,

@@ -32,6 +32,7 @@ import {
 } from "../snapshot/file.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
+import * as Report from "../snapshot/report.js"
 import type { Services } from "../upload/file.js"
 import { type Capabilities, END_MARKER, gdbArgs, threadSelector } from "./command.js"
 import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
@@ -220,23 +221,25 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
         ? coreSkipReason(request.pid)
         : Option.none()
       const plan = Option.isSome(skipped) ? { ...planned, core: Option.none(), coreSkipped: skipped } : planned
-      return Effect.try({
-        try: () => {
-          createFiles(
-            plan.snapshot,
-            Header.render(request, {
-              time: plan.time,
-              program: settings.program,
-              core: plan.core,
-              coreSkipped: plan.coreSkipped,
-              callerOnlyFallback: callerOnlyFallback(settings.capabilities, request)
-            }),
-            Option.toArray(plan.core)
-          )
-          return plan
-        },
-        catch: createError(settings.gdbPath, settings.outputDir)
-      })
+      return Effect.flatMap(Report.forSnapshot(settings.secrets ?? []), (report) =>
+        Effect.try({
+          try: () => {
+            createFiles(
+              plan.snapshot,
+              Header.render(request, {
+                time: plan.time,
+                program: settings.program,
+                core: plan.core,
+                coreSkipped: plan.coreSkipped,
+                callerOnlyFallback: callerOnlyFallback(settings.capabilities, request),
+                report
+              }),
+              Option.toArray(plan.core)
+            )
+            return plan
+          },
+          catch: createError(settings.gdbPath, settings.outputDir)
+        }))
     }
 
     return {

@@ -187,6 +187,23 @@ export const resend = (signal: NodeJS.Signals): boolean => {
   return true
 }
 
+/**
+ * The error a signal is traced with. Its stack would be this library's own
+ * listener, which says nothing about the signal: it says instead that a
+ * signal has no JS stack, and that the threads in the snapshot show where
+ * each thread was.
+ */
+export const signalError = (signal: NodeJS.Signals): SignalError => {
+  const error = new SignalError({ signal })
+  Object.defineProperty(error, "stack", {
+    value:
+      `SignalError: ${error.message} (${signal})\n    (a signal has no JS stack: the threads below show where each thread was)`,
+    configurable: true,
+    writable: true
+  })
+  return error
+}
+
 /** Traces each of `signals` while the scope is open. */
 export const register = (
   tracer: Tracer,
@@ -206,7 +223,7 @@ export const register = (
         const config = yield* TracerConfig
         yield* say(LogLevel.Debug, `Received ${signal}; executing tracer`)
         // A failed trace is already logged by the tracer; whatever happened, the signal's fate is the same.
-        yield* Effect.ignore(tracer.trace(new SignalError({ signal }))).pipe(
+        yield* Effect.ignore(tracer.trace(signalError(signal), { attributes: { signal } })).pipe(
           Effect.catchAllDefect((defect) => say(LogLevel.Error, `Tracing ${signal} failed: ${String(defect)}`))
         )
         if (!config.resendSignal) return

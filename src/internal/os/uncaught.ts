@@ -132,10 +132,16 @@ export const handleUncaught = (tracer: Tracer): Effect.Effect<void, never, Scope
     const runtime = yield* Effect.runtime<never>()
     const say = (message: string) => log(LogLevel.Debug, tracer.backend.name, message)
 
-    const traceThen = (what: string, error: unknown, ending: boolean, replay: () => void) => {
+    const traceThen = (
+      what: string,
+      uncaught: "exception" | "rejection",
+      error: unknown,
+      ending: boolean,
+      replay: () => void
+    ) => {
       if (state.ending) return
       state.ending = ending
-      const traced = Effect.ignore(tracer.trace(error))
+      const traced = Effect.ignore(tracer.trace(error, { attributes: { uncaught } }))
       // Node's contract is that the process ends: the trace and its uploads get `fatalBudget`, no more.
       const fatal = Effect.flatMap(TracerConfig, (config) =>
         Effect.zipRight(traced, drainPending(tracer)).pipe(
@@ -159,14 +165,17 @@ export const handleUncaught = (tracer: Tracer): Effect.Effect<void, never, Scope
 
     const registration: Registration = {
       onException: (error) =>
-        traceThen("Uncaught exception", error, others("uncaughtException", onException) === 0, () => rethrow(error)),
+        traceThen("Uncaught exception", "exception", error, others("uncaughtException", onException) === 0, () =>
+          rethrow(error)),
       // In "warn" mode Node warns even though we listen: its behaviour is already done.
       onRejection: (reason) =>
         traceThen(
           "Unhandled rejection",
+          "rejection",
           reason,
           others("unhandledRejection", onRejection) === 0 && rejectionsMode() !== "warn",
-          () => rereject(reason)
+          () =>
+            rereject(reason)
         )
     }
 
@@ -178,8 +187,12 @@ export const handleUncaught = (tracer: Tracer): Effect.Effect<void, never, Scope
       () =>
         Effect.sync(() => {
           const index = state.registrations.lastIndexOf(registration)
-          if (index >= 0) state.registrations.splice(index, 1)
-          if (state.registrations.length === 0) removeListeners()
+          if (index >= 0) {
+            state.registrations.splice(index, 1)
+          }
+          if (state.registrations.length === 0) {
+            removeListeners()
+          }
         })
     )
   })

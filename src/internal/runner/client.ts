@@ -83,6 +83,7 @@ interface Reply {
   readonly deadlinePassed: boolean
   readonly durationMs: number
   readonly hostStopped: boolean
+  readonly stoppedMs?: number
   readonly rescued: boolean
   readonly killed: boolean
   readonly stragglers: number
@@ -526,6 +527,7 @@ export const run = (
             signal: reply.signal,
             ...output,
             durationMs: reply.durationMs,
+            ...(reply.stoppedMs === undefined ? {} : { stoppedMs: reply.stoppedMs }),
             deadlinePassed: reply.deadlinePassed,
             pid: reply.pid ?? undefined,
             rescued: reply.rescued,

@@ -16,7 +16,8 @@
  *   server -> { op: "hello", pid, version, subreaper }   once the peer is accepted
  *   client -> { op: "run", id, argv, cwd, env, stdin, stdout, stderr, deadlineMs, graceMs }
  *   server -> { op: "spawned", id, pid }                  the tracer's pid, also its process group
- *   server -> { op: "done", id, pid, code, signal, deadlinePassed, durationMs, hostStopped, rescued, killed, error? }
+ *   server -> { op: "done", id, pid, code, signal, deadlinePassed, durationMs, hostStopped, stoppedMs, rescued, killed,
+ *               error? }
  *   client -> { op: "kill", id }                          SIGTERM the group, SIGKILL after grace
  *
  * One tracer runs at a time, FIFO across connections. Without koffi there is
@@ -32,7 +33,8 @@ import * as net from "node:net"
 
 const VERSION = 1
 const HOST_POLL_MS = 200
-const RUN_POLL_MS = 50
+/** During a run: how often the host's main thread is looked at (its stopped time is known to this much). */
+const RUN_POLL_MS = 5
 const MAX_LINE = 16 * 1024 * 1024
 const LATE_RESCUE_MS = [25, 100, 300]
 /** Node fires longer timers at once (TimeoutOverflowWarning): a longer deadline counts as none. */
@@ -248,11 +250,18 @@ const start = (job) => {
   // Armed before the spawn: there is no moment when a tracer that stops the host is unwatched.
   if (typeof req.deadlineMs === "number") job.deadlineTimer = setTimeout(() => expire(job, "deadline"), req.deadlineMs)
   let stoppedSince
+  job.stoppedMs = 0
+  job.endStop = () => {
+    if (stoppedSince !== undefined) job.stoppedMs += performance.now() - stoppedSince
+    stoppedSince = undefined
+  }
   job.poll = setInterval(() => {
-    if (!hostStoppedNow()) return (stoppedSince = undefined)
+    if (!hostStoppedNow()) return job.endStop()
     job.hostStopped = true
-    stoppedSince ??= Date.now()
-    if (typeof req.deadlineMs === "number" && Date.now() - stoppedSince > req.deadlineMs) expire(job, "host-stopped")
+    stoppedSince ??= performance.now()
+    if (typeof req.deadlineMs === "number" && performance.now() - stoppedSince > req.deadlineMs) {
+      expire(job, "host-stopped")
+    }
   }, RUN_POLL_MS)
   job.started = performance.now()
   let child
@@ -287,6 +296,7 @@ const finish = async (job, code, sig, error) => {
   const durationMs = Math.round(performance.now() - job.started)
   clearTimeout(job.deadlineTimer)
   clearInterval(job.poll)
+  job.endStop?.()
   const grace = job.req.graceMs
   const killed = job.pid === undefined ? [] : await killLeftovers(job.pid, Math.max(grace, 1000))
   clearTimeout(job.graceTimer)
@@ -303,6 +313,7 @@ const finish = async (job, code, sig, error) => {
     deadlinePassed: job.deadlinePassed,
     durationMs,
     hostStopped: job.hostStopped,
+    stoppedMs: Math.round(job.stoppedMs ?? 0),
     rescued,
     killed: job.expired === "killed",
     stragglers: killed.length,

@@ -7,6 +7,7 @@
 import * as Cause from "effect/Cause"
 import * as Option from "effect/Option"
 import type { TraceRequest } from "../../TracerBackend.js"
+import { isCause, prettyCause, stackOf, UNPRINTABLE } from "../core/errorValue.js"
 
 /** What the header says besides the request. */
 export interface HeaderInfo {
@@ -21,6 +22,8 @@ export interface HeaderInfo {
   readonly coreSkipped: Option.Option<string>
   /** Why a `callerOnly` trace shows every thread, when it does. */
   readonly callerOnlyFallback: Option.Option<string>
+  /** Node's view of the process, sanitised (`report.ts`), when it is embedded. */
+  readonly report?: string | undefined
 }
 
 /** Control characters other than tab and newline, shown escaped. */
@@ -44,24 +47,22 @@ const truncate = (text: string) =>
 
 const block = (title: string, text: string) => [`${title}:`, `  ${clean(truncate(text.replace(/\n+$/, "")))}`]
 
-const stackOf = (error: unknown): string | undefined => {
-  if (typeof error !== "object" || error === null) return undefined
-  const stack = (error as { stack?: unknown }).stack
-  return typeof stack === "string" && stack !== "" ? stack : undefined
-}
-
 /**
- * The error's JS stack, and `Cause.pretty` when the value is a `Cause` or a
- * defect without a stack of its own (a thrown string or object).
+ * The error's JS stack, and `Cause.pretty` (with Effect's span stack) when
+ * the value is a `Cause` or a defect without a stack of its own (a thrown
+ * string or object). A value that throws when read gives a placeholder.
  */
 export const errorDetails = (cause: Option.Option<unknown>): ReadonlyArray<string> => {
   if (Option.isNone(cause)) return []
   const value = cause.value
-  if (Cause.isCause(value)) return block("cause", Cause.pretty(value, { renderErrorCause: true }))
+  if (isCause(value)) return block("cause", prettyCause(value) ?? UNPRINTABLE)
   const stack = stackOf(value)
   if (stack !== undefined) return block("stack", stack)
-  return block("cause", Cause.pretty(Cause.die(value)))
+  return block("cause", prettyCause(Cause.die(value)) ?? UNPRINTABLE)
 }
+
+/** The title of the block holding Node's view of the process (`report.ts`). */
+export const REPORT_TITLE = "node process state (handles, heap, resource usage; without the environment and secrets)"
 
 const field = (name: string, value: string) => `${`${name}:`.padEnd(13)}${clean(value)}`
 
@@ -90,6 +91,7 @@ export const render = (request: TraceRequest, info: HeaderInfo): string => {
     ...Option.match(info.core, { onNone: () => [], onSome: (core) => [field("core file", core)] }),
     ...Option.match(info.coreSkipped, { onNone: () => [], onSome: (why) => [field("core file", `skipped: ${why}`)] }),
     ...errorDetails(request.cause),
+    ...(info.report === undefined ? [] : block(REPORT_TITLE, info.report)),
     "",
     info.follows
   ]

@@ -13,6 +13,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import { type SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
+import { readCa } from "../upload/ca.js"
 import type { Services } from "../upload/file.js"
 import { defaultRetry, secretsOf, uploadTimeout } from "../upload/policy.js"
 import { makeSend } from "../upload/sender.js"
@@ -24,6 +25,8 @@ export interface PutOptions {
   readonly timeout?: Duration.DurationInput
   readonly retry?: Schedule.Schedule<unknown, unknown>
   readonly unlink?: boolean
+  /** A private CA (PEM text or a file's path) trusted besides Node's roots. */
+  readonly ca?: string
   /** Also upload the core file, when there is one. Default true. */
   readonly core?: boolean
 }
@@ -56,8 +59,16 @@ export const makePut = (
       uploadTimeout(options.timeout),
       (reason) => new TracerConfigError({ field: "put.timeout", reason })
     )
+    const ca = yield* readCa(options.ca, "put.ca")
     const send = yield* makeSend
-    const base = { url, timeout, retry: options.retry ?? defaultRetry, unlink: options.unlink ?? false, name }
+    const base = {
+      url,
+      timeout,
+      retry: options.retry ?? defaultRetry,
+      unlink: options.unlink ?? false,
+      name,
+      ...(ca === undefined ? {} : { ca })
+    }
     const withCore = options.core ?? true
     const upload: Upload = (files) =>
       Effect.gen(function*() {

@@ -1,36 +1,33 @@
 /**
- * Streaming a snapshot file to a server with `@effect/platform`'s
- * `HttpClient`: one POST per attempt, the body streamed from disk (never read
- * whole), only a 200 counts, transient failures retried on a `Schedule`
- * (honouring `Retry-After`), the file removed only after a 200.
+ * Uploading a snapshot file to a server: one POST per attempt, the body
+ * streamed from disk (never read whole, see `transport.ts`), the status line
+ * decides (only a 200 counts, and nothing is retried after a 2xx), transient
+ * failures retried on a `Schedule` (honouring `Retry-After`), the file
+ * removed only after a 200.
  *
- * The URL holds the upload token. It never reaches a log line, an error, or
- * a span: logs show {@link redactUrl}, errors carry only the path, the status
- * and a reason scrubbed of the URL's secrets, and the HTTP client's tracing
- * (which records `url.full`) is disabled for these requests.
+ * The URL holds the upload token. It never reaches a log line or an error:
+ * logs show {@link redactUrl}, errors carry only the path, the status and a
+ * reason scrubbed of the URL's secrets.
  *
  * @internal
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
 import { SnapshotUploadError } from "../../TraceError.js"
 import { log } from "../core/log.js"
 import { parseRetryAfter, redactUrl, scrub } from "./policy.js"
+import { type Failure, post } from "./transport.js"
 
 /** How to upload one file. */
 export interface UploadOptions {
   /** The full URL, token included. Never logged; see {@link redactUrl}. */
   readonly url: URL
-  /** The deadline of one attempt (request, body and answer). */
+  /** The deadline of one attempt (connection, request and status line). */
   readonly timeout: Duration.Duration
   /** When to retry a transient failure (connection error, 408, 429, 5xx, timeout). */
   readonly retry: Schedule.Schedule<unknown, unknown>
@@ -42,6 +39,8 @@ export interface UploadOptions {
   readonly name?: string
   /** The longest `Retry-After` that is honoured. Default 60 s. */
   readonly maxRetryAfter?: Duration.Duration
+  /** PEM certificates trusted for `https:`, besides Node's own roots. */
+  readonly ca?: ReadonlyArray<string>
 }
 
 /** One failed attempt. `transient` failures are retried. */
@@ -54,83 +53,73 @@ class Attempt extends Data.TaggedError("UploadAttempt")<{
 
 const failed = (reason: string, transient: boolean) => new Attempt({ reason, transient })
 
-/** The platform services an upload needs, taken from context once, when a layer is built. */
-export type Services = HttpClient.HttpClient | FileSystem.FileSystem
+/** The platform service an upload needs, taken from context once, when a layer is built. */
+export type Services = FileSystem.FileSystem
 
 const isTransientStatus = (status: number) => status === 408 || status === 429 || status >= 500
 
-/** How much of the server's answer is read: enough for an error message, never a whole large body. */
-const SNIPPET_BYTES = 64 * 1024
+/** Text from the server or the network, scrubbed of the URL's secrets (before white space is folded), cut short. */
+const clean = (url: URL, text: string): string => {
+  const scrubbed = scrub(url, text).replace(/\s+/g, " ").trim()
+  return scrubbed.length > 200 ? `${scrubbed.slice(0, 200)}…` : scrubbed
+}
 
-/**
- * The start of the server's answer, scrubbed. At most {@link SNIPPET_BYTES}
- * are read, whatever the server sends (with or without `Content-Length`);
- * the rest is dropped with the connection.
- */
-const bodySnippet = (url: URL, response: HttpClientResponse.HttpClientResponse) =>
-  response.stream.pipe(
-    Stream.runFoldWhile(
-      { bytes: 0, chunks: [] as Array<Uint8Array> },
-      (read) => read.bytes < SNIPPET_BYTES,
-      (read, chunk) => ({ bytes: read.bytes + chunk.length, chunks: [...read.chunks, chunk] })
-    ),
-    Effect.map(({ chunks }) => {
-      const text = Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8")
-      const clean = scrub(url, text).replace(/\s+/g, " ").trim()
-      return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean
-    }),
-    Effect.orElseSucceed(() => "")
-  )
+/** Why no status line came, as an attempt: only a broken connection is worth another try. */
+const fromFailure = (url: URL, failure: Failure): Attempt => {
+  const detail = clean(url, `${failure.code === undefined ? "" : `${failure.code}: `}${failure.message}`)
+  switch (failure.kind) {
+    case "file":
+      return failed(`cannot read the file: ${detail}`, false)
+    case "certificate":
+      return failed(
+        `the server's TLS certificate does not verify (${detail}); to trust a private CA, give its ` +
+          `certificate as the \`ca\` option (or NODE_EXTRA_CA_CERTS)`,
+        false
+      )
+    case "tls":
+      return failed(`the TLS handshake failed (${detail}); is the scheme right?`, false)
+    case "protocol":
+      return failed(`bad answer (${detail})`, false)
+    case "connection":
+      return failed(`request failed (Transport): ${detail}`, true)
+    case "timeout":
+      return failed(`no answer in time (${detail})`, true)
+  }
+}
 
 const attempt = (
-  client: HttpClient.HttpClient,
   path: string,
+  size: number,
   options: UploadOptions,
   maxRetryAfter: Duration.Duration
-): Effect.Effect<void, Attempt, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const request = yield* HttpClientRequest.post(options.url).pipe(
-      HttpClientRequest.bodyFile(path, { contentType: options.contentType ?? "application/octet-stream" }),
-      Effect.mapError((error) => failed(`cannot read the file: ${error.message}`, false))
-    )
-    const response = yield* client.execute(request).pipe(
-      Effect.mapError((error) =>
-        failed(
-          error._tag === "RequestError"
-            ? `request failed (${error.reason})${causeText(options.url, error.cause)}`
-            : `bad answer (${error.reason})`,
-          error._tag === "RequestError" && error.reason === "Transport"
-        )
+): Effect.Effect<void, Attempt> =>
+  post(
+    options.url,
+    path,
+    size,
+    options.contentType ?? "application/octet-stream",
+    Duration.toMillis(options.timeout),
+    options.ca
+  ).pipe(
+    Effect.mapError((failure) =>
+      failure.kind === "timeout"
+        ? failed(`no answer within ${Duration.format(options.timeout)}`, true)
+        : fromFailure(options.url, failure)
+    ),
+    Effect.flatMap((answer) => {
+      if (answer.status === 200) return Effect.void
+      const snippet = clean(options.url, answer.body)
+      return Effect.fail(
+        new Attempt({
+          reason: `server answered ${answer.status}${snippet === "" ? "" : `: ${snippet}`}`,
+          // After a 2xx the server has the snapshot: sending it again would only duplicate it.
+          transient: isTransientStatus(answer.status),
+          status: answer.status,
+          retryAfter: parseRetryAfter(answer.retryAfter, maxRetryAfter)
+        })
       )
-    )
-    const snippet = yield* bodySnippet(options.url, response)
-    if (response.status === 200) return
-    const retryAfter = parseRetryAfter(response.headers["retry-after"], maxRetryAfter)
-    return yield* new Attempt({
-      reason: `server answered ${response.status}${snippet === "" ? "" : `: ${snippet}`}`,
-      transient: isTransientStatus(response.status),
-      status: response.status,
-      retryAfter
-    })
-  }).pipe(
-    Effect.timeoutFail({
-      duration: options.timeout,
-      onTimeout: () => failed(`no answer within ${Duration.format(options.timeout)}`, true)
     })
   )
-
-/** A transport error's own cause, as text without the URL's secrets. */
-const causeText = (target: URL, cause: unknown): string => {
-  if (cause === undefined || cause === null) return ""
-  const inner = (cause as { cause?: unknown }).cause
-  const text = [cause, inner]
-    .filter((c): c is Error => c instanceof Error)
-    .map((c) => ((c as NodeJS.ErrnoException).code ? `${(c as NodeJS.ErrnoException).code}: ` : "") + c.message)
-    .join("; ")
-  // Scrubbed before the white space is folded, so that a secret is matched as it was sent.
-  const clean = scrub(target, text).replace(/\s+/g, " ").trim()
-  return clean === "" ? "" : `: ${clean}`
-}
 
 /** The user's schedule, applied to transient failures only, waiting at least `Retry-After`. */
 const retrySchedule = (retry: Schedule.Schedule<unknown, unknown>) =>
@@ -153,7 +142,6 @@ export const uploadFile = (
   Effect.gen(function*() {
     const name = options.name ?? "upload"
     const say = (level: LogLevel.LogLevel, message: string) => log(level, name, message)
-    const client = HttpClient.withTracerDisabledWhen(yield* HttpClient.HttpClient, () => true)
     const fs = yield* FileSystem.FileSystem
     const maxRetryAfter = options.maxRetryAfter ?? Duration.seconds(60)
     const target = redactUrl(options.url)
@@ -169,7 +157,7 @@ export const uploadFile = (
     }
     yield* Effect.suspend(() => {
       attempts++
-      return attempt(client, path, options, maxRetryAfter)
+      return attempt(path, Number(info.size), options, maxRetryAfter)
     }).pipe(
       Effect.tapError((a) =>
         say(

@@ -1,9 +1,8 @@
 /**
- * The Node platform services the `live` layers provide: `NodeFileSystem` and
- * the `node:http`-based `NodeHttpClient` (Node 20's `fetch` buffers a
- * streamed request body whole, so the fetch client would hold a snapshot in
- * memory). Loaded when the layer is built, from deep paths (the barrel costs
- * 0.7 s; see ARCHITECTURE.md, pitfall 10).
+ * The Node platform service the `live` layers provide: `NodeFileSystem`
+ * (uploads themselves go over `node:http`, see `transport.ts`). Loaded when
+ * the layer is built, from a deep path (the barrel costs 0.7 s; see
+ * ARCHITECTURE.md, pitfall 10).
  *
  * `@effect/platform-node` is an optional peer dependency: only uploads need
  * it. When it cannot be loaded, building the layer fails with a
@@ -28,7 +27,7 @@ const missing = (cause: unknown) =>
     reason: `uploads need the optional peer dependency ${PACKAGE}, which could not be loaded ` +
       `(${cause instanceof Error ? cause.message.split("\n")[0] : String(cause)}). Install the version that ` +
       `matches your @effect/platform (npm i ${PACKAGE}@0.108 for @effect/platform 0.97), or use layer() ` +
-      `and provide HttpClient and FileSystem yourself`,
+      `and provide FileSystem yourself`,
     cause
   })
 
@@ -36,11 +35,8 @@ const missing = (cause: unknown) =>
 export const platform: Layer.Layer<Services, TracerConfigError> = Layer.unwrapEffect(
   Effect.tryPromise({
     try: async () => {
-      const [NodeFileSystem, NodeHttpClient] = await Promise.all([
-        import("@effect/platform-node/NodeFileSystem"),
-        import("@effect/platform-node/NodeHttpClient")
-      ])
-      return Layer.merge(NodeFileSystem.layer, NodeHttpClient.layer)
+      const NodeFileSystem = await import("@effect/platform-node/NodeFileSystem")
+      return NodeFileSystem.layer
     },
     catch: missing
   })

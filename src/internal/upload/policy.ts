@@ -66,9 +66,50 @@ const decodeURIComponentSafe = (s: string): string => {
   }
 }
 
-/** Removes the URL's secrets (token, submission path, password) from `text`. */
-export const scrub = (url: URL, text: string): string =>
-  secretsOf(url).reduce((acc, secret) => acc.split(secret).join("<redacted>"), text)
+/** Secrets shorter than this are scrubbed only where they stand alone, not inside a longer word. */
+const SHORT = 4
+
+/** Every spelling of one character in a URL: itself, its UTF-8 bytes percent-encoded (any hex case), `+` for a space. */
+const spellingsOf = (char: string): string => {
+  const bytes = [...Buffer.from(char)].map((b) => {
+    const hex = b.toString(16).padStart(2, "0")
+    return `%${[...hex].map((h) => (/[a-f]/.test(h) ? `[${h}${h.toUpperCase()}]` : h)).join("")}`
+  }).join("")
+  const itself = char.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&")
+  return `(?:${itself}|${bytes}${char === " " ? "|\\+" : ""})`
+}
+
+/**
+ * A pattern that matches `secret` however a URL or a server's echo of it may
+ * spell it: raw, `encodeURIComponent`, form-encoded (`+` for a space, `~ ! ' ( )`
+ * encoded or not), every byte percent-encoded, or any mix, in any hex case.
+ * A short secret matches only where it stands alone: a one-letter token would
+ * otherwise blank every such letter of the message.
+ */
+const patternOf = (secret: string): string => {
+  const body = [...secret].map(spellingsOf).join("")
+  return secret.length < SHORT ? `(?<![A-Za-z0-9])${body}(?![A-Za-z0-9])` : body
+}
+
+/** The parts of `url` that {@link scrub} removes: every query value, the password, a submission path's parts. */
+const scrubbedOf = (url: URL): ReadonlyArray<string> => {
+  const secrets = new Set<string>([...url.searchParams.values()])
+  if (url.password !== "") secrets.add(decodeURIComponentSafe(url.password))
+  if (url.pathname !== "/post" && url.pathname !== "/") {
+    secrets.add(decodeURIComponentSafe(url.pathname))
+    for (const segment of url.pathname.split("/")) if (segment.length >= 8) secrets.add(decodeURIComponentSafe(segment))
+  }
+  return [...secrets].filter((s) => s !== "").sort((a, b) => b.length - a.length)
+}
+
+/**
+ * Removes the URL's secrets (every query value, the password, a submission
+ * path) from `text`, in every spelling a URL can hold; see {@link patternOf}.
+ */
+export const scrub = (url: URL, text: string): string => {
+  const secrets = scrubbedOf(url)
+  return secrets.length === 0 ? text : text.replace(new RegExp(secrets.map(patternOf).join("|"), "g"), "<redacted>")
+}
 
 /** `Retry-After` as seconds or an HTTP date, bounded by `max`. */
 export const parseRetryAfter = (

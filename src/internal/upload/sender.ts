@@ -1,7 +1,7 @@
 /**
  * The upload side of a layer, built once when the layer is built: the
- * platform services (`HttpClient`, `FileSystem`) are taken from context
- * then, and the HTTP code is loaded then, not when the library is imported.
+ * platform service (`FileSystem`) is taken from context then, and the HTTP
+ * code is loaded then, not when the library is imported.
  *
  * @internal
  */

@@ -1,0 +1,67 @@
+/** One measured run of the library for bench/upload.ts, in a fresh process. */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Backtrace } from "../src/index.js"
+import { uploadFile } from "../src/internal/upload/file.js"
+
+const FAKE_PTRACE = fileURLToPath(new URL("../test/fixtures/fake-ptrace.mjs", import.meta.url))
+
+const peakRss = () => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync("/proc/self/status", "utf8"))![1]) * 1024
+
+/** Times `f` after a warm-up; the peak RSS is reset first, so its growth is this upload's. */
+const measured = async (f: () => Promise<unknown>) => {
+  fs.writeFileSync("/proc/self/clear_refs", "5")
+  const before = process.memoryUsage.rss()
+  const started = performance.now()
+  await f()
+  const ms = performance.now() - started
+  return { ms, growthMiB: (peakRss() - before) / 2 ** 20 }
+}
+
+export const measure = async (mode: "file" | "dir", target: string, origin: URL, concurrency = 4) => {
+  const warm = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bcd-bench-warm-")), "warm.btt")
+  fs.writeFileSync(warm, Buffer.alloc(1024 * 1024), { mode: 0o600 })
+  if (mode === "file") {
+    const url = new URL(`${origin.origin}/post?token=bench-token`)
+    const upload = (file: string) =>
+      Effect.runPromise(
+        uploadFile(file, { url, timeout: Duration.minutes(5), retry: Schedule.stop, unlink: false }).pipe(
+          Effect.provide(NodeFileSystem.layer)
+        )
+      )
+    await upload(warm)
+    return measured(() => upload(target))
+  }
+  const layer = Backtrace.live({
+    tracerPath: FAKE_PTRACE,
+    outputDir: target,
+    put: { endpoint: origin.origin, token: "bench-token", onTrace: false, retry: Schedule.stop, concurrency }
+  })
+  const result = await Effect.runPromise(
+    Effect.gen(function*() {
+      const uploader = yield* Backtrace.Uploader
+      // Warm: the same code path once, on 20 files of the same size elsewhere.
+      const warmDir = path.dirname(warm)
+      const size = fs.statSync(path.join(target, fs.readdirSync(target).find((f) => f.endsWith(".btt"))!)).size
+      for (let i = 0; i < 20; i++) {
+        fs.writeFileSync(path.join(warmDir, `w${i}.btt`), Buffer.alloc(size), { mode: 0o600 })
+      }
+      yield* uploader.putDir(warmDir)
+      return yield* Effect.promise(() =>
+        measured(async () => {
+          const summary = await Effect.runPromise(uploader.putDir(target))
+          if (summary.failed.length > 0 || summary.uploaded.length === 0) throw new Error("putDir did not upload all")
+        })
+      )
+    }).pipe(Effect.provide(layer))
+  )
+  // The next round sends them again.
+  for (const f of fs.readdirSync(target)) if (f.endsWith(".sent")) fs.rmSync(path.join(target, f))
+  return result
+}
