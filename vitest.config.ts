@@ -15,6 +15,7 @@ const pure = [
   "test/config.test.ts",
   "test/eustack-parts.test.ts",
   "test/gdb-parts.test.ts",
+  "test/hostile-config.test.ts",
   "test/report-pure.test.ts"
 ]
 

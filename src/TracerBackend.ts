@@ -133,7 +133,8 @@ export interface Stdio {
  *
  * The core calls, in order: `plan` (before the lock), `command`, then with
  * the lock held `prepare` and the tracer itself, then `snapshot`,
- * `finalize` and `put` (after the lock).
+ * `finalize` and `put` (after the lock); or, when the trace fails after
+ * `prepare`, `abandon`.
  *
  * @example
  * ```ts
@@ -182,6 +183,14 @@ export interface TracerBackend<P = void> {
    * trace's.
    */
   readonly prepare?: (request: TraceRequest, plan: P) => Effect.Effect<P, TracerRunError>
+  /**
+   * Runs when a trace fails after `prepare` succeeded: the tracer failed,
+   * passed its deadline or was interrupted. Keeps what is worth keeping,
+   * marked partial (the built-in backends add a `.partial` suffix), and
+   * removes the rest; returns the paths left behind, which the trace's error
+   * names (`leftBehind`). Never fails.
+   */
+  readonly abandon?: (request: TraceRequest, plan: P) => Effect.Effect<ReadonlyArray<string>>
   /** Reads the snapshot's path from the tracer's stdout (or the plan). */
   readonly snapshot?: (stdout: string, request: TraceRequest, plan: P) => Option.Option<string>
   /**

@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url"
 import { TracerRunError } from "../../TraceError.js"
 import { findExecutable } from "../core/executable.js"
 import type { Finished, Spec } from "../core/process.js"
+import { makeRunDir } from "../core/runDir.js"
 
 const START_TIMEOUT_MS = 5_000
 const HELLO_TIMEOUT_MS = 5_000
@@ -330,7 +331,7 @@ interface Files {
 const makeFiles = (spec: Spec, program: string) =>
   Effect.try({
     try: (): Files => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
+      const dir = makeRunDir()
       const stderr = spec.stderr === undefined ? path.join(dir, "stderr") : path.resolve(spec.stderr)
       const stdout = spec.stdout === undefined ? path.join(dir, "stdout") : path.resolve(spec.stdout)
       return {
