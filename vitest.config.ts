@@ -11,10 +11,12 @@ const pure = [
   "test/backtrace-layer.test.ts",
   "test/backtrace-pure.test.ts",
   "test/backtrace-upload.test.ts",
+  "test/cli-parts.test.ts",
   "test/config.test.ts",
   "test/eustack-parts.test.ts",
   "test/gdb-parts.test.ts",
   "test/json-report-parts.test.ts",
+  "test/hostile-config.test.ts",
   "test/report-pure.test.ts"
 ]
 

@@ -40,6 +40,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import type { Done, Kind } from "./freeze-host.js"
 import { machine, writeSection } from "./results.js"
+import { longest, type Sampler, startSampler, stopsIn } from "./stops.js"
 
 const dry = process.argv.includes("--dry")
 const rounds = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10)
@@ -62,14 +63,6 @@ const kinds: ReadonlyArray<Kind> = [
   "idle"
 ]
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-bench-freeze-run-"))
-const stopsFile = path.join(work, "stops.jsonl")
-const stopFile = path.join(work, "stop")
-
-interface Stop {
-  readonly tid: number
-  readonly from: number
-  readonly to: number
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -94,7 +87,7 @@ const main = async () => {
   const host = spawn(process.execPath, ["--import", "tsx", path.join(here, "freeze-host.ts")], {
     stdio: ["ignore", "inherit", "inherit", "ipc"]
   })
-  let sampler: ReturnType<typeof spawn> | undefined
+  let sampler: Sampler | undefined
   try {
     const pending: Array<(message: unknown) => void> = []
     host.on("message", (message) => pending.shift()?.(message))
@@ -104,16 +97,7 @@ const main = async () => {
 
     // The sampler at real-time priority when allowed (root, or CAP_SYS_NICE), so that a loaded machine does not
     // keep it from looking: it sleeps 0.2 ms between samples and takes little CPU.
-    const samplerArgv = [
-      process.execPath,
-      path.join(here, "freeze-sampler.mjs"),
-      String(ready.pid),
-      stopsFile,
-      stopFile
-    ]
-    const argv = realTime ? ["chrt", "-f", "10", ...samplerArgv] : samplerArgv
-    sampler = spawn(argv[0]!, argv.slice(1), { stdio: "inherit" })
-    const samplerExit = new Promise((resolve) => sampler!.once("exit", resolve))
+    sampler = startSampler(ready.pid, work, realTime)
     await sleep(500)
 
     const done: Array<Done> = []
@@ -126,17 +110,8 @@ const main = async () => {
       }
       process.stderr.write(`round ${round + 1}/${rounds}\n`)
     }
-    fs.writeFileSync(stopFile, "")
-    await samplerExit
+    const { periods, stops } = await sampler.finish()
     const loadAfter = os.loadavg()
-
-    const lines = fs.readFileSync(stopsFile, "utf8").trim().split("\n").map((l) => JSON.parse(l))
-    const stops: Array<Stop> = lines.filter((l) => "tid" in l)
-    const periods = lines.find((l) => "periods" in l)!.periods as {
-      bucketMs: number
-      counts: Array<number>
-      max: number
-    }
     const periodQuantile = (q: number) => {
       const total = periods.counts.reduce((a, b) => a + b, 0)
       let seen = 0
@@ -149,8 +124,7 @@ const main = async () => {
 
     const rows = kinds.map((kind) => {
       const runs = done.filter((d) => d.kind === kind).map((d) => {
-        const mine = stops.filter((s) => s.from >= d.start - 2 && s.from <= d.end + 2)
-        const longest = (ss: ReadonlyArray<Stop>) => Math.max(0, ...ss.map((s) => s.to - s.from))
+        const mine = stopsIn(stops, d.start, d.end)
         return {
           trace: d.end - d.start,
           anyThread: longest(mine),
@@ -204,11 +178,11 @@ const main = async () => {
     if (!dry) writeSection("Freeze per snapshot", body)
     host.send("exit")
   } finally {
-    fs.writeFileSync(stopFile, "")
+    fs.writeFileSync(path.join(work, "stop"), "")
     // Never leave the host stopped or running: it is ours.
     setTimeout(() => {
       if (host.exitCode === null && host.signalCode === null) host.kill("SIGKILL")
-      if (sampler !== undefined && sampler.exitCode === null && sampler.signalCode === null) sampler.kill("SIGKILL")
+      sampler?.kill()
       fs.rmSync(work, { recursive: true, force: true })
     }, 2000).unref()
   }

@@ -5,8 +5,9 @@
 # upload through the lazily loaded @effect/platform-node, and a clear error once it is removed.
 #
 # By default the app uses the lowest versions the peer ranges claim that npm resolves together
-# with @effect/platform-node; set BCD_CHECK_EFFECT, BCD_CHECK_PLATFORM, BCD_CHECK_PLATFORM_NODE to
-# try others. Needs only the npm registry (for the scratch install); everything else is loopback.
+# with @effect/platform-node; set BCD_CHECK_EFFECT, BCD_CHECK_PLATFORM, BCD_CHECK_PLATFORM_NODE,
+# BCD_CHECK_CLI to try others. The packed `effect-bcd` bin then runs from the app (--help, --version,
+# an upload of an empty folder). Needs only the npm registry (for the scratch install); everything else is loopback.
 #
 # Usage: scripts/check-package.sh   (or npm run check:package); BCD_CHECK_KEEP=1 keeps the scratch app.
 set -euo pipefail
@@ -14,6 +15,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 effect="${BCD_CHECK_EFFECT:-3.17.14}"
 platform="${BCD_CHECK_PLATFORM:-0.90.10}"
 platform_node="${BCD_CHECK_PLATFORM_NODE:-0.96.1}"
+cli="${BCD_CHECK_CLI:-0.69.0}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/effect-bcd-package.XXXXXX")"
 # BCD_CHECK_KEEP=1 keeps the scratch app for a look.
 [ "${BCD_CHECK_KEEP:-}" = "1" ] || trap 'rm -rf "$work"' EXIT
@@ -42,6 +44,7 @@ tarball="$(npm pack --silent --pack-destination "$work")"
 tarball="$work/$(basename "$tarball")"
 listing="$(tar -tzf "$tarball")"
 grep -qx "package/LICENSE" <<<"$listing" || fail "LICENSE is not in the tarball"
+grep -qx "package/dist/bin/effect-bcd.js" <<<"$listing" || fail "the effect-bcd bin is not in the tarball"
 if grep -q "^package/dist/.*\.test\." <<<"$listing"; then fail "tests are in the tarball"; fi
 
 app="$work/app"
@@ -51,10 +54,10 @@ types_node="$(node -p 'require(process.argv[1]).devDependencies["@types/node"]' 
 cat >package.json <<'JSON'
 { "name": "effect-bcd-scratch-app", "private": true, "type": "module" }
 JSON
-say "installing the tarball with effect@$effect @effect/platform@$platform @effect/platform-node@$platform_node"
+say "installing the tarball with effect@$effect @effect/platform@$platform @effect/platform-node@$platform_node @effect/cli@$cli"
 npm install --no-audit --no-fund --ignore-scripts --prefer-offline --loglevel=error \
   "$tarball" "effect@$effect" "@effect/platform@$platform" "@effect/platform-node@$platform_node" \
-  "@types/node@$types_node"
+  "@effect/cli@$cli" "@types/node@$types_node"
 
 # One copy of effect, and every peer satisfied (npm ls exits non-zero on an invalid or missing one).
 copies="$(npm ls effect --all --parseable | sort -u | grep -c . || true)"
@@ -201,6 +204,26 @@ run() {
 }
 run esm out/app.js
 run require require.cjs
+
+# The bin, as npm linked it: help, version, and an upload of an empty folder to a closed port (nothing to send).
+help="$(node_modules/.bin/effect-bcd --help 2>&1)" || { printf '%s\n' "$help" >&2; fail "effect-bcd --help failed"; }
+for command in upload check trace; do
+  grep -q -- "- $command " <<<"$help" || { printf '%s\n' "$help" >&2; fail "effect-bcd --help lists no $command"; }
+done
+version="$(node_modules/.bin/effect-bcd --version)"
+[ "$version" = "$(node -p 'require(process.argv[1]).version' "$root/package.json")" ] || fail "effect-bcd --version: $version"
+mkdir -p empty
+uploaded="$(node_modules/.bin/effect-bcd upload --endpoint http://127.0.0.1:9 --token t --json empty)" ||
+  fail "effect-bcd upload of an empty folder failed"
+grep -q '"uploaded":\[\]' <<<"$uploaded" || fail "effect-bcd upload: $uploaded"
+say "effect-bcd bin: --help, --version $version, upload of an empty folder"
 rm -rf node_modules/@effect/platform-node
 run missing-platform-node missing.mjs
-say "ok: effect $effect, @effect/platform $platform, @effect/platform-node $platform_node"
+# Without its optional peers the bin says what to install, and exits 2.
+set +e
+missing_cli="$(node_modules/.bin/effect-bcd --help 2>&1)"
+code=$?
+set -e
+[ "$code" = "2" ] && grep -q "needs @effect/platform-node" <<<"$missing_cli" ||
+  { printf '%s\n' "$missing_cli" >&2; fail "effect-bcd without @effect/platform-node exited $code"; }
+say "ok: effect $effect, @effect/platform $platform, @effect/platform-node $platform_node, @effect/cli $cli"

@@ -15,6 +15,10 @@ effect="${BCD_FLOOR_EFFECT:-3.17.0}"
 platform="${BCD_FLOOR_PLATFORM:-0.90.0}"
 platform_node="${BCD_FLOOR_PLATFORM_NODE:-0.94.0}"
 vitest="${BCD_FLOOR_EFFECT_VITEST:-0.25.0}"
+# The command's @effect/cli, and its own peers (--legacy-peer-deps installs no peer by itself).
+cli="${BCD_FLOOR_CLI:-0.69.0}"
+printer="${BCD_FLOOR_PRINTER:-0.45.0}"
+typeclass="${BCD_FLOOR_TYPECLASS:-0.36.0}"
 work="$(mktemp -d "${TMPDIR:-/tmp}/effect-bcd-floor.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 say() { printf '[test-floor %3ss] %s\n' "$SECONDS" "$*"; }
@@ -24,22 +28,26 @@ git ls-files -z | xargs -0 cp --parents -t "$work"
 cd "$work"
 node -e '
   const fs = require("node:fs")
-  const [effect, platform, platformNode, vitest] = process.argv.slice(1)
+  const [effect, platform, platformNode, vitest, cli, printer, typeclass] = process.argv.slice(1)
   const pkg = JSON.parse(fs.readFileSync("package.json", "utf8"))
   Object.assign(pkg.devDependencies, {
     effect,
     "@effect/platform": platform,
     "@effect/platform-node": platformNode,
-    "@effect/vitest": vitest
+    "@effect/vitest": vitest,
+    "@effect/cli": cli,
+    "@effect/printer": printer,
+    "@effect/printer-ansi": printer,
+    "@effect/typeclass": typeclass
   })
   fs.writeFileSync("package.json", JSON.stringify(pkg, null, 2))
-' "$effect" "$platform" "$platform_node" "$vitest"
+' "$effect" "$platform" "$platform_node" "$vitest" "$cli" "$printer" "$typeclass"
 rm -f package-lock.json
-say "installing effect@$effect @effect/platform@$platform @effect/platform-node@$platform_node @effect/vitest@$vitest"
+say "installing effect@$effect @effect/platform@$platform @effect/platform-node@$platform_node @effect/vitest@$vitest @effect/cli@$cli"
 npm install --no-audit --no-fund --legacy-peer-deps --prefer-offline --loglevel=error
 # Keep these defaults equal to the lower ends of package.json's peer ranges.
 node -e '
-  for (const name of ["effect", "@effect/platform", "@effect/platform-node"]) {
+  for (const name of ["effect", "@effect/platform", "@effect/platform-node", "@effect/cli"]) {
     const version = require(name + "/package.json").version
     const range = require("./package.json").peerDependencies[name]
     console.log("[test-floor] " + name + " " + version + " (peer range " + range + ")")

@@ -119,11 +119,17 @@ export interface Options {
   readonly tracerPath?: string
   /** The tracer's working directory, where snapshots land. Created (with `permissions`, 0700) when missing. Default `"snapshots"`, relative to the working directory. */
   readonly outputDir?: string
-  /** The mode `outputDir` is created with. Default `0o700`. */
+  /**
+   * The mode `outputDir` is created with. Default `0o700`. A mode that lets
+   * the group or others in (any of `0o077`) is refused unless
+   * `allowSharedPermissions` is true. Snapshot files are 0600 either way.
+   */
   readonly permissions?: number
-  /** Attributes (`--kv key:value`) on every trace. */
+  /** Allow `permissions` that let other users into the snapshot folder. Default false. */
+  readonly allowSharedPermissions?: boolean
+  /** Attributes (`--kv=key:value`) on every trace. */
   readonly attributes?: Readonly<Record<string, string>>
-  /** Classifiers (`--classifier name`) on every trace. */
+  /** Classifiers (`--classifier=name`) on every trace. */
   readonly classifiers?: ReadonlyArray<string>
   /** Extra raw tracer arguments, after the pid. */
   readonly args?: ReadonlyArray<string>
@@ -135,6 +141,14 @@ export interface Options {
   readonly defaultTraceOptions?: TraceOptions.TraceOptions
   /** The signals `Tracer.register` listens to by default. Default {@link defaultSignals}. */
   readonly signals?: ReadonlyArray<NodeJS.Signals>
+  /**
+   * Whether the error's message goes into ptrace's argv as
+   * `--kv=error:<message>` (`"argv"`, the default, as in Go), or is left out
+   * (`"omit"`): argv is readable by every local user in
+   * `/proc/<pid>/cmdline` while ptrace runs (see docs/security.md). The
+   * error's class (`--classifier=`) is passed either way.
+   */
+  readonly errorMessage?: "argv" | "omit"
   /** Upload snapshots to a Backtrace server. */
   readonly put?: PutOptions
 }
@@ -185,15 +199,18 @@ export const Uploader: Context.Tag<Uploader, Uploader> = Context.GenericTag<Uplo
  * `--load=`, `--faulted`, the pid, then the base options as they were added
  * (the layer's `args`, `attributes` and `classifiers`, then each
  * `Tracer.addOptions`, `addKV`, `addClassifier` in call order), `--thread
- * <tid>` (caller only), `--fault-thread <tid>` (faulted), `--kv
- * error:<message>`, `--classifier <class>` of the error, and the per-trace
- * `--classifier`s. Then what Go has no counterpart for: `--kv fiber:<id>`,
- * the per-trace attributes and the span's.
+ * <tid>` (caller only), `--fault-thread <tid>` (faulted),
+ * `--kv=error:<message>` (unless `errorMessage` is `"omit"`),
+ * `--classifier=<class>` of the error, and the per-trace classifiers. Then
+ * what Go has no counterpart for: `--kv=fiber:<id>`, the per-trace
+ * attributes and the span's. Attributes and classifiers are single
+ * `--opt=value` elements, so no user string becomes an option of its own;
+ * a key's `:`, control characters and leading `-` become `_`.
  *
  * @since 0.1.0
  * @category rendering
  */
-export const renderArgs: (request: TraceRequest) => Array<string> = internal.renderArgs
+export const renderArgs: (request: TraceRequest, errorMessage?: "argv" | "omit") => Array<string> = internal.renderArgs
 
 /**
  * The snapshot's path: the tracer's stdout up to its first NUL byte,
@@ -332,9 +349,12 @@ export const layer: {
 
 /**
  * The options read from the environment: `BCD_TRACER_PATH`, `BCD_OUTPUT_DIR`,
- * `BCD_PERMISSIONS` (octal), `BCD_ATTRIBUTES` (`key:value,…`),
+ * `BCD_PERMISSIONS` (octal; one that lets others in needs
+ * `BCD_ALLOW_SHARED_PERMISSIONS=true`), `BCD_ATTRIBUTES` (`key:value,…`, a
+ * comma inside a value written `\,`),
  * `BCD_CLASSIFIERS`, `BCD_TRACER_ARGS`, `BCD_TRACER_STDIN`,
- * `BCD_TRACER_STDERR`, `BCD_SIGNALS`, `BCD_TIMEOUT` (a duration or `none`),
+ * `BCD_TRACER_STDERR`, `BCD_SIGNALS`, `BCD_ERROR_MESSAGE` (`argv` or `omit`),
+ * `BCD_TIMEOUT` (a duration longer than 0, or `none`),
  * and, when `BCD_ENDPOINT` is set (read as `Redacted`: a submission URL
  * holds the token), `BCD_TOKEN` (read as `Redacted`),
  * `BCD_UNLINK`, `BCD_PUT_ON_TRACE`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CONCURRENCY`, `BCD_PUT_CA`.

@@ -157,6 +157,12 @@ export interface Options {
    * Default 4 GiB.
    */
   readonly maxCoreSize?: number
+  /**
+   * When a trace with `core` fails (gdb passed its deadline, failed, or
+   * left an incomplete snapshot), keep its cut-short core file, renamed
+   * `<name>.core.partial`, instead of removing it. Default false.
+   */
+  readonly keepPartialCores?: boolean
   /** Upload each snapshot. Absent means no uploads. */
   readonly put?: PutOptions
   /**
@@ -266,7 +272,8 @@ export const live = (options: Options = {}): Layer.Layer<Tracer.Tracer, TracerCo
  * The options read from the environment, each absent variable keeping its
  * default: `BCD_GDB_PATH`, `BCD_OUTPUT_DIR`, `BCD_PROGRAM`, `BCD_ATTRIBUTES`
  * (`key:value,…`), `BCD_CLASSIFIERS`, `BCD_GDB_FULL`, `BCD_GDB_CORE`,
- * `BCD_GDB_MAX_CORE_SIZE` (bytes), `BCD_TIMEOUT` (a duration or `none`), and,
+ * `BCD_GDB_MAX_CORE_SIZE` (bytes), `BCD_GDB_KEEP_PARTIAL_CORES`, `BCD_TIMEOUT` (a
+ * duration longer than 0, or `none`), and,
  * when `BCD_ENDPOINT` (with `BCD_TOKEN`) or `BCD_PUT_URL` is set (each read as
  * `Redacted`), `BCD_PUT_FORMAT` (`backtrace-json` or `raw`),
  * `BCD_APPLICATION`, `BCD_APPLICATION_VERSION`, `BCD_UNLINK`,

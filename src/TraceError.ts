@@ -31,22 +31,31 @@ const TaggedError = Data.TaggedError as unknown as <Tag extends string>(
  */
 export class TraceTimeoutError extends TaggedError("TraceTimeoutError")<{
   readonly phase: "lock" | "execution"
+  /** Files the stopped tracer left, kept and marked partial (a `.partial` suffix). */
+  readonly leftBehind?: ReadonlyArray<string>
 }> {
   override get message(): string {
-    return this.phase === "lock" ? "Tracer lock acquisition timed out" : "Tracer execution timed out"
+    return (this.phase === "lock" ? "Tracer lock acquisition timed out" : "Tracer execution timed out") +
+      leftBehindText(this.leftBehind)
   }
 }
+
+/** `; left behind: a, b`, or nothing. */
+const leftBehindText = (files: ReadonlyArray<string> | undefined): string =>
+  files === undefined || files.length === 0 ? "" : `; left behind: ${files.join(", ")}`
 
 /**
  * Why a tracer run failed: its program was not found, it could not be
  * spawned, it exited with a non-zero code, it was killed by a signal, a file
  * it needs (stdio, the snapshot) could not be read or written, or it printed
- * no snapshot path where one was needed.
+ * no snapshot path where one was needed, or its snapshot is incomplete (no
+ * end marker: it was stopped part way, or its writes failed, for example on
+ * a full disk).
  *
  * @since 0.1.0
  * @category errors
  */
-export type TracerRunFailure = "not-found" | "spawn-failed" | "exited" | "killed" | "io" | "no-snapshot"
+export type TracerRunFailure = "not-found" | "spawn-failed" | "exited" | "killed" | "io" | "no-snapshot" | "incomplete"
 
 const RUN_FAILURE: Record<TracerRunFailure, string> = {
   "not-found": "could not start: not found or not executable",
@@ -54,14 +63,15 @@ const RUN_FAILURE: Record<TracerRunFailure, string> = {
   exited: "exited abnormally",
   killed: "was killed",
   io: "failed on a file",
-  "no-snapshot": "printed no snapshot path"
+  "no-snapshot": "printed no snapshot path",
+  incomplete: "wrote an incomplete snapshot"
 }
 
 /**
  * The tracer could not start, or it exited with a non-zero code or a signal.
  * Carries the tracer's path, how it ended (`reason`, with a `detail`), the
- * tail of its stderr, and the original `cause` (an errno exception) when
- * there is one.
+ * tail of its stderr, the files it left behind (kept, marked partial), and
+ * the original `cause` (an errno exception) when there is one.
  *
  * @since 0.1.0
  * @category errors
@@ -77,6 +87,8 @@ export class TracerRunError extends TaggedError("TracerRunError")<{
   readonly stderr?: string
   /** The likely cause and its fix, when ptrace was refused. */
   readonly hint?: string
+  /** Files the failed trace left, kept and marked partial (a `.partial` suffix). */
+  readonly leftBehind?: ReadonlyArray<string>
   /** The underlying exception, if any. */
   readonly cause?: unknown
 }> {
@@ -93,7 +105,7 @@ export class TracerRunError extends TaggedError("TracerRunError")<{
     const stderr = this.stderr?.trim() ?? ""
     const tail = stderr === "" ? "" : `: ${stderr.split("\n").slice(-3).join(" | ")}`
     const hint = this.hint === undefined ? "" : ` (${this.hint})`
-    return `Tracer ${this.path} ${how}${tail}${hint}`
+    return `Tracer ${this.path} ${how}${tail}${hint}${leftBehindText(this.leftBehind)}`
   }
 }
 

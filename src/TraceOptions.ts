@@ -39,6 +39,12 @@ export interface TraceOptions {
   readonly attributes?: Readonly<Record<string, string>>
   /** Deadline over the lock wait and the tracer's run; `"none"` disables it. */
   readonly timeout?: Timeout
+  /**
+   * The process to trace. Default: this one. Another process (the
+   * `effect-bcd trace` command) gets no calling thread, and the supervisor
+   * resumes it, as it resumes this one, if a killed tracer left it stopped.
+   */
+  readonly pid?: number
 }
 
 /**

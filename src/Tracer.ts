@@ -16,15 +16,17 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/core/tracer.js"
+import * as internalWatch from "./internal/hang/watch.js"
 import * as internalPermissions from "./internal/os/permissions.js"
 import * as internalSignals from "./internal/os/signals.js"
 import * as internalUncaught from "./internal/os/uncaught.js"
-import type { EnableTracingError, TraceError, TracerConfigError } from "./TraceError.js"
+import type { EnableTracingError, TraceError, TracerConfigError, TracerRunError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
 import type { Any, TraceResult } from "./TracerBackend.js"
 
@@ -419,6 +421,59 @@ export const handleUncaught: Effect.Effect<void, never, Tracer | Scope.Scope> = 
   Tracer,
   internalUncaught.handleUncaught
 )
+
+/**
+ * Options of {@link watchEventLoop}.
+ *
+ * @since 0.1.0
+ * @category hangs
+ */
+export interface WatchEventLoopOptions {
+  /** How long the main event loop may go without running before a snapshot is taken. */
+  readonly threshold: Duration.DurationInput
+  /** How often the main thread beats and the watcher looks: `threshold / 4` by default (10 ms to 1 s). */
+  readonly interval?: Duration.DurationInput
+  /** Classifications, attributes and the deadline of every hang snapshot (the thread is always `faulted`). */
+  readonly traceOptions?: Pick<TraceOptions.TraceOptions, "classifications" | "attributes" | "timeout">
+}
+
+/**
+ * Takes a snapshot when the main event loop stops running for `threshold`
+ * (a busy loop, a blocking native call, a deadlock in an addon): the case
+ * only an out-of-process tracer can serve, because the blocked thread
+ * cannot report anything itself. While the scope is open, a
+ * `worker_threads` watcher checks a heartbeat of the main thread; when it
+ * stops for `threshold`, the watcher runs a snapshot armed in advance
+ * through the same Tracer: the same process-wide lock and cooldown (in
+ * shared memory), the supervisor runner and its deadline. The main thread
+ * is marked faulted; the classifier is `EventLoopBlocked`, and the
+ * attributes `event_loop.blocked_ms` and `event_loop.blocked_since` say for
+ * how long and since when. One snapshot per blocked episode. Once the loop
+ * runs again, the snapshot is finalized and uploaded like any other.
+ *
+ * Needs the supervisor runner (`TracerConfig.runner`, the default); fails
+ * with `TracerConfigError` otherwise. See docs/guide.md, "Hangs".
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { EuStackLive, Tracer } from "effect-bcd"
+ *
+ * const server = Effect.never
+ *
+ * Effect.scoped(Effect.gen(function*() {
+ *   yield* Tracer.watchEventLoop({ threshold: "2 seconds" })
+ *   yield* server
+ * })).pipe(Effect.provide(EuStackLive))
+ * ```
+ *
+ * @since 0.1.0
+ * @category hangs
+ */
+export const watchEventLoop = (
+  options: WatchEventLoopOptions
+): Effect.Effect<void, TracerConfigError | TracerRunError, Tracer | Scope.Scope> =>
+  Effect.flatMap(Tracer, (t) => internalWatch.watchEventLoop(t, options))
 
 /**
  * Go's `EnableTracing`: on Linux, `prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY)`,

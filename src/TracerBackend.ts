@@ -24,7 +24,7 @@ import type * as Tracer from "./Tracer.js"
  * @category models
  */
 export interface TraceRequest {
-  /** The process to trace: this one. */
+  /** The process to trace: this one, unless `TraceOptions.pid` names another. */
   readonly pid: number
   /** The calling thread's id, from `/proc/thread-self`, when available. */
   readonly tid: Option.Option<number>
@@ -133,7 +133,8 @@ export interface Stdio {
  *
  * The core calls, in order: `plan` (before the lock), `command`, then with
  * the lock held `prepare` and the tracer itself, then `snapshot`,
- * `finalize` and `put` (after the lock).
+ * `finalize` and `put` (after the lock); or, when the trace fails after
+ * `prepare`, `abandon`.
  *
  * @example
  * ```ts
@@ -182,6 +183,14 @@ export interface TracerBackend<P = void> {
    * trace's.
    */
   readonly prepare?: (request: TraceRequest, plan: P) => Effect.Effect<P, TracerRunError>
+  /**
+   * Runs when a trace fails after `prepare` succeeded: the tracer failed,
+   * passed its deadline or was interrupted. Keeps what is worth keeping,
+   * marked partial (the built-in backends add a `.partial` suffix), and
+   * removes the rest; returns the paths left behind, which the trace's error
+   * names (`leftBehind`). Never fails.
+   */
+  readonly abandon?: (request: TraceRequest, plan: P) => Effect.Effect<ReadonlyArray<string>>
   /** Reads the snapshot's path from the tracer's stdout (or the plan). */
   readonly snapshot?: (stdout: string, request: TraceRequest, plan: P) => Option.Option<string>
   /**

@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { list, loadConfig, somes } from "./internal/core/config.js"
+import { duration, list, loadConfig, somes } from "./internal/core/config.js"
 import { DEFAULT_SPAN_ATTRIBUTES } from "./internal/core/span.js"
 import type { TracerConfigError } from "./TraceError.js"
 import type { TraceRequest } from "./TracerBackend.js"
@@ -138,7 +138,7 @@ export interface Settings {
 const cooldown = (rateLimit: RateLimit): Schedule.Schedule<unknown, unknown> =>
   Schedule.isSchedule(rateLimit)
     ? rateLimit as Schedule.Schedule<unknown, unknown>
-    : Schedule.spaced(Duration.decode(rateLimit as Duration.DurationInput))
+    : Schedule.spaced(span("rateLimit", rateLimit as Duration.DurationInput))
 
 const count = (name: string, value: number, min: number): number => {
   if (!Number.isInteger(value) || value < min) throw new RangeError(`${name} must be an integer of at least ${min}`)
@@ -148,6 +148,15 @@ const count = (name: string, value: number, min: number): number => {
 const oneOf = <A extends string>(name: string, value: A, allowed: ReadonlyArray<A>): A => {
   if (!allowed.includes(value)) throw new RangeError(`${name} must be one of ${allowed.join(", ")}`)
   return value
+}
+
+/** A duration that is not negative: `Duration` would silently make `-1` or `"-1 seconds"` 0. */
+const span = (name: string, value: Duration.DurationInput): Duration.Duration => {
+  if (
+    (typeof value === "number" && value < 0) || (typeof value === "bigint" && value < 0n) ||
+    (typeof value === "string" && value.trim().startsWith("-"))
+  ) throw new RangeError(`${name} must not be negative`)
+  return Duration.decode(value)
 }
 
 const probability = (value: Settings["sample"]): Settings["sample"] => {
@@ -175,8 +184,8 @@ export const decode = (input: Input): Settings => ({
   resendSignal: input.resendSignal ?? true,
   rateLimit: cooldown(input.rateLimit ?? Duration.seconds(3)),
   synchronousPut: input.synchronousPut ?? true,
-  killGrace: Duration.decode(input.killGrace ?? Duration.seconds(1)),
-  drainTimeout: Duration.decode(input.drainTimeout ?? Duration.seconds(30)),
+  killGrace: span("killGrace", input.killGrace ?? Duration.seconds(1)),
+  drainTimeout: span("drainTimeout", input.drainTimeout ?? Duration.seconds(30)),
   logLevel: input.logLevel ?? LogLevel.Error,
   maxWaiting: count("maxWaiting", input.maxWaiting ?? 16, 0),
   sample: probability(input.sample ?? 1),
@@ -184,7 +193,7 @@ export const decode = (input: Input): Settings => ({
     traces: count("limit.traces", l.traces, 1),
     window: Duration.decode(l.window)
   })),
-  fatalBudget: Duration.decode(input.fatalBudget ?? Duration.seconds(5)),
+  fatalBudget: span("fatalBudget", input.fatalBudget ?? Duration.seconds(5)),
   runner: oneOf("runner", input.runner ?? "supervisor", ["supervisor", "inline"]),
   tracerEnvironment: oneOf("tracerEnvironment", input.tracerEnvironment ?? "scrubbed", ["scrubbed", "inherit"]),
   spanAttributes: [...new Set([...DEFAULT_SPAN_ATTRIBUTES, ...(input.spanAttributes ?? []).map(spanKey)])],
@@ -241,14 +250,14 @@ export const layer = (settings: Input): Layer.Layer<never> => Layer.sync(TracerC
 export const config: Config.Config<Settings> = Config.all({
   panicOnKillFailure: Config.option(Config.boolean("BCD_PANIC_ON_KILL_FAILURE")),
   resendSignal: Config.option(Config.boolean("BCD_RESEND_SIGNAL")),
-  rateLimit: Config.option(Config.duration("BCD_RATE_LIMIT")),
+  rateLimit: Config.option(duration("BCD_RATE_LIMIT")),
   synchronousPut: Config.option(Config.boolean("BCD_SYNCHRONOUS_PUT")),
-  killGrace: Config.option(Config.duration("BCD_KILL_GRACE")),
-  drainTimeout: Config.option(Config.duration("BCD_DRAIN_TIMEOUT")),
+  killGrace: Config.option(duration("BCD_KILL_GRACE")),
+  drainTimeout: Config.option(duration("BCD_DRAIN_TIMEOUT")),
   logLevel: Config.option(Config.logLevel("BCD_LOG_LEVEL")),
   maxWaiting: Config.option(Config.integer("BCD_MAX_WAITING")),
   sample: Config.option(Config.number("BCD_SAMPLE")),
-  fatalBudget: Config.option(Config.duration("BCD_FATAL_BUDGET")),
+  fatalBudget: Config.option(duration("BCD_FATAL_BUDGET")),
   runner: Config.option(Config.literal("supervisor", "inline")("BCD_RUNNER")),
   tracerEnvironment: Config.option(Config.literal("scrubbed", "inherit")("BCD_TRACER_ENV")),
   spanAttributes: list("BCD_SPAN_ATTRIBUTES"),

@@ -141,7 +141,9 @@ describe("Backtrace.layer", () => {
       const created = path.join(yield* tempDir, "snaps")
       const existing = yield* tempDir
       fs.chmodSync(existing, 0o755)
-      yield* Layer.build(live({ tracerPath: FAKE_PTRACE, outputDir: created, permissions: 0o750 })).pipe(Effect.scoped)
+      yield* Layer.build(
+        live({ tracerPath: FAKE_PTRACE, outputDir: created, permissions: 0o750, allowSharedPermissions: true })
+      ).pipe(Effect.scoped)
       yield* Layer.build(live({ tracerPath: FAKE_PTRACE, outputDir: existing })).pipe(Effect.scoped)
       expect(fs.statSync(created).mode & 0o7777).toBe(0o750)
       expect(fs.statSync(existing).mode & 0o7777).toBe(0o755)

@@ -15,23 +15,21 @@ describe("Backtrace.renderArgs", () => {
   const classifier = (name: string) => ({ _tag: "Classifier", name }) as const
   const args = (...args: Array<string>) => ({ _tag: "Args", args }) as const
   const cases: ReadonlyArray<readonly [string, Partial<TraceRequest>, ReadonlyArray<string>]> = [
-    ["bare request", {}, ["--load=", "--faulted", "4242", "--kv", "fiber:7"]],
+    ["bare request", {}, ["--load=", "--faulted", "4242", "--kv=fiber:7"]],
     ["extra args follow the pid", { args: ["--core", "-v"], base: [args("--core", "-v")] }, [
       "--load=",
       "--faulted",
       "4242",
       "--core",
       "-v",
-      "--kv",
-      "fiber:7"
+      "--kv=fiber:7"
     ]],
     ["args missing from base (a request built by hand) are base options too", { args: ["--core"] }, [
       "--load=",
       "--faulted",
       "4242",
       "--core",
-      "--kv",
-      "fiber:7"
+      "--kv=fiber:7"
     ]],
     ["base options in call order, across kinds", {
       args: ["--x"],
@@ -42,15 +40,11 @@ describe("Backtrace.renderArgs", () => {
       "--load=",
       "--faulted",
       "4242",
-      "--kv",
-      "region:eu",
-      "--classifier",
-      "svc",
+      "--kv=region:eu",
+      "--classifier=svc",
       "--x",
-      "--kv",
-      "url:https://a:1/b",
-      "--kv",
-      "fiber:7"
+      "--kv=url:https://a:1/b",
+      "--kv=fiber:7"
     ]],
     ["faulted thread", { faulted: true, tid: Option.some(99) }, [
       "--load=",
@@ -58,8 +52,7 @@ describe("Backtrace.renderArgs", () => {
       "4242",
       "--fault-thread",
       "99",
-      "--kv",
-      "fiber:7"
+      "--kv=fiber:7"
     ]],
     ["caller only", { callerOnly: true, tid: Option.some(99) }, [
       "--load=",
@@ -67,8 +60,7 @@ describe("Backtrace.renderArgs", () => {
       "4242",
       "--thread",
       "99",
-      "--kv",
-      "fiber:7"
+      "--kv=fiber:7"
     ]],
     ["caller only and faulted", { callerOnly: true, faulted: true, tid: Option.some(5) }, [
       "--load=",
@@ -78,15 +70,13 @@ describe("Backtrace.renderArgs", () => {
       "5",
       "--fault-thread",
       "5",
-      "--kv",
-      "fiber:7"
+      "--kv=fiber:7"
     ]],
     ["no tid known: no thread flags", { callerOnly: true, faulted: true }, [
       "--load=",
       "--faulted",
       "4242",
-      "--kv",
-      "fiber:7"
+      "--kv=fiber:7"
     ]],
     ["the error, its class, the per-trace classifiers", {
       error: Option.some("boom: at x"),
@@ -96,23 +86,17 @@ describe("Backtrace.renderArgs", () => {
       "--load=",
       "--faulted",
       "4242",
-      "--kv",
-      "error:boom: at x",
-      "--classifier",
-      "TimeoutError",
-      "--classifier",
-      "db",
-      "--kv",
-      "fiber:7"
+      "--kv=error:boom: at x",
+      "--classifier=TimeoutError",
+      "--classifier=db",
+      "--kv=fiber:7"
     ]],
     ["an empty message is passed empty, as in Go", { error: Option.some(""), attributes: [["error", ""]] }, [
       "--load=",
       "--faulted",
       "4242",
-      "--kv",
-      "error:",
-      "--kv",
-      "fiber:7"
+      "--kv=error:",
+      "--kv=fiber:7"
     ]],
     ["everything: Go's order, then the fiber, the per-trace attributes and the span's", {
       args: ["--x"],
@@ -129,26 +113,18 @@ describe("Backtrace.renderArgs", () => {
       "--faulted",
       "4242",
       "--x",
-      "--kv",
-      "k:v",
-      "--classifier",
-      "c",
+      "--kv=k:v",
+      "--classifier=c",
       "--thread",
       "3",
       "--fault-thread",
       "3",
-      "--kv",
-      "error:boom",
-      "--classifier",
-      "Error",
-      "--classifier",
-      "urgent",
-      "--kv",
-      "fiber:12",
-      "--kv",
-      "order:42",
-      "--kv",
-      "span:checkout"
+      "--kv=error:boom",
+      "--classifier=Error",
+      "--classifier=urgent",
+      "--kv=fiber:12",
+      "--kv=order:42",
+      "--kv=span:checkout"
     ]]
   ]
   for (const [name, over, expected] of cases) {

@@ -53,11 +53,8 @@ describe("Backtrace.layer", () => {
       expect(fs.statSync(outputDir).mode & 0o777).toBe(0o700)
       const [call] = recorded(outputDir)
       expect(call!.cwd).toBe(outputDir)
-      const fiber = call!
-        .argv[
-          call!.argv.indexOf("--kv", call!.argv.indexOf("--classifier", call!.argv.indexOf("urgent") - 1) + 1) + 1
-        ]
-      expect(fiber).toMatch(/^fiber:\d+$/)
+      const fiber = call!.argv[call!.argv.indexOf("--classifier=urgent") + 1]
+      expect(fiber).toMatch(/^--kv=fiber:\d+$/)
       const tid = Option.getOrThrow(result.request.tid)
       // Go's order: the base options, the thread flags, the error, its class, the per-trace classifiers;
       // then what Go has no counterpart for: the fiber, the per-trace attributes.
@@ -66,22 +63,15 @@ describe("Backtrace.layer", () => {
         "--faulted",
         String(process.pid),
         "--extra",
-        "--kv",
-        "version:1.2.3",
-        "--classifier",
-        "svc",
+        "--kv=version:1.2.3",
+        "--classifier=svc",
         "--fault-thread",
         String(tid),
-        "--kv",
-        "error:disk full on sda",
-        "--classifier",
-        "DiskFull",
-        "--classifier",
-        "urgent",
-        "--kv",
+        "--kv=error:disk full on sda",
+        "--classifier=DiskFull",
+        "--classifier=urgent",
         fiber,
-        "--kv",
-        "request:42"
+        "--kv=request:42"
       ])
       const snapshot = Option.getOrThrow(result.snapshot)
       expect(path.dirname(snapshot)).toBe(outputDir)
@@ -298,6 +288,7 @@ describe("Backtrace.layerConfig", () => {
           BCD_TRACER_PATH: FAKE_PTRACE,
           BCD_OUTPUT_DIR: outputDir,
           BCD_PERMISSIONS: "0750",
+          BCD_ALLOW_SHARED_PERMISSIONS: "true",
           BCD_ATTRIBUTES: "team:core,url:http://x:1",
           BCD_CLASSIFIERS: "env",
           BCD_ENDPOINT: server.endpoint,
@@ -308,7 +299,7 @@ describe("Backtrace.layerConfig", () => {
       )
       expect(fs.statSync(outputDir).mode & 0o777).toBe(0o750)
       const [call] = recorded(outputDir)
-      expect(call!.argv).toEqual(expect.arrayContaining(["team:core", "url:http://x:1", "env"]))
+      expect(call!.argv).toEqual(expect.arrayContaining(["--kv=team:core", "--kv=url:http://x:1", "--classifier=env"]))
       expect(server.received).toHaveLength(1)
       expect(fs.existsSync(Option.getOrThrow(result.snapshot))).toBe(false)
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
@@ -330,5 +321,43 @@ describe("Backtrace.layerConfig", () => {
       }
       yield* Tracer.trace().pipe(Effect.provide(configured), env)
       expect(server.received.map((r) => r.path)).toEqual([`/myuniverse/${TOKEN}/minidump`])
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+})
+
+describe("ptrace's argv from hostile values (a real process records it)", () => {
+  class Hostile extends Data.TaggedError("--load=/tmp/evil.so")<{ readonly message: string }> {}
+
+  it.live("a _tag or attribute that looks like an option stays inside one --opt=value element", () =>
+    Effect.gen(function*() {
+      const outputDir = yield* tempDir
+      yield* Tracer.trace(new Hostile({ message: "-v" }), { attributes: { "--core": "--load=/y.so" } }).pipe(
+        Effect.provide(Backtrace.layer({ tracerPath: FAKE_PTRACE, outputDir }))
+      )
+      const [call] = recorded(outputDir)
+      expect(call!.argv).toContain("--classifier=--load=/tmp/evil.so")
+      expect(call!.argv).toContain("--kv=error:-v")
+      expect(call!.argv).toContain("--kv=_-core:--load=/y.so")
+      expect(call!.argv.filter((a) => /^--load=./.test(a) || a === "-v" || a === "--core")).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(noCooldown)))
+
+  it.live("errorMessage: \"omit\" (or BCD_ERROR_MESSAGE=omit) keeps the message out of ptrace's argv", () =>
+    Effect.gen(function*() {
+      const outputDir = yield* tempDir
+      const secret = "password=hunter2"
+      yield* Tracer.trace(new Error(secret)).pipe(
+        Effect.provide(Backtrace.layer({ tracerPath: FAKE_PTRACE, outputDir, errorMessage: "omit" }))
+      )
+      yield* Tracer.trace(new Error(secret)).pipe(
+        Effect.provide(Backtrace.layerConfig()),
+        Effect.withConfigProvider(ConfigProvider.fromMap(
+          new Map([["BCD_TRACER_PATH", FAKE_PTRACE], ["BCD_OUTPUT_DIR", outputDir], ["BCD_ERROR_MESSAGE", "omit"]])
+        ))
+      )
+      const calls = recorded(outputDir)
+      expect(calls).toHaveLength(2)
+      for (const call of calls) {
+        expect(call.argv.join("\n")).not.toContain("hunter2")
+        expect(call.argv).toContain("--classifier=Error")
+      }
     }).pipe(Effect.scoped, Effect.provide(noCooldown)))
 })

@@ -25,15 +25,21 @@ const runExample = (example: string) => {
 
 describe("examples", () => {
   it(
-    "npm run demo traces, recovers and catches a signal with gdb, sends all three as Backtrace JSON, and exits 0 within 30 s",
+    "npm run demo traces, recovers, catches a signal and a blocked event loop with eu-stack, traces once with gdb, sends all five as Backtrace JSON reports with frozen times, and exits 0 within 40 s",
     () => {
       const { elapsed, files, run, snapshots } = runExample("demo.ts")
       expect(run.status, run.stderr).toBe(0)
-      expect(elapsed).toBeLessThan(30_000)
-      expect(run.stdout).toMatch(/3 snapshots, 3 uploads/)
+      expect(elapsed).toBeLessThan(40_000)
+      expect(run.stdout).toMatch(/5 snapshots, 5 uploads/)
       // Each one sent as a Backtrace JSON report (the receiver parsed it), with the snapshot attached.
-      expect(run.stdout.match(/Backtrace JSON, \d+ threads, 1 attachment \(200\)/g)).toHaveLength(3)
-      expect(files).toHaveLength(3)
+      expect(run.stdout.match(/Backtrace JSON, \d+ threads, 1 attachment \(200\)/g)).toHaveLength(5)
+      expect(run.stdout.match(/'eu-stack'/g)).toHaveLength(4)
+      expect(run.stdout.match(/'gdb'/g)).toHaveLength(1)
+      expect(run.stdout).toContain("event loop blocked 1.5 s")
+      // Two frozen columns per row, in milliseconds, measured (gdb's stop is long enough never to be missed).
+      expect(run.stdout.match(/'\d+\.\d ms'/g)).toHaveLength(10)
+      expect(run.stdout).toMatch(/'gdb' +│ 'Tracer\.trace\(error\)' .*│ '(\d{3,}\.\d) ms' +│/)
+      expect(files).toHaveLength(5)
       for (const file of files) {
         expect(fs.statSync(path.join(snapshots, file)).mode & 0o777).toBe(0o600)
         expect(run.stdout).toContain(file)
@@ -52,6 +58,6 @@ describe("examples", () => {
     expect(first).toMatch(/^classifiers: +Error$/m)
     expect(second).toMatch(/^error: +cart.items is undefined$/m)
     expect(second).toMatch(/^classifiers: +TypeError$/m)
-    for (const text of [first!, second!]) expect(text).toMatch(/^Thread 1 \(/m)
+    for (const text of [first!, second!]) expect(text).toMatch(/^TID \d+: \[main thread, faulted\]$/m)
   }, 90_000)
 })

@@ -12,7 +12,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
@@ -29,6 +28,7 @@ import { END_MARKER } from "../src/internal/gdb/command.js"
 import { probeGdb } from "../src/internal/gdb/probe.js"
 import { defaultTraceOptions } from "../src/internal/snapshot/file.js"
 import { noCooldown } from "./support/config.js"
+import { smallCores } from "./support/cores.js"
 import { tempDir, withTempDir } from "./support/temp.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -54,17 +54,6 @@ const threads = (text: string) => {
   }
   return out
 }
-
-/** Keeps this process's cores small for the rest of the scope: no anonymous memory (gdb honours coredump_filter). */
-const smallCores = Effect.acquireRelease(
-  Effect.sync(() => {
-    const saved = fs.readFileSync("/proc/self/coredump_filter", "utf8").trim()
-    fs.writeFileSync("/proc/self/coredump_filter", "0")
-    return saved
-  }),
-  // The file shows hex without a prefix; the kernel would read a leading 0 as octal.
-  (saved) => Effect.sync(() => fs.writeFileSync("/proc/self/coredump_filter", `0x${saved}`))
-)
 
 /** Makes sure libuv's threadpool has started (its threads appear on first use). */
 const useThreadpool = Effect.promise(() => fs.promises.readFile(fileURLToPath(import.meta.url)))
@@ -248,22 +237,20 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
       }).pipe(provide({ outputDir: dir }))
     ))
 
-  it.live("a snapshot gdb did not finish is reported as incomplete at Error level", () =>
-    withTempDir((dir) => {
-      const lines: Array<string> = []
-      const capture = Logger.replace(
-        Logger.defaultLogger,
-        Logger.make(({ logLevel, message }) => lines.push(`${logLevel.label} ${String(message)}`))
-      )
-      return Effect.gen(function*() {
+  it.live("a snapshot gdb did not finish fails the trace, and is kept marked .partial", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
         // Logging off before the end: gdb exits 0, but its end marker is not in the file.
         yield* Tracer.addOptions("-ex", "set logging enabled off")
-        const result = yield* Tracer.trace(undefined, { callerOnly: true })
-        const file = Option.getOrThrow(result.snapshot)
-        expect(fs.readFileSync(file, "utf8")).not.toMatch(new RegExp(`^${END_MARKER}$`, "m"))
-        expect(lines).toContainEqual(`ERROR Snapshot ${file} is incomplete: gdb exited without writing its end marker`)
-      }).pipe(provide({ outputDir: dir }), Effect.provide(capture))
-    }))
+        const error = yield* Effect.flip(Tracer.trace(undefined, { callerOnly: true }))
+        const [file] = fs.readdirSync(dir)
+        expect(file).toMatch(/\.txt\.partial$/)
+        const partial = path.join(dir, file!)
+        expect(fs.readFileSync(partial, "utf8")).not.toMatch(new RegExp(`^${END_MARKER}$`, "m"))
+        expect(error).toMatchObject({ _tag: "TracerRunError", reason: "incomplete", leftBehind: [partial] })
+        expect(error.message).toContain(`left behind: ${partial}`)
+      }).pipe(provide({ outputDir: dir }))
+    ))
 
   // /tmp is shared: whoever creates /tmp/perf-<pid>.map first owns it. A FIFO there must not hang the trace.
   it.live("a FIFO at this process's perf map path neither blocks nor fails the trace", () =>

@@ -122,34 +122,26 @@ describe("Go's BTTracer argv (tracer.go's Finalize over the options bcd.go's Tra
         "--faulted",
         String(process.pid),
         "--extra",
-        "--kv",
-        "version:1.2.3",
-        "--classifier",
-        "svc",
+        "--kv=version:1.2.3",
+        "--classifier=svc",
         "--x",
         "--y",
-        "--kv",
-        "region:eu",
+        "--kv=region:eu",
         "--thread",
         tid,
         "--fault-thread",
         tid,
-        "--kv",
-        "error:out of range",
-        "--classifier",
-        "RangeError",
-        "--classifier",
-        "c1",
-        "--classifier",
-        "c2",
+        "--kv=error:out of range",
+        "--classifier=RangeError",
+        "--classifier=c1",
+        "--classifier=c2",
         // Go merges the goroutine id into --module=go:…; the fiber id has no such place, so it comes last.
-        "--kv",
-        `fiber:${result.request.fiberId}`
+        `--kv=fiber:${result.request.fiberId}`
       ]])
       fs.rmSync(outputDir, { recursive: true, force: true })
     }).pipe(Effect.provide(noCooldown)))
 
-  it.live("an empty error message is passed as `--kv error:` (Go's e.Error() is \"\")", () =>
+  it.live("an empty error message is passed as `--kv=error:` (Go's e.Error() is \"\")", () =>
     Effect.gen(function*() {
       const outputDir = testTempDir()
       yield* Effect.gen(function*() {
@@ -157,7 +149,7 @@ describe("Go's BTTracer argv (tracer.go's Finalize over the options bcd.go's Tra
         yield* Tracer.trace(new Error(), { faulted: false })
       }).pipe(Effect.provide(Backtrace.layer({ tracerPath: FAKE_PTRACE, outputDir })))
       for (const argv of argvs(outputDir)) {
-        expect(argv.slice(3, 7)).toEqual(["--kv", "error:", "--classifier", "Error"])
+        expect(argv.slice(3, 5)).toEqual(["--kv=error:", "--classifier=Error"])
       }
       expect(argvs(outputDir)).toHaveLength(2)
       fs.rmSync(outputDir, { recursive: true, force: true })

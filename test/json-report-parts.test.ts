@@ -296,6 +296,17 @@ describe("the report", () => {
     expect(Object.entries(hang.threads).filter(([, t]) => t.fault).map(([k]) => k)).toEqual([hang.mainThread])
   })
 
+  it("a hang snapshot: no JS stack, the faulted native main thread; padded attribute values trimmed", () => {
+    const text = fixture("eu-stack.txt")
+      .replace(/^stack:\n(?: {2}.*\n)+/m, "cause:\n  Error: The event loop has been blocked for 300 ms or more\n")
+      .replace("  route: GET /x\n", "  event_loop.blocked_ms: 313         \n")
+    const hang = build(parse(text), context)
+    expect(hang.mainThread).toBe("9997")
+    expect(hang.threads["9997"]!.fault).toBe(true)
+    expect(hang.attributes["event_loop.blocked_ms"]).toBe("313")
+    expect(hang.annotations.cause).toBe("Error: The event loop has been blocked for 300 ms or more")
+  })
+
   it("a snapshot with no thread still names an existing main thread", () => {
     const empty: Report = build(parse(""), context)
     expect(empty.threads[empty.mainThread]).toBeDefined()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Data, Effect, Layer, Option } from "effect"
+import { Cause, Data, Effect, Layer, Option } from "effect"
 import { clampUtf8 } from "../src/internal/core/request.js"
 import * as Tracer from "../src/Tracer.js"
 import { argvBackend } from "./support/backends.js"
@@ -126,5 +126,28 @@ describe("the request", () => {
       const third = lines((yield* Tracer.trace()).stdout)
       expect(third.filter((l) => l.startsWith("kv=region") || l.startsWith("classifier=") || l.startsWith("arg=")))
         .toEqual([])
+    }).pipe(Effect.provide(TracerLive)))
+})
+
+describe("another process (TraceOptions.pid)", () => {
+  it.live("the request names that pid, with no calling thread; without it, this process and its thread", () =>
+    Effect.gen(function*() {
+      const other = yield* Tracer.trace(undefined, { pid: process.ppid, faulted: true })
+      expect(lines(other.stdout)).toContain(`pid=${process.ppid}`)
+      expect(other.request.pid).toBe(process.ppid)
+      expect(other.request.tid).toEqual(Option.none())
+      const own = yield* Tracer.trace(undefined, { faulted: true })
+      expect(lines(own.stdout)).toContain(`pid=${process.pid}`)
+      expect(Option.isSome(own.request.tid)).toBe(true)
+    }).pipe(Effect.provide(TracerLive)))
+
+  it.live("a pid that is not a positive integer is a defect naming the field", () =>
+    Effect.gen(function*() {
+      for (const pid of [0, -1, 1.5, Number.NaN]) {
+        const exit = yield* Effect.exit(Tracer.trace(undefined, { pid }))
+        expect(exit._tag).toBe("Failure")
+        const defect = exit._tag === "Failure" ? Cause.squash(exit.cause) : undefined
+        expect(defect).toMatchObject({ _tag: "TracerConfigError", field: "pid" })
+      }
     }).pipe(Effect.provide(TracerLive)))
 })

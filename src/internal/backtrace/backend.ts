@@ -21,16 +21,36 @@ export const DEFAULT_TRACER_PATH = "/opt/backtrace/bin/ptrace"
 export { DEFAULT_SIGNALS } from "../os/signals.js"
 
 /**
+ * An attribute key as it can go into `--kv=key:value`: each character a
+ * key must not hold (`:`, a control character) becomes `_`, and a leading
+ * `-` becomes `_`. Keys given to the layer are refused instead
+ * (`badAttributeKey`); this covers `Tracer.addKV`, per-trace and span keys.
+ */
+export const attributeKey = (key: string): string =>
+  key === "" ? "_" : key.replace(/[:\u0000-\u001f\u007f]/g, "_").replace(/^-/, "_")
+
+/** `--kv=key:value`: one argv element, so no user string can be read as an option of its own. */
+const kv = (key: string, value: string) => `--kv=${attributeKey(key)}:${value}`
+
+/** `--classifier=name`: one argv element (a `_tag` such as `--load=/x.so` stays a classifier). */
+const classifier = (name: string) => `--classifier=${name}`
+
+/** How the error goes into argv (`Backtrace.Options.errorMessage`). */
+export type ErrorMessage = "argv" | "omit"
+
+/**
  * ptrace's argv for one request, in Go's order (`BTTracer.Finalize` over the
  * options `bcd.Trace` built): `--load=`, `--faulted`, the pid, the base
- * options as they were added (raw args, `--kv key:value`, `--classifier
- * name`), `--thread <tid>` (caller only), `--fault-thread <tid>` (faulted),
- * `--kv error:<message>`, `--classifier <class>` of the error, the per-trace
- * `--classifier`s. What Go has no counterpart for comes last: `--kv
- * fiber:<id>` (Go's goid goes into `--module=go:`, which Node has no use
- * for), the per-trace attributes and the span's.
+ * options as they were added (raw args, `--kv=key:value`,
+ * `--classifier=name`), `--thread <tid>` (caller only), `--fault-thread
+ * <tid>` (faulted), `--kv=error:<message>` (left out with `errorMessage:
+ * "omit"`), `--classifier=<class>` of the error, the per-trace classifiers.
+ * What Go has no counterpart for comes last: `--kv=fiber:<id>` (Go's goid
+ * goes into `--module=go:`, which Node has no use for), the per-trace
+ * attributes and the span's. Every user string is the value of an
+ * `--opt=value` element, never an element of its own.
  */
-export const renderArgs = (request: TraceRequest): Array<string> => {
+export const renderArgs = (request: TraceRequest, errorMessage: ErrorMessage = "argv"): Array<string> => {
   const argv = ["--load=", "--faulted", String(request.pid)]
   let args = 0
   let attributes = 0
@@ -42,11 +62,11 @@ export const renderArgs = (request: TraceRequest): Array<string> => {
         args += option.args.length
         break
       case "Attribute":
-        argv.push("--kv", `${option.key}:${option.value}`)
+        argv.push(kv(option.key, option.value))
         attributes++
         break
       case "Classifier":
-        argv.push("--classifier", option.name)
+        argv.push(classifier(option.name))
         classifiers++
     }
   }
@@ -58,13 +78,13 @@ export const renderArgs = (request: TraceRequest): Array<string> => {
   }
   let rest = request.attributes.slice(attributes)
   if (Option.isSome(request.error)) {
-    argv.push("--kv", `error:${request.error.value}`)
+    if (errorMessage === "argv") argv.push(kv("error", request.error.value))
     const [first] = rest
     if (first !== undefined && first[0] === "error" && first[1] === request.error.value) rest = rest.slice(1)
   }
-  for (const classifier of request.classifiers.slice(classifiers)) argv.push("--classifier", classifier)
-  argv.push("--kv", `fiber:${request.fiberId}`)
-  for (const [key, value] of rest) argv.push("--kv", `${key}:${value}`)
+  for (const name of request.classifiers.slice(classifiers)) argv.push(classifier(name))
+  argv.push(kv("fiber", String(request.fiberId)))
+  for (const [key, value] of rest) argv.push(kv(key, value))
   return argv
 }
 
@@ -83,6 +103,7 @@ export interface Settings {
   readonly defaultTraceOptions: TraceOptions.Resolved
   readonly signals: ReadonlyArray<NodeJS.Signals>
   readonly base: Tracer.Options
+  readonly errorMessage: ErrorMessage
 }
 
 /** With uploads on, a tracer that printed no path left nothing to send. */
@@ -105,7 +126,9 @@ export const backend = (
   defaultTraceOptions: settings.defaultTraceOptions,
   base: settings.base,
   command: (request) =>
-    Command.make(settings.tracerPath, ...renderArgs(request)).pipe(Command.workingDirectory(settings.outputDir)),
+    Command.make(settings.tracerPath, ...renderArgs(request, settings.errorMessage)).pipe(
+      Command.workingDirectory(settings.outputDir)
+    ),
   snapshot: (stdout) => snapshotPath(stdout, settings.outputDir),
   stdio: settings.stdio,
   signals: settings.signals,

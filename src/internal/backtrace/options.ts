@@ -16,7 +16,7 @@ import { TracerConfigError } from "../../TraceError.js"
 import * as TraceOptions from "../../TraceOptions.js"
 import { findExecutable } from "../core/executable.js"
 import { ensureOutputDir, trySync } from "../core/outputDir.js"
-import { check, checkAttributes, checkTimeout, noNul } from "../core/validate.js"
+import { check, checkAttributes, checkTimeout, noNul, sharedMode, sharedModeReason } from "../core/validate.js"
 import * as signals from "../os/signals.js"
 import { readCa } from "../upload/ca.js"
 import { defaultRetry, uploadTimeout } from "../upload/policy.js"
@@ -59,7 +59,8 @@ const checkStderr = (file: string) =>
     trySync("stderr", `cannot append to ${file}`, () => fs.closeSync(fs.openSync(file, "a", 0o600)))
   )
 
-const checkPut = (put: PutOptions): Effect.Effect<PutSettings, TracerConfigError> =>
+/** Checks `put` alone: the endpoint URL (token included), timeout, retry, concurrency. */
+export const checkPut = (put: PutOptions): Effect.Effect<PutSettings, TracerConfigError> =>
   Effect.gen(function*() {
     const url = yield* endpointUrl(put.endpoint, put.token)
     const timeout = yield* Either.mapLeft(uploadTimeout(put.timeout), (reason) => bad("put.timeout", reason))
@@ -95,6 +96,11 @@ export const validate = (
       "permissions",
       "not a file mode (an integer from 0 to 0o7777)"
     )
+    yield* check(
+      !sharedMode(permissions) || options.allowSharedPermissions === true,
+      "permissions",
+      sharedModeReason(permissions, "allowSharedPermissions: true")
+    )
     // Snapshots hold process memory: by default they go to a private folder of their own, not the working directory.
     yield* check(options.outputDir !== "", "outputDir", "the path is empty")
     const outputDir = yield* ensureOutputDir(options.outputDir ?? "snapshots", permissions)
@@ -105,6 +111,8 @@ export const validate = (
     yield* check(!(options.classifiers ?? []).includes(""), "classifiers", "a classifier is empty")
     yield* noNul("args", options.args ?? [])
     yield* checkTimeout("defaultTraceOptions.timeout", options.defaultTraceOptions?.timeout)
+    const errorMessage = options.errorMessage ?? "argv"
+    yield* check(errorMessage === "argv" || errorMessage === "omit", "errorMessage", `must be "argv" or "omit"`)
     const put = options.put === undefined ? Option.none() : Option.some(yield* checkPut(options.put))
     const settings: Settings = {
       tracerPath: tracer,
@@ -119,7 +127,8 @@ export const validate = (
         attributes: Object.entries(options.attributes ?? {}),
         classifiers: options.classifiers ?? [],
         args: options.args ?? []
-      }
+      },
+      errorMessage
     }
     return { settings, put }
   })

@@ -42,33 +42,100 @@ export const octal = (name: string): Config.Config<number> =>
       ? Either.right(parseInt(text.trim().replace(/^0o/, ""), 8))
       : Either.left(ConfigError.InvalidData([name], `Expected an octal file mode such as 0700, got "${text}"`)))
 
-/** `BCD_ATTRIBUTES`: `key:value` pairs, comma-separated. */
+/**
+ * Splits `BCD_ATTRIBUTES` on its unescaped commas: `\,` is a comma inside a
+ * value, `\\` a backslash. The pairs, unescaped, or why the text is malformed.
+ */
+const splitPairs = (text: string): Either.Either<ReadonlyArray<string>, string> => {
+  const pairs: Array<string> = []
+  let current = ""
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (c === "\\") {
+      const next = text[i + 1]
+      if (next !== "," && next !== "\\") return Either.left(`a backslash must be followed by "," or "\\" (at ${i})`)
+      current += next
+      i++
+    } else if (c === ",") {
+      pairs.push(current)
+      current = ""
+    } else {
+      current += c
+    }
+  }
+  pairs.push(current)
+  return Either.right(pairs)
+}
+
+/**
+ * Why `key` cannot be an attribute key, if it cannot: empty, holding `:`
+ * (a tracer splits `key:value` at the first one), starting with `-`, or
+ * holding a NUL byte, a newline or another control character.
+ */
+export const badAttributeKey = (key: string): string | undefined =>
+  key === ""
+    ? "an attribute key is empty"
+    : key.includes(":")
+    ? `attribute key ${JSON.stringify(key)} holds ':'`
+    : key.startsWith("-")
+    ? `attribute key ${JSON.stringify(key)} starts with '-'`
+    : /[\u0000-\u001f\u007f]/.test(key)
+    ? `attribute key ${JSON.stringify(key)} holds a NUL byte, a newline or another control character`
+    : undefined
+
+/**
+ * `BCD_ATTRIBUTES`: `key:value` pairs, comma-separated; a comma inside a
+ * value is written `\,` (a backslash `\\`). A pair without `:`, a bad key
+ * ({@link badAttributeKey}) or a key given twice is refused, never split or
+ * dropped silently.
+ */
 export const attributes: Config.Config<Record<string, string>> = Config.mapOrFail(
-  Config.array(Config.string(), "BCD_ATTRIBUTES"),
-  (pairs) => {
+  Config.string("BCD_ATTRIBUTES"),
+  (text) => {
+    const invalid = (why: string) => Either.left(ConfigError.InvalidData(["BCD_ATTRIBUTES"], why))
+    const split = splitPairs(text)
+    if (Either.isLeft(split)) return invalid(split.left)
     const record: Record<string, string> = {}
-    for (const pair of pairs) {
+    for (const pair of split.right) {
       const colon = pair.indexOf(":")
-      if (colon <= 0) {
-        return Either.left(ConfigError.InvalidData(["BCD_ATTRIBUTES"], `Expected key:value pairs, got "${pair}"`))
-      }
-      record[pair.slice(0, colon).trim()] = pair.slice(colon + 1)
+      if (colon < 0) return invalid(`Expected key:value pairs (a comma in a value is "\\,"), got "${pair}"`)
+      const key = pair.slice(0, colon).trim()
+      const bad = badAttributeKey(key)
+      if (bad !== undefined) return invalid(bad)
+      if (Object.hasOwn(record, key)) return invalid(`attribute key ${JSON.stringify(key)} is given twice`)
+      record[key] = pair.slice(colon + 1)
     }
     return Either.right(record)
   }
 )
 
-/** `BCD_TIMEOUT`: a duration, or `none`. */
+/** Reads `text` as a duration that is not negative (`Duration` would make a negative one 0), and not 0 if `positive`. */
+const durationText = (
+  name: string,
+  text: string,
+  positive: boolean
+): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
+  const invalid = (why: string) => Either.left(ConfigError.InvalidData([name], `${why}, got "${text}"`))
+  const trimmed = text.trim()
+  if (trimmed.startsWith("-")) return invalid("Expected a duration that is not negative")
+  return Option.match(Duration.decodeUnknown(trimmed), {
+    onNone: () => invalid(`Expected a duration such as "5 seconds"`),
+    onSome: (d) => positive && Duration.isZero(d) ? invalid("Expected a duration longer than 0") : Either.right(d)
+  })
+}
+
+/**
+ * A duration variable, as `Config.duration` reads it, but refused when
+ * negative (which `Duration` silently makes 0) and, if `positive`, when 0.
+ */
+export const duration = (name: string, positive = false): Config.Config<Duration.Duration> =>
+  Config.mapOrFail(Config.string(name), (text) => durationText(name, text, positive))
+
+/** `BCD_TIMEOUT`: a duration longer than 0, or `none`. */
 export const timeout: Config.Config<TraceOptions.Timeout> = Config.mapOrFail(
   Config.string("BCD_TIMEOUT"),
-  (text): Either.Either<TraceOptions.Timeout, ConfigError.ConfigError> => {
-    if (text.trim() === "none") return Either.right("none")
-    return Option.match(Option.liftThrowable(Duration.decode)(text.trim() as Duration.DurationInput), {
-      onNone: () =>
-        Either.left(ConfigError.InvalidData(["BCD_TIMEOUT"], `Expected a duration or "none", got "${text}"`)),
-      onSome: (duration) => Either.right(duration)
-    })
-  }
+  (text): Either.Either<TraceOptions.Timeout, ConfigError.ConfigError> =>
+    text.trim() === "none" ? Either.right("none") : durationText("BCD_TIMEOUT", text, true)
 )
 
 /** The variables every backend reads: `BCD_OUTPUT_DIR`, `BCD_ATTRIBUTES`, `BCD_CLASSIFIERS`, `BCD_TIMEOUT`. */
@@ -82,7 +149,7 @@ export const common = Config.all({
 /** The upload variables every backend reads: `BCD_UNLINK`, `BCD_PUT_TIMEOUT`, `BCD_PUT_CA`. */
 export const commonPut = Config.all({
   unlink: Config.option(Config.boolean("BCD_UNLINK")),
-  timeout: Config.option(Config.duration("BCD_PUT_TIMEOUT")),
+  timeout: Config.option(duration("BCD_PUT_TIMEOUT", true)),
   ca: Config.option(Config.nonEmptyString("BCD_PUT_CA"))
 })
 

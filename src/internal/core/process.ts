@@ -14,12 +14,12 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { TracerRunError } from "../../TraceError.js"
 import type { Stdio } from "../../TracerBackend.js"
 import { findExecutable } from "./executable.js"
 import { clampUtf8 } from "./request.js"
+import { makeRunDir } from "./runDir.js"
 import type { Watchdog } from "./watchdog.js"
 
 /** A command, read off a `Command`, ready to spawn. */
@@ -145,7 +145,7 @@ interface Files {
 const openFiles = (spec: Spec, program: string) =>
   Effect.try({
     try: (): Files => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
+      const dir = makeRunDir()
       const opened: Array<number> = []
       try {
         const open = (file: string, flags: string) => {

@@ -52,11 +52,16 @@ export const threadId = (): Option.Option<number> => {
 /** Replaces NUL bytes and truncates to 64 KiB of UTF-8, so the message fits in argv. */
 export const sanitizeMessage = (message: string): string => clampUtf8(message, MAX_MESSAGE_BYTES, "...[truncated]")
 
-/** Everything a backend needs for one trace, read off the calling fiber. */
+/**
+ * Everything a backend needs for one trace, read off the calling fiber. The
+ * traced process is this one unless `pid` names another, which then has no
+ * calling thread.
+ */
 export const makeRequest = (
   entries: ReadonlyArray<BaseOption>,
   options: TraceOptions.Resolved,
-  error: Option.Option<unknown>
+  error: Option.Option<unknown>,
+  pid: number = process.pid
 ): Effect.Effect<TraceRequest> =>
   Effect.gen(function*() {
     const base = toOptions(entries)
@@ -71,8 +76,8 @@ export const makeRequest = (
     if (options.errorClassification && Option.isSome(error)) classifiers.push(classify(error.value))
     classifiers.push(...options.classifications)
     return {
-      pid: process.pid,
-      tid: options.faulted || options.callerOnly ? threadId() : Option.none(),
+      pid,
+      tid: pid === process.pid && (options.faulted || options.callerOnly) ? threadId() : Option.none(),
       faulted: options.faulted,
       callerOnly: options.callerOnly,
       fiberId: fiber._tag === "Runtime" ? fiber.id : 0,

@@ -22,12 +22,16 @@ const fellBack: { logged: boolean } = globalValue(Symbol.for("effect-bcd/interna
 export const warmUp = (config: Settings): Effect.Effect<void> =>
   config.runner === "supervisor" ? Effect.asVoid(Effect.forkDaemon(Effect.ignore(Client.ensure))) : Effect.void
 
-/** Runs `spec` with the configured runner. */
+/**
+ * Runs `spec` with the configured runner. `target` is the traced process when
+ * it is not this one: the supervisor resumes it if a killed tracer left it
+ * stopped (the inline runner does not).
+ */
 export const run = (
   config: Settings,
   backend: string,
   spec: Process.Spec,
-  options: Process.RunOptions
+  options: Process.RunOptions & { readonly target?: number }
 ): Effect.Effect<Process.Finished, TracerRunError> =>
   config.runner === "inline"
     ? Process.run(spec, options)
@@ -46,5 +50,5 @@ export const run = (
             ),
           Process.run(spec, options)
         ),
-      onSuccess: () => Client.run(spec, { deadline: options.deadline, grace: options.grace })
+      onSuccess: () => Client.run(spec, { deadline: options.deadline, grace: options.grace, target: options.target })
     })

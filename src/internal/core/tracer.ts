@@ -36,8 +36,10 @@ import * as Admission from "./admission.js"
 import * as Lock from "./lock.js"
 import { log, logSummarised } from "./log.js"
 import * as Metrics from "./metrics.js"
+import { makePrivate } from "./private.js"
 import * as Process from "./process.js"
 import { makeRequest, probeRequest, toEntries, toOptions } from "./request.js"
+import { sweepRunDirs } from "./runDir.js"
 import * as Runner from "./runner.js"
 import { currentSpan, linkSnapshot } from "./span.js"
 import * as Watchdog from "./watchdog.js"
@@ -52,7 +54,12 @@ export interface MakeOptions {
 }
 
 /** The spec of one command, or a defect: a command the core cannot honour is a bug in the backend. */
-const specOf = (backend: Any, request: TraceRequest, plan: unknown, config: Settings): Effect.Effect<Process.Spec> =>
+export const specOf = (
+  backend: Any,
+  request: TraceRequest,
+  plan: unknown,
+  config: Settings
+): Effect.Effect<Process.Spec> =>
   Either.match(
     Process.fromCommand(
       backend.command(request, plan),
@@ -80,6 +87,27 @@ const checkBackend = (backend: Any): Effect.Effect<void, TracerConfigError> =>
     if (reason !== undefined) return yield* new TracerConfigError({ field: `${backend.name}.command`, reason })
   })
 
+/** `error`, naming the files its trace left behind. */
+const withLeftBehind = (
+  error: TraceTimeoutError | TracerRunError,
+  leftBehind: ReadonlyArray<string>
+): TraceTimeoutError | TracerRunError => {
+  if (leftBehind.length === 0) return error
+  if (error._tag === "TraceTimeoutError") return new TraceTimeoutError({ phase: error.phase, leftBehind })
+  const { cause, detail, exitCode, hint, path, reason, signal, stderr } = error
+  return new TracerRunError({
+    path,
+    reason,
+    ...(detail === undefined ? {} : { detail }),
+    ...(exitCode === undefined ? {} : { exitCode }),
+    ...(signal === undefined ? {} : { signal }),
+    ...(stderr === undefined ? {} : { stderr }),
+    ...(hint === undefined ? {} : { hint }),
+    ...(cause === undefined ? {} : { cause }),
+    leftBehind: [...(error.leftBehind ?? []), ...leftBehind]
+  })
+}
+
 /** Runs the spec under the lock, the cooldown and one deadline over both; `prepare` runs with the lock held. */
 const runLocked = <P>(
   backend: Any,
@@ -95,6 +123,8 @@ const runLocked = <P>(
     const startedAt = yield* Clock.currentTimeNanos
     let phase: "lock" | "execution" = "lock"
     let killFailure: string | undefined
+    // The plan once `prepare` succeeded: a failure from then on gives the backend its `abandon`.
+    let prepared: Option.Option<P> = Option.none()
     // The time left before the deadline, on the monotonic clock.
     const remaining = Effect.map(Clock.currentTimeNanos, (now) =>
       Option.map(deadline, (d) =>
@@ -107,6 +137,7 @@ const runLocked = <P>(
         {
           deadline: left,
           grace: config.killGrace,
+          target: request.pid,
           watchdog: options.watchdog,
           onKillFailure: (reason) => {
             killFailure = reason
@@ -116,50 +147,90 @@ const runLocked = <P>(
       ))
     const run = Effect.suspend(() => {
       phase = "execution"
-      const prepared: Effect.Effect<P, TracerRunError> = backend.prepare === undefined
+      const prepare: Effect.Effect<P, TracerRunError> = backend.prepare === undefined
         ? Effect.succeed(planned)
         : backend.prepare(request, planned)
-      return Effect.flatMap(prepared, (plan) =>
-        Effect.map(spawn, (finished) => ({ plan, finished })))
+      return Effect.flatMap(prepare, (plan) => {
+        prepared = Option.some(plan)
+        return Effect.map(spawn, (finished) => ({ plan, finished }))
+      })
     })
+    /** The backend's `abandon` of a prepared trace: the files it leaves behind. */
+    const abandon: Effect.Effect<ReadonlyArray<string>> = Effect.suspend(() =>
+      Option.isNone(prepared) || backend.abandon === undefined
+        ? Effect.succeed([])
+        : backend.abandon(request, prepared.value)
+    )
     const locked = Lock.withLock(config.rateLimit, run)
-    const exit = yield* Effect.exit(Option.match(deadline, {
-      onNone: () => locked,
-      onSome: (duration) => Effect.timeoutFail(locked, { duration, onTimeout: () => new TraceTimeoutError({ phase }) })
-    }))
-    if (killFailure !== undefined) {
-      const error = new TracerKillError({ path: spec.command, reason: killFailure })
-      yield* log(LogLevel.Error, backend.name, error.message)
-      if (config.panicOnKillFailure) return yield* Effect.die(error)
-    }
-    const { finished, plan } = yield* exit
-    if (finished.deadlinePassed) return yield* new TraceTimeoutError({ phase: "execution" })
+    const outcome = Effect.gen(function*() {
+      const exit = yield* Effect.exit(Option.match(deadline, {
+        onNone: () =>
+          locked,
+        onSome: (duration) =>
+          Effect.timeoutFail(locked, { duration, onTimeout: () => new TraceTimeoutError({ phase }) })
+      }))
+      if (killFailure !== undefined) {
+        const error = new TracerKillError({ path: spec.command, reason: killFailure })
+        yield* log(LogLevel.Error, backend.name, error.message)
+        if (config.panicOnKillFailure) return yield* Effect.die(error)
+      }
+      const { finished, plan } = yield* exit
+      return yield* resultOf(backend, request, plan, finished)
+    })
+    return yield* outcome.pipe(
+      Effect.catchAll((error) => Effect.flatMap(abandon, (files) => Effect.fail(withLeftBehind(error, files)))),
+      Effect.onInterrupt(() => abandon)
+    )
+  })
+
+/**
+ * A finished run as a `TraceResult`, or the error its end calls for (the
+ * deadline, an exit code not allowed). Whatever umask the tracer ran with
+ * (the inline runner passes on this process's), the snapshot is made 0600.
+ */
+export const resultOf = <P>(
+  backend: Any,
+  request: TraceRequest,
+  plan: P,
+  finished: Process.Finished
+): Effect.Effect<TraceResult<P>, TraceTimeoutError | TracerRunError> =>
+  Effect.suspend((): Effect.Effect<TraceResult<P>, TraceTimeoutError | TracerRunError> => {
+    if (finished.deadlinePassed) return Effect.fail(new TraceTimeoutError({ phase: "execution" }))
     if (finished.code === null || !(backend.exitCodes ?? [0]).includes(finished.code)) {
       const hint = ptraceHint(finished.stderr)
-      return yield* new TracerRunError({
-        path: finished.path,
-        ...(finished.signal === null
-          ? { reason: "exited", exitCode: finished.code ?? -1 }
-          : { reason: "killed", signal: finished.signal }),
+      return Effect.fail(
+        new TracerRunError({
+          path: finished.path,
+          ...(finished.signal === null
+            ? { reason: "exited", exitCode: finished.code ?? -1 }
+            : { reason: "killed", signal: finished.signal }),
+          stderr: finished.stderr,
+          ...(hint === undefined ? {} : { hint })
+        })
+      )
+    }
+    const snapshot = backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none()
+    const path = Option.getOrUndefined(snapshot)
+    const why = path === undefined ? undefined : makePrivate(path)
+    return Effect.as(
+      why === undefined
+        ? Effect.void
+        : log(LogLevel.Warning, backend.name, `Cannot make snapshot ${path} mode 0600: ${why}`),
+      {
+        stdout: finished.stdout,
+        exitCode: finished.code,
         stderr: finished.stderr,
-        ...(hint === undefined ? {} : { hint })
-      })
-    }
-    const result: TraceResult<P> = {
-      stdout: finished.stdout,
-      exitCode: finished.code,
-      stderr: finished.stderr,
-      snapshot: backend.snapshot ? backend.snapshot(finished.stdout, request, plan) : Option.none(),
-      durationMs: finished.durationMs,
-      stoppedMs: Option.fromNullable(finished.stoppedMs),
-      request,
-      plan
-    }
-    return result
+        snapshot,
+        durationMs: finished.durationMs,
+        stoppedMs: Option.fromNullable(finished.stoppedMs),
+        request,
+        plan
+      }
+    )
   })
 
 /** The `outcome` tag of a failed trace. */
-const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
+export const outcomeOf = (error: TraceError): TraceMetrics.Outcome =>
   error._tag === "TraceTimeoutError"
     ? "timeout"
     : error._tag === "TraceBusyError"
@@ -174,12 +245,31 @@ const increments = Object.fromEntries(
   ])
 ) as Record<TraceMetrics.Outcome, Effect.Effect<void>>
 
-const count = (outcome: TraceMetrics.Outcome) => increments[outcome]
+export const count = (outcome: TraceMetrics.Outcome) => increments[outcome]
 
 const uploadOk = Metrics.incrementOutcome(Metrics.uploadsKey, "ok")
 const uploadFailed = Metrics.incrementOutcome(Metrics.uploadsKey, "failed")
 
-const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
+/** The run's metrics (its duration, how long the process was stopped), then the backend's `finalize`. */
+export const measuredAndFinalized = <P>(
+  backend: Any,
+  raw: TraceResult<P>
+): Effect.Effect<TraceResult<P>, TracerRunError> =>
+  Effect.zipRight(
+    Effect.zipRight(
+      Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000),
+      Option.match(raw.stoppedMs, {
+        onNone: () => Effect.void,
+        onSome: (ms) => Metric.update(TraceMetrics.processStopped, ms / 1000)
+      })
+    ),
+    backend.finalize === undefined
+      ? Effect.succeed(raw)
+      : backend.finalize(raw) as Effect.Effect<TraceResult<P>, TracerRunError>
+  )
+
+/** An upload, counted in `bcd.uploads` by outcome. */
+export const countUpload = <A, E, R>(upload: Effect.Effect<A, E, R>) =>
   Effect.tapBoth(upload, { onFailure: () => uploadFailed, onSuccess: () => uploadOk })
 
 /** Builds the service for `backend`; closing the scope waits (bounded) for background uploads and captures. */
@@ -192,6 +282,13 @@ export const make = (
     const watchdog = options.watchdog ?? Watchdog.detect()
     const inline = options.watchdog !== undefined || options.kill !== undefined
     yield* Runner.warmUp(inline ? { ...(yield* TracerConfig), runner: "inline" } : yield* TracerConfig)
+    // Run folders of hosts killed mid-trace, removed in the background.
+    yield* Effect.forkDaemon(
+      Effect.flatMap(Effect.sync(() => sweepRunDirs()), (removed) =>
+        removed.length === 0
+          ? Effect.void
+          : log(LogLevel.Debug, backend.name, `Removed run folders of dead processes: ${removed.join(", ")}`))
+    )
     // The base set as added, across kinds (Go's base options keep their call order).
     const base = yield* Ref.make<ReadonlyArray<BaseOption>>(backend.base === undefined ? [] : toEntries(backend.base))
     const pending = yield* FiberSet.make<void, never>()
@@ -214,7 +311,11 @@ export const make = (
     ): Effect.Effect<TraceResult, TraceError> =>
       Effect.gen(function*() {
         const resolved = TraceOptions.resolve(backend.defaultTraceOptions, traceOptions)
-        const request = yield* makeRequest(yield* Ref.get(base), resolved, error)
+        const pid = traceOptions?.pid ?? process.pid
+        if (!Number.isSafeInteger(pid) || pid <= 0) {
+          return yield* Effect.die(new TracerConfigError({ field: "pid", reason: `not a process id: ${pid}` }))
+        }
+        const request = yield* makeRequest(yield* Ref.get(base), resolved, error, pid)
         if (typeof config.sample === "function" && !(yield* config.sample(request))) {
           return yield* new TraceBusyError({ reason: "sampled-out" })
         }
@@ -228,16 +329,7 @@ export const make = (
         })
       }).pipe(
         Effect.ensuring(Admission.leave),
-        Effect.tap((raw) =>
-          Effect.zipRight(
-            Metric.update(TraceMetrics.tracerRun, raw.durationMs / 1000),
-            Option.match(raw.stoppedMs, {
-              onNone: () => Effect.void,
-              onSome: (ms) => Metric.update(TraceMetrics.processStopped, ms / 1000)
-            })
-          )
-        ),
-        Effect.flatMap((raw) => backend.finalize === undefined ? Effect.succeed(raw) : backend.finalize(raw)),
+        Effect.flatMap((raw) => measuredAndFinalized(backend, raw)),
         Effect.tap((result) => say(LogLevel.Debug, `Tracer finished in ${result.durationMs} ms`)),
         Effect.tap((result) =>
           Option.isSome(span) && Option.isSome(result.snapshot)

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { TracerConfigError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
+import { badAttributeKey } from "./config.js"
 
 /** Fails with `reason` on `field` unless `ok`. */
 export const check = (ok: boolean, field: string, reason: string): Effect.Effect<void, TracerConfigError> =>
@@ -20,22 +21,36 @@ export const noNul = (field: string, values: ReadonlyArray<string>): Effect.Effe
   return check(index === -1, field, `entry ${index} contains a NUL byte`)
 }
 
-/** A deadline: absent, `"none"`, or something `Duration.decode` reads. */
+/** A deadline: absent, `"none"`, or something `Duration.decode` reads that is longer than 0 (and not negative). */
 export const checkTimeout = (
   field: string,
   timeout: TraceOptions.Timeout | undefined
-): Effect.Effect<void, TracerConfigError> =>
-  check(
-    timeout === undefined || timeout === "none" || Option.isSome(Option.liftThrowable(Duration.decode)(timeout)),
-    field,
-    `not a duration or "none"`
+): Effect.Effect<void, TracerConfigError> => {
+  if (timeout === undefined || timeout === "none") return Effect.void
+  const negative = (typeof timeout === "number" && timeout < 0) || (typeof timeout === "bigint" && timeout < 0n) ||
+    (typeof timeout === "string" && timeout.trim().startsWith("-"))
+  const decoded = Option.liftThrowable(Duration.decode)(timeout)
+  return Effect.zipRight(
+    check(Option.isSome(decoded), field, `not a duration or "none"`),
+    check(!negative && Option.exists(decoded, (d) => !Duration.isZero(d)), field, "must be longer than 0")
   )
+}
 
-/** Attribute keys that a tracer's `key:value` argument can carry. */
+/** Attribute keys and values that a tracer's `key:value` argument can carry (see `badAttributeKey`). */
 export const checkAttributes = (attributes: Readonly<Record<string, string>>): Effect.Effect<void, TracerConfigError> =>
-  Effect.forEach(Object.entries(attributes), ([key, value]) =>
-    Effect.all([
-      check(key !== "" && !key.includes(":"), "attributes", `key "${key}" must be non-empty and hold no ':'`),
+  Effect.forEach(Object.entries(attributes), ([key, value]) => {
+    const bad = badAttributeKey(key)
+    return Effect.all([
+      check(bad === undefined, "attributes", bad ?? ""),
       check(typeof value === "string", "attributes", `value of "${key}" is not a string`),
-      check(!key.includes("\0") && !value.includes("\0"), "attributes", `"${key}" contains a NUL byte`)
-    ]), { discard: true })
+      check(typeof value !== "string" || !value.includes("\0"), "attributes", `"${key}" contains a NUL byte`)
+    ])
+  }, { discard: true })
+
+/** A folder mode that lets the group or others read, write or enter. */
+export const sharedMode = (mode: number): boolean => (mode & 0o077) !== 0
+
+/** Why a shared mode is refused, and how to opt in. */
+export const sharedModeReason = (mode: number, optIn: string): string =>
+  `0${mode.toString(8)} lets other users into the snapshot folder (snapshots hold this process's memory); ` +
+  `set ${optIn} to allow it`

@@ -13,17 +13,20 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import type { Options, Plan } from "../../EuStack.js"
-import type { TracerConfigError, TracerRunError } from "../../TraceError.js"
+import { type TracerConfigError, TracerRunError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
-import { ensureOutputDir } from "../core/outputDir.js"
+import { ensureOutputDir, errnoText } from "../core/outputDir.js"
+import { checkAttributes, checkTimeout } from "../core/validate.js"
 import {
   createError,
   createFiles,
   defaultProgram,
   defaultTraceOptions,
+  isWriteFailure,
   makeNamer,
+  markPartial,
   sanitizeProgram
 } from "../snapshot/file.js"
 import * as Header from "../snapshot/header.js"
@@ -64,8 +67,18 @@ export interface Settings {
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>>
 }
 
-/** Post-processes a finished snapshot: labels threads, names JIT frames, adds the end line. */
-const finalizeSnapshot = (result: TraceResult<Plan>): Effect.Effect<void> => {
+/** What a failed trace leaves: the snapshot, marked partial (`.partial`). */
+const abandonFiles = (plan: Plan): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.sync(() => Option.toArray(Option.fromNullable(markPartial(plan.snapshot)))).pipe(
+    Effect.catchAllDefect(() => Effect.succeed([plan.snapshot]))
+  )
+
+/**
+ * Post-processes a finished snapshot: labels threads, names JIT frames, adds
+ * the end line. A rewrite that fails to write (a full disk) fails the trace:
+ * eu-stack's output may be cut short too, and the end line is missing.
+ */
+const finalizeSnapshot = (settings: Settings, result: TraceResult<Plan>): Effect.Effect<void, TracerRunError> => {
   const { faulted, pid, tid } = result.request
   const snapshot = result.plan.snapshot
   const say = (level: LogLevel.LogLevel, message: string) => log(level, NAME, message)
@@ -83,10 +96,20 @@ const finalizeSnapshot = (result: TraceResult<Plan>): Effect.Effect<void> => {
         )
     ),
     Effect.catchAll((error) =>
-      say(
-        LogLevel.Warning,
-        `Snapshot ${snapshot} kept as eu-stack wrote it; post-processing failed: ${String(error.error)}`
-      )
+      isWriteFailure(error.error)
+        ? Effect.flatMap(abandonFiles(result.plan), (leftBehind) =>
+          Effect.fail(
+            new TracerRunError({
+              path: settings.euStackPath,
+              reason: "incomplete",
+              detail: `wrote an incomplete snapshot (no end line): writing it failed: ${errnoText(error.error)}`,
+              leftBehind
+            })
+          ))
+        : say(
+          LogLevel.Warning,
+          `Snapshot ${snapshot} kept as eu-stack wrote it; post-processing failed: ${String(error.error)}`
+        )
     )
   )
 }
@@ -143,7 +166,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       stdio: (_request, plan) => ({ stdout: plan.snapshot }),
       exitCodes: EXIT_CODES,
       snapshot: (_stdout, _request, plan) => Option.some(plan.snapshot),
-      finalize: (result) => Effect.as(finalizeSnapshot(result), result),
+      finalize: (result) => Effect.as(finalizeSnapshot(settings, result), result),
+      abandon: (_request, plan) => abandonFiles(plan),
       ...Option.match(settings.put, {
         onNone: () => ({}),
         onSome: (put) => ({
@@ -161,6 +185,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
  */
 export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, TracerConfigError, Services> =>
   Effect.gen(function*() {
+    yield* checkAttributes(options.attributes ?? {})
+    yield* checkTimeout("defaultTraceOptions.timeout", options.defaultTraceOptions?.timeout)
     // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()

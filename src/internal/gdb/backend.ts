@@ -13,26 +13,30 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import type { Options, Plan } from "../../Gdb.js"
-import type { TracerRunError } from "../../TraceError.js"
-import { TracerConfigError } from "../../TraceError.js"
+import { TracerConfigError, TracerRunError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
 import type { TracerBackend, TraceRequest, TraceResult } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
+import { errnoText } from "../core/outputDir.js"
+import { makePrivate } from "../core/private.js"
+import { checkAttributes, checkTimeout } from "../core/validate.js"
 import {
   createError,
   createFiles,
   defaultProgram,
   defaultTraceOptions,
+  isWriteFailure,
   makeNamer,
+  markPartial,
   sanitizeProgram
 } from "../snapshot/file.js"
 import { jitNames, perfMapPath } from "../snapshot/perfMap.js"
 import type { Upload } from "../snapshot/put.js"
 import * as Report from "../snapshot/report.js"
 import type { Services } from "../upload/file.js"
-import { type Capabilities, gdbArgs, threadSelector } from "./command.js"
+import { type Capabilities, END_MARKER, gdbArgs, threadSelector } from "./command.js"
 import { type DiskSpace, diskSpace, estimateCoreSize, skipReason } from "./core.js"
-import { rewrite, unnamedAddresses } from "./finalize.js"
+import { hasLine, rewrite, unnamedAddresses } from "./finalize.js"
 import * as Header from "./header.js"
 import { prepareOutputDir, probeGdb } from "./probe.js"
 
@@ -59,6 +63,8 @@ export interface Settings {
   readonly full: boolean
   readonly core: boolean
   readonly maxCoreSize: number
+  /** Keep (marked partial) the core of a trace that failed, instead of removing it. */
+  readonly keepPartialCores?: boolean
   readonly defaultTraceOptions: TraceOptions.Resolved
   readonly put: Option.Option<Upload>
   /** The upload URL's secrets, kept out of gdb's environment. */
@@ -76,8 +82,50 @@ const callerOnlyFallback = (caps: Capabilities, request: TraceRequest): Option.O
     : Option.none()
 }
 
-/** Post-processes a finished snapshot: drops an unused core, names JIT frames, labels threads. */
-const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void> => {
+/**
+ * What a failed trace leaves: the snapshot, marked partial (`.partial`), and
+ * the core, removed (it is cut short and can be gigabytes) unless
+ * `keepPartialCores`, then marked partial too. Returns the paths left.
+ */
+const abandonFiles = (settings: Settings, plan: Plan): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.gen(function*() {
+    const left: Array<string> = []
+    const snapshot = markPartial(plan.snapshot)
+    if (snapshot !== undefined) left.push(snapshot)
+    if (Option.isSome(plan.core) && fs.existsSync(plan.core.value)) {
+      const core = plan.core.value
+      if (settings.keepPartialCores === true) {
+        left.push(markPartial(core) ?? core)
+      } else {
+        fs.rmSync(core, { force: true })
+        yield* log(LogLevel.Warning, NAME, `Removed the partial core file ${core} (keepPartialCores: false)`)
+      }
+    }
+    return left
+  }).pipe(Effect.catchAllDefect(() => Effect.succeed([plan.snapshot])))
+
+/** The trace's error for a snapshot without gdb's end marker; its files are marked partial first. */
+const incomplete = (settings: Settings, plan: Plan, why: string): Effect.Effect<never, TracerRunError> =>
+  Effect.flatMap(abandonFiles(settings, plan), (leftBehind) =>
+    Effect.fail(
+      new TracerRunError({
+        path: settings.gdbPath,
+        reason: "incomplete",
+        detail: `wrote an incomplete snapshot (no end marker): ${why}`,
+        leftBehind
+      })
+    ))
+
+/**
+ * Post-processes a finished snapshot: names JIT frames, labels threads,
+ * drops an unused core. A snapshot without gdb's end marker (gdb stopped
+ * part way, or its writes failed: a full disk) fails the trace.
+ */
+const finalizeSnapshot = (
+  settings: Settings,
+  plan: Plan,
+  request: TraceRequest
+): Effect.Effect<void, TracerRunError> => {
   const { faulted, pid, tid } = request
   const say = (level: LogLevel.LogLevel, message: string) => log(level, NAME, message)
   // gdb removes a core it could not write (its reason is in the snapshot); an empty one is ours, unused.
@@ -86,7 +134,10 @@ const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void
     onSome: (core) =>
       Effect.suspend(() => {
         const size = fs.statSync(core, { throwIfNoEntry: false })?.size
-        if (size !== undefined && size > 0) return Effect.void
+        if (size !== undefined && size > 0) {
+          const why = makePrivate(core)
+          return why === undefined ? Effect.void : say(LogLevel.Warning, `Cannot make ${core} mode 0600: ${why}`)
+        }
         if (size === 0) fs.rmSync(core, { force: true })
         return say(LogLevel.Error, `Core file ${core} was not written; gdb's reason is in ${plan.snapshot}`)
       }).pipe(Effect.catchAllDefect(() => Effect.void))
@@ -95,22 +146,32 @@ const finalizeSnapshot = (plan: Plan, request: TraceRequest): Effect.Effect<void
     const names = await jitNames(perfMapPath(pid), () => unnamedAddresses(plan.snapshot))
     return rewrite(plan.snapshot, { pid, tid: Option.getOrUndefined(tid), faulted }, names)
   }).pipe(
-    Effect.flatMap((summary) =>
-      summary.complete
-        ? say(
-          LogLevel.Debug,
-          `Snapshot ${plan.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`
-        )
-        : say(LogLevel.Error, `Snapshot ${plan.snapshot} is incomplete: gdb exited without writing its end marker`)
-    ),
-    Effect.catchAll((error) =>
-      say(
-        LogLevel.Warning,
-        `Snapshot ${plan.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`
-      )
-    )
+    Effect.matchEffect({
+      onSuccess: (summary) =>
+        summary.complete
+          ? say(
+            LogLevel.Debug,
+            `Snapshot ${plan.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`
+          )
+          : incomplete(settings, plan, "gdb stopped part way, or could not write it (a full disk?)"),
+      // The rewrite failed (no room for its copy?): gdb's own output decides whether the snapshot is whole.
+      onFailure: (error) =>
+        Effect.flatMap(Effect.promise(() => hasLine(plan.snapshot, END_MARKER)), (complete) =>
+          complete
+            ? say(
+              LogLevel.Warning,
+              `Snapshot ${plan.snapshot} kept as gdb wrote it; post-processing failed: ${String(error.error)}`
+            )
+            : incomplete(
+              settings,
+              plan,
+              isWriteFailure(error.error)
+                ? `writing it failed: ${errnoText(error.error)}`
+                : "gdb stopped part way, or could not write it (a full disk?)"
+            ))
+    })
   )
-  return Effect.zipRight(checkCore, postProcess)
+  return Effect.zipRight(postProcess, checkCore)
 }
 
 /** Builds a backend from validated settings; file names are unique per backend. */
@@ -190,7 +251,8 @@ export const fromSettings = (settings: Settings): Effect.Effect<TracerBackend<Pl
       command,
       prepare,
       snapshot: (_stdout, _request, plan) => Option.some(plan.snapshot),
-      finalize: (result) => Effect.as(finalizeSnapshot(result.plan, result.request), result),
+      finalize: (result) => Effect.as(finalizeSnapshot(settings, result.plan, result.request), result),
+      abandon: (_request, plan) => abandonFiles(settings, plan),
       ...Option.match(settings.put, {
         onNone: () => ({}),
         onSome: (put) => ({ put: (result: TraceResult<Plan>) => put(result.plan, result.request) })
@@ -209,6 +271,8 @@ export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, Trace
     if (!Number.isFinite(maxCoreSize) || maxCoreSize < 0) {
       return yield* new TracerConfigError({ field: "maxCoreSize", reason: "must be a number of bytes, 0 or more" })
     }
+    yield* checkAttributes(options.attributes ?? {})
+    yield* checkTimeout("defaultTraceOptions.timeout", options.defaultTraceOptions?.timeout)
     // The URL first: a layer that fails on it creates no folder.
     const put = options.put === undefined
       ? Option.none()
@@ -225,6 +289,7 @@ export const make = (options: Options): Effect.Effect<TracerBackend<Plan>, Trace
       full: options.full ?? false,
       core: options.core ?? false,
       maxCoreSize,
+      keepPartialCores: options.keepPartialCores ?? false,
       defaultTraceOptions: defaultTraceOptions(options),
       put: Option.map(put, (p) => p.upload),
       secrets: Option.match(put, { onNone: () => [], onSome: (p) => p.secrets })

@@ -18,5 +18,6 @@ export const config: Config.Config<Options> = backendOptions({
   full: Config.option(Config.boolean("BCD_GDB_FULL")),
   core: Config.option(Config.boolean("BCD_GDB_CORE")),
   maxCoreSize: Config.option(Config.integer("BCD_GDB_MAX_CORE_SIZE")),
+  keepPartialCores: Config.option(Config.boolean("BCD_GDB_KEEP_PARTIAL_CORES")),
   put: putConfig(Config.option(Config.boolean("BCD_PUT_CORE")))
 })

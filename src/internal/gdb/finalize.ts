@@ -35,6 +35,16 @@ export const unnamedAddresses = async (file: string): Promise<ReadonlyArray<numb
   return [...found].sort((a, b) => a - b)
 }
 
+/** Whether `file` has a line that is exactly `wanted` (false when it cannot be read). */
+export const hasLine = async (file: string, wanted: string): Promise<boolean> => {
+  try {
+    for await (const line of lines(file)) if (line === wanted) return true
+  } catch {
+    // unreadable: not found
+  }
+  return false
+}
+
 /** What a rewrite did. */
 export interface Summary {
   /** Frames named from the perf map. */

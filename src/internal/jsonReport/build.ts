@@ -168,9 +168,10 @@ export const build = (parsed: Parsed, context: Context): Report => {
   for (const [name, value] of parsed.fields) {
     if (NOT_ATTRIBUTES.has(name)) continue
     const key = attributeName(name)
-    attributes[key] = attributeValue(key, value)
+    attributes[key] = attributeValue(key, value.trimEnd())
   }
-  for (const [key, value] of parsed.attributes) attributes[key] = value
+  // Trailing blanks are padding (a hang snapshot's header is written before its values are known).
+  for (const [key, value] of parsed.attributes) attributes[key] = value.trimEnd()
   const application = context.application ?? field("program")
   Object.assign(attributes, {
     ...(application === undefined ? {} : { application }),

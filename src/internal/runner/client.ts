@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url"
 import { TracerRunError } from "../../TraceError.js"
 import { findExecutable } from "../core/executable.js"
 import type { Finished, Spec } from "../core/process.js"
+import { makeRunDir } from "../core/runDir.js"
 
 const START_TIMEOUT_MS = 5_000
 const HELLO_TIMEOUT_MS = 5_000
@@ -330,7 +331,7 @@ interface Files {
 const makeFiles = (spec: Spec, program: string) =>
   Effect.try({
     try: (): Files => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-"))
+      const dir = makeRunDir()
       const stderr = spec.stderr === undefined ? path.join(dir, "stderr") : path.resolve(spec.stderr)
       const stdout = spec.stdout === undefined ? path.join(dir, "stdout") : path.resolve(spec.stdout)
       return {
@@ -466,7 +467,12 @@ const signalGroup = (pgid: number, signal: NodeJS.Signals) => {
  */
 export const run = (
   spec: Spec,
-  options: { readonly deadline: Option.Option<Duration.Duration>; readonly grace: Duration.Duration }
+  options: {
+    readonly deadline: Option.Option<Duration.Duration>
+    readonly grace: Duration.Duration
+    /** The traced process when it is not this one: the supervisor resumes it too after the run. */
+    readonly target?: number | undefined
+  }
 ): Effect.Effect<Supervised, TracerRunError> =>
   Effect.suspend(() => {
     const program = findExecutable(spec.command, spec.env.PATH, spec.cwd)
@@ -490,7 +496,8 @@ export const run = (
             stdout: files.stdout,
             stderr: files.stderr,
             deadlineMs: Option.match(options.deadline, { onNone: () => null, onSome: Duration.toMillis }),
-            graceMs
+            graceMs,
+            ...(options.target === undefined || options.target === process.pid ? {} : { target: options.target })
           }
           const reply = yield* ensureLive.pipe(
             Effect.mapError((cause) =>

@@ -14,11 +14,15 @@
  *
  * Protocol: newline-delimited JSON.
  *   server -> { op: "hello", pid, version, subreaper }   once the peer is accepted
- *   client -> { op: "run", id, argv, cwd, env, stdin, stdout, stderr, deadlineMs, graceMs }
+ *   client -> { op: "run", id, argv, cwd, env, stdin, stdout, stderr, deadlineMs, graceMs, target? }
  *   server -> { op: "spawned", id, pid }                  the tracer's pid, also its process group
  *   server -> { op: "done", id, pid, code, signal, deadlinePassed, durationMs, hostStopped, stoppedMs, rescued, killed,
  *               error? }
  *   client -> { op: "kill", id }                          SIGTERM the group, SIGKILL after grace
+ *
+ * `target` is the traced process when it is not the host (`effect-bcd trace
+ * <pid>`): it is resumed after the run like the host, unless it was already
+ * stopped when the run started (a user's `kill -STOP`).
  *
  * One tracer runs at a time, FIFO across connections. Without koffi there is
  * no subreaper: a descendant that leaves the tracer's process group (setsid)
@@ -102,21 +106,30 @@ const hostStoppedNow = () => isStopped(stat(hostPid)?.state)
  * threads must be scheduled first); SIGCONT cancels it. Left alone when any
  * thread has a tracer (a debugger's session). Returns whether SIGCONT was sent.
  */
-const rescue = () => {
+const rescue = (pid = hostPid) => {
   let tids
   try {
-    tids = fs.readdirSync(`/proc/${hostPid}/task`)
+    tids = fs.readdirSync(`/proc/${pid}/task`)
   } catch {
     return false
   }
   let stuck = false
   for (const tid of tids) {
-    const thread = threadStatus(`${hostPid}/task/${tid}`)
+    const thread = threadStatus(`${pid}/task/${tid}`)
     if (thread === undefined) continue
     if (thread.tracerPid !== 0) return false
     if (isStopped(thread.state[0]) || thread.stopPending) stuck = true
   }
-  return stuck && signal(hostPid, "SIGCONT")
+  return stuck && signal(pid, "SIGCONT")
+}
+
+/**
+ * Resumes the host, and the job's other target if it has one that was running
+ * when the job started. Returns whether the host was resumed.
+ */
+const rescueAll = (job) => {
+  if (job.target !== undefined) rescue(job.target)
+  return rescue()
 }
 
 const signal = (pid, name) => {
@@ -263,6 +276,10 @@ const start = (job) => {
       expire(job, "host-stopped")
     }
   }, RUN_POLL_MS)
+  const target = req.target
+  if (Number.isInteger(target) && target > 1 && target !== hostPid && !isStopped(stat(target)?.state)) {
+    job.target = target
+  }
   job.started = performance.now()
   let child
   let fds
@@ -301,9 +318,9 @@ const finish = async (job, code, sig, error) => {
   const killed = job.pid === undefined ? [] : await killLeftovers(job.pid, Math.max(grace, 1000))
   clearTimeout(job.graceTimer)
   // Only now: a straggler that was attached has been killed, so the kernel has detached it.
-  const rescued = rescue()
+  const rescued = rescueAll(job)
   if (rescued) job.hostStopped = true
-  lateRescues = LATE_RESCUE_MS.map((ms) => setTimeout(rescue, ms)) // a stop may land a moment later
+  lateRescues = LATE_RESCUE_MS.map((ms) => setTimeout(() => rescueAll(job), ms)) // a stop may land a moment later
   send(job.conn, {
     op: "done",
     id: job.req.id,

@@ -86,3 +86,32 @@ export const createError = (tracer: string, dir: string) => (cause: unknown): Tr
     detail: `could not create the snapshot file in ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`,
     cause
   })
+
+/** The suffix of a snapshot (or core) a failed trace left: kept, never uploaded as a finished one. */
+export const PARTIAL_SUFFIX = ".partial"
+
+/**
+ * Marks `file` partial: renames it `<file>.partial` (`<file>.partial-<n>` if
+ * that is taken; an existing file is never replaced). Returns the path it
+ * is now at, or undefined when there is no such file. If it cannot be
+ * renamed it stays where it is, and that path is returned.
+ */
+export const markPartial = (file: string): string | undefined => {
+  if (fs.lstatSync(file, { throwIfNoEntry: false }) === undefined) return undefined
+  for (let n = 0; n < 100; n++) {
+    const target = `${file}${PARTIAL_SUFFIX}${n === 0 ? "" : `-${n}`}`
+    try {
+      // link + unlink, not rename: a rename would replace an existing file.
+      fs.linkSync(file, target)
+      fs.unlinkSync(file)
+      return target
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") return file
+    }
+  }
+  return file
+}
+
+/** Write errors that mean the disk (or a quota, or a file size limit) cut a file short. */
+export const isWriteFailure = (error: unknown): boolean =>
+  ["ENOSPC", "EDQUOT", "EFBIG", "EIO"].includes((error as NodeJS.ErrnoException | undefined)?.code ?? "")

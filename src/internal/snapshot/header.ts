@@ -74,7 +74,8 @@ export const render = (request: TraceRequest, info: HeaderInfo): string => {
     field("time", info.time.toISOString()),
     field("program", info.program),
     field("pid", String(request.pid)),
-    field("node", `${process.version} (${process.platform}-${process.arch})`),
+    // Another process (`effect-bcd trace <pid>`) may run another Node.
+    ...(request.pid === process.pid ? [field("node", `${process.version} (${process.platform}-${process.arch})`)] : []),
     field(request.faulted ? "faulted tid" : "calling tid", tid),
     field(
       "caller only",
