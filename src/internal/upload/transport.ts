@@ -217,21 +217,12 @@ const writeParts = (
 }
 
 /**
- * POSTs the `size` bytes of `file` to `url`. Succeeds with the first status
+ * POSTs a body made of `parts` (a file: one part; a multipart body: bytes,
+ * then a file, …) to `url`, its `Content-Length` their sum. Succeeds with the first status
  * line the server sends; fails only when none came within `timeoutMillis`
  * (a plain timer: an Effect timeout per request costs more than the request
  * on loopback).
  */
-export const post = (
-  url: URL,
-  file: string,
-  size: number,
-  contentType: string,
-  timeoutMillis: number,
-  ca?: ReadonlyArray<string>
-): Effect.Effect<Answer, Failure> => postParts(url, [{ path: file, size }], contentType, timeoutMillis, ca)
-
-/** {@link post} of a body made of `parts` (a multipart body: bytes, then a file, …), `Content-Length` their sum. */
 export const postParts = (
   url: URL,
   parts: ReadonlyArray<Part>,
