@@ -352,25 +352,22 @@ describe("effect-bcd trace", () => {
     expect(state(child.pid!)).not.toBe("T")
   })
 
-  it.skipIf(!onPath("eu-stack"))(
-    "--upload sends the snapshot to the server (a Backtrace JSON report) and keeps it",
-    async () => {
-      const coronerd = await server()
-      const child = await idleChild()
-      const out = testTempDir()
-      const run = await runCli(
-        ["trace", "--out", out, "--upload", "--endpoint", coronerd.endpoint, "--json", String(child.pid)],
-        { env: { BCD_TOKEN: TOKEN } }
-      )
-      expect(run.code).toBe(0)
-      const result = JSON.parse(run.stdout)
-      expect(result.uploaded).toBe(true)
-      expect(coronerd.received).toHaveLength(1)
-      // A Backtrace endpoint gets a JSON report, the snapshot attached.
-      expect(coronerd.received[0]!.format).toBe("json")
-      expect(coronerd.received[0]!.report?.attachments[0]?.sha256).toBe(sha256(result.snapshot))
-    }
-  )
+  it.skipIf(!onPath("eu-stack"))("--upload sends a Backtrace JSON report with the snapshot, keeps it", async () => {
+    const coronerd = await server()
+    const child = await idleChild()
+    const out = testTempDir()
+    const run = await runCli(
+      ["trace", "--out", out, "--upload", "--endpoint", coronerd.endpoint, "--json", String(child.pid)],
+      { env: { BCD_TOKEN: TOKEN } }
+    )
+    expect(run.code).toBe(0)
+    const result = JSON.parse(run.stdout)
+    expect(result.uploaded).toBe(true)
+    expect(coronerd.received).toHaveLength(1)
+    // A Backtrace endpoint gets a JSON report, the snapshot attached.
+    expect(coronerd.received[0]!.format).toBe("json")
+    expect(coronerd.received[0]!.report?.attachments[0]?.sha256).toBe(sha256(result.snapshot))
+  })
 })
 
 describe("bad usage: exit 2 (or 1 for a refused trace) with the reason, never a stack trace", () => {
