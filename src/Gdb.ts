@@ -29,15 +29,13 @@
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as Config from "effect/Config"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
-import type * as Schedule from "effect/Schedule"
 import { loadConfig } from "./internal/core/config.js"
 import * as internal from "./internal/gdb/backend.js"
 import * as internalConfig from "./internal/gdb/config.js"
+import type { SnapshotPutOptions } from "./internal/snapshot/put.js"
 import * as platform from "./internal/upload/platform.js"
 import type { TracerConfigError } from "./TraceError.js"
 import type * as TraceOptions from "./TraceOptions.js"
@@ -71,50 +69,7 @@ import type { TracerBackend } from "./TracerBackend.js"
  * @since 0.1.0
  * @category models
  */
-export interface PutOptions {
-  /**
-   * A Backtrace endpoint, as for `Backtrace.endpointUrl`: `host[:port]`
-   * (https and port 6098 by default) with `token`, or a submission URL
-   * (`https://submit.backtrace.io/<universe>/<token>/json`, or one with
-   * `?token=`). Reports go to `/post?format=json&token=…`, or to
-   * `…/<universe>/<token>/json`. Give this or `url`. Pass it as a `Redacted`
-   * when it holds the token; it never appears in logs or errors either way.
-   */
-  readonly endpoint?: string | Redacted.Redacted<string>
-  /** The submission token, with a `host[:port]` endpoint. */
-  readonly token?: string | Redacted.Redacted<string>
-  /**
-   * Any `http:` or `https:` endpoint, instead of `endpoint`: it gets the
-   * text file as it is, unless it is a Backtrace submission URL (`/post`
-   * with `?token=`, or `submit.backtrace.io/<universe>/<token>/<format>`),
-   * which gets the JSON report.
-   */
-  readonly url?: string | URL | Redacted.Redacted<string>
-  /**
-   * What is sent: `"backtrace-json"`, the report with the snapshot attached,
-   * in one `multipart/form-data` request (`upload_file` and
-   * `attachment_<name>` parts, as `@backtrace/node` sends them); or `"raw"`,
-   * the text file alone (`text/plain`). Default: `"backtrace-json"` for a
-   * Backtrace endpoint, `"raw"` for any other URL.
-   */
-  readonly format?: "backtrace-json" | "raw"
-  /** The report's `application` attribute. Default: the snapshot's program name. */
-  readonly application?: string
-  /** The report's `application.version` attribute; absent by default. */
-  readonly version?: string
-  /** The deadline of one upload attempt. Default 60 seconds. */
-  readonly timeout?: Duration.DurationInput
-  /** When to retry a transient failure (connection error, 408, 429, 5xx). Default: exponential from 250 ms, 4 retries. */
-  readonly retry?: Schedule.Schedule<unknown, unknown>
-  /** Remove each file after the server accepted it (and only then). Default false. */
-  readonly unlink?: boolean
-  /**
-   * A private CA to trust for an `https:` server, besides Node's own roots
-   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
-   * when the layer is built. A certificate that does not verify fails the
-   * upload at once, without retries.
-   */
-  readonly ca?: string
+export interface PutOptions extends SnapshotPutOptions {
   /** Also send the core file, when `core` wrote one: attached to the report, or (`raw`) as a second upload. Default true. */
   readonly core?: boolean
 }

@@ -24,31 +24,65 @@ import { SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
 import type { TraceRequest } from "../../TracerBackend.js"
 import { log } from "../core/log.js"
 import type { Attachment } from "../jsonReport/body.js"
-import { type Format, resolveTarget } from "../jsonReport/url.js"
+import { resolveTarget } from "../jsonReport/url.js"
 import { readCa } from "../upload/ca.js"
 import type { Services } from "../upload/file.js"
 import { defaultRetry, secretsOf, uploadTimeout } from "../upload/policy.js"
 import { makeSend } from "../upload/sender.js"
 
-/** A backend's `put` options (`Gdb.PutOptions`, `EuStack.PutOptions`). */
-export interface PutOptions {
-  /** A Backtrace endpoint: `host[:port]` (with `token`), or a submission URL. */
+/**
+ * The `put` options of the text-snapshot backends: `EuStack.PutOptions`, and
+ * `Gdb.PutOptions` with `core`. Documented here once; the public modules
+ * re-export it.
+ */
+export interface SnapshotPutOptions {
+  /**
+   * A Backtrace endpoint, as for `Backtrace.endpointUrl`: `host[:port]`
+   * (https and port 6098 by default) with `token`, or a submission URL
+   * (`https://submit.backtrace.io/<universe>/<token>/json`, or one with
+   * `?token=`). Reports go to `/post?format=json&token=…`, or to
+   * `…/<universe>/<token>/json`. Give this or `url`. Pass it as a `Redacted`
+   * when it holds the token; it never appears in logs or errors either way.
+   */
   readonly endpoint?: string | Redacted.Redacted<string>
-  /** The Backtrace submission token, with a `host[:port]` endpoint. */
+  /** The submission token, with a `host[:port]` endpoint. */
   readonly token?: string | Redacted.Redacted<string>
-  /** Any HTTP endpoint. */
+  /**
+   * Any `http:` or `https:` endpoint, instead of `endpoint`: it gets the
+   * text file as it is, unless it is a Backtrace submission URL (`/post`
+   * with `?token=`, or `submit.backtrace.io/<universe>/<token>/<format>`),
+   * which gets the JSON report.
+   */
   readonly url?: string | URL | Redacted.Redacted<string>
-  /** Default: `backtrace-json` for a Backtrace endpoint, `raw` for any other URL. */
-  readonly format?: Format
+  /**
+   * What is sent: `"backtrace-json"`, the report with the snapshot attached,
+   * in one `multipart/form-data` request (`upload_file` and
+   * `attachment_<name>` parts, as `@backtrace/node` sends them); or `"raw"`,
+   * the text file alone (`text/plain`). Default: `"backtrace-json"` for a
+   * Backtrace endpoint, `"raw"` for any other URL.
+   */
+  readonly format?: "backtrace-json" | "raw"
   /** The report's `application` attribute. Default: the snapshot's program name. */
   readonly application?: string
-  /** The report's `application.version` attribute. */
+  /** The report's `application.version` attribute; absent by default. */
   readonly version?: string
+  /** The deadline of one upload attempt. Default 60 seconds. */
   readonly timeout?: Duration.DurationInput
+  /** When to retry a transient failure (connection error, 408, 429, 5xx). Default: exponential from 250 ms, 4 retries. */
   readonly retry?: Schedule.Schedule<unknown, unknown>
+  /** Remove each file after the server accepted it (and only then). Default false. */
   readonly unlink?: boolean
-  /** A private CA (PEM text or a file's path) trusted besides Node's roots. */
+  /**
+   * A private CA to trust for an `https:` server, besides Node's own roots
+   * (and `NODE_EXTRA_CA_CERTS`): PEM text, or the path of a PEM file, read
+   * when the layer is built. A certificate that does not verify fails the
+   * upload at once, without retries.
+   */
   readonly ca?: string
+}
+
+/** A backend's `put` options, as the upload reads them. */
+export interface PutOptions extends SnapshotPutOptions {
   /** Also upload the core file, when there is one. Default true. */
   readonly core?: boolean
 }
