@@ -100,6 +100,41 @@ describe("effect-bcd upload", () => {
     expect(run.stderr).not.toMatch(STACK)
   })
 
+  it("sends gdb and eu-stack text snapshots as Backtrace JSON reports, .btt as they are; passes over .partial", async () => {
+    const coronerd = await server()
+    const dir = testTempDir()
+    const fixtures = path.join(import.meta.dirname, "fixtures", "snapshots")
+    const [btt] = snapshots(dir, { "ptrace.btt": 2000 })
+    const texts = ["gdb.txt", "eu-stack.txt"].map((name) => {
+      const file = path.join(dir, `left-${name}`)
+      fs.copyFileSync(path.join(fixtures, name), file)
+      fs.utimesSync(file, Date.now() / 1000 - 60, Date.now() / 1000 - 60)
+      return file
+    })
+    const partial = path.join(dir, "cut.txt.partial")
+    fs.copyFileSync(path.join(fixtures, "gdb.txt"), partial)
+    fs.utimesSync(partial, Date.now() / 1000 - 60, Date.now() / 1000 - 60)
+    const textHashes = new Set(texts.map(sha256))
+    const bttHash = sha256(btt!)
+    const run = await runCli(["upload", "--endpoint", coronerd.endpoint, "--json", dir], { env: { BCD_TOKEN: TOKEN } })
+    expect(run.code).toBe(0)
+    const summary = JSON.parse(run.stdout)
+    expect(summary.uploaded.map((u: { path: string }) => path.basename(u.path)).sort()).toEqual(
+      ["left-eu-stack.txt", "left-gdb.txt", "ptrace.btt"]
+    )
+    expect(summary.skipped).toEqual([{ path: partial, reason: expect.stringContaining(".partial") }])
+    const json = coronerd.received.filter((r) => r.format === "json")
+    expect(json).toHaveLength(2)
+    for (const received of json) {
+      // The report names the error's class first, and carries the text snapshot byte for byte.
+      expect((received.report!.json.classifiers as Array<string>)[0]).toBe("PaymentDeclined")
+      expect(Object.keys(received.report!.json.threads as object).length).toBeGreaterThan(1)
+      expect(textHashes.has(received.report!.attachments[0]!.sha256)).toBe(true)
+    }
+    expect(coronerd.received.filter((r) => r.sha256 === bttHash)).toHaveLength(1)
+    expect(fs.readdirSync(dir)).toEqual(["cut.txt.partial"])
+  })
+
   it("retries a transient failure (503) and exits 0 when all were uploaded", async () => {
     const coronerd = await server()
     const dir = testTempDir()

@@ -13,17 +13,16 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { EuStack, Tracer } from "../src/index.js"
 import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
+import { runFixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { tempDir, withTempDir } from "./support/temp.js"
-
-const here = path.dirname(fileURLToPath(import.meta.url))
 
 const provide = (options: EuStack.Options) => Effect.provide(Layer.merge(EuStack.live(options), noCooldown))
 
@@ -161,29 +160,6 @@ describe("EuStack backend (real eu-stack attached to this test process)", () => 
       })
   )
 })
-
-/** Runs a fixture with Node and `args`, returning its last stdout line as JSON once it exits 0. */
-const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const child = spawn(process.execPath, [
-      ...nodeArgs,
-      "--import",
-      "tsx",
-      path.join(here, "fixtures", fixture),
-      ...args
-    ], { stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    const code = yield* Effect.async<number | null>((resume) => {
-      child.once("exit", (c) => resume(Effect.succeed(c)))
-      return Effect.sync(() => child.kill("SIGKILL"))
-    }).pipe(Effect.timeout("50 seconds"))
-    fs.rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
-    expect({ code, stderr }).toMatchObject({ code: 0 })
-    return JSON.parse(stdout.trim().split("\n").pop()!) as unknown
-  })
 
 describe("EuStack in child programs", () => {
   it.live("a process with worker_threads and a busy libuv threadpool: every thread, each with its role", () =>

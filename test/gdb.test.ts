@@ -15,7 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -27,11 +27,10 @@ import { DEFAULT_MAX_CORE_SIZE, fromSettings } from "../src/internal/gdb/backend
 import { END_MARKER } from "../src/internal/gdb/command.js"
 import { probeGdb } from "../src/internal/gdb/probe.js"
 import { defaultTraceOptions } from "../src/internal/snapshot/file.js"
+import { runFixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { smallCores } from "./support/cores.js"
 import { tempDir, withTempDir } from "./support/temp.js"
-
-const here = path.dirname(fileURLToPath(import.meta.url))
 
 class UploadFailed extends Data.TaggedError("UploadFailed")<{ readonly order: string }> {
   override get message() {
@@ -543,31 +542,6 @@ const gdbHasPython = (() => {
     return false
   }
 })()
-
-/** Runs a fixture with Node and `args`, returning its last stdout line as JSON once it exits 0. */
-const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...args: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const child = spawn(process.execPath, [
-      ...nodeArgs,
-      "--import",
-      "tsx",
-      path.join(here, "fixtures", fixture),
-      ...args
-    ], {
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    const code = yield* Effect.async<number | null>((resume) => {
-      child.once("exit", (c) => resume(Effect.succeed(c)))
-      return Effect.sync(() => child.kill("SIGKILL"))
-    }).pipe(Effect.timeout("50 seconds"))
-    fs.rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
-    expect({ code, stderr }).toMatchObject({ code: 0 })
-    return JSON.parse(stdout.trim().split("\n").pop()!) as unknown
-  })
 
 describe("Gdb in child programs", () => {
   it.live("callerOnly from a worker_threads Worker backtraces that worker's thread (found by its LWP)", () =>

@@ -129,3 +129,26 @@ export const markerLines = (file: string, count: number): Effect.Effect<Array<Re
     Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 1000 }),
     Effect.orDie
   )
+
+/**
+ * Runs `test/fixtures/<fixture>` with Node (`nodeArgs` first) and `args`, and
+ * returns its last stdout line as JSON once it exits 0 (killed if the fiber
+ * is interrupted; at most 50 s). Removes the perf map it may have written.
+ */
+export const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const child = spawn(process.execPath, [...nodeArgs, "--import", tsx, path.join(fixtures, fixture), ...args], {
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    const code = yield* Effect.async<number | null>((resume) => {
+      child.once("exit", (c) => resume(Effect.succeed(c)))
+      return Effect.sync(() => child.kill("SIGKILL"))
+    }).pipe(Effect.timeout("50 seconds"))
+    fs.rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
+    if (code !== 0) return yield* Effect.die(new Error(`fixture ${fixture} exited ${code}: ${stderr}`))
+    return JSON.parse(stdout.trim().split("\n").pop()!) as unknown
+  })

@@ -40,15 +40,18 @@ const listingError = (dir: string, cause: unknown) =>
       })
     ))
 
-/** The `*.btt` files below `dir` (recursively, symlinks not followed), and what was passed over. */
-export const findSnapshots = (dir: string) =>
+/**
+ * The files below `dir` whose names end with one of `extensions` (by default
+ * `*.btt`; recursively, symlinks not followed), and what was passed over.
+ */
+export const findSnapshots = (dir: string, extensions: ReadonlyArray<string> = [".btt"]) =>
   Effect.tryPromise({
     try: async () => {
       const entries = await fs.promises.readdir(dir, { recursive: true, withFileTypes: true })
       const files: Array<string> = []
       const skipped: Array<{ readonly path: string; readonly reason: string }> = []
       for (const entry of entries) {
-        if (!entry.name.endsWith(".btt")) continue
+        if (!extensions.some((extension) => entry.name.endsWith(extension))) continue
         const file = path.join(entry.parentPath ?? dir, entry.name)
         if (entry.isFile()) files.push(file)
         else if (!entry.isDirectory()) {

@@ -25,14 +25,14 @@ export interface Pruned extends Entry {
 }
 
 /** What to delete (oldest first) and what to keep, at time `now`. */
-export const choose = (
-  entries: ReadonlyArray<Entry>,
+export const choose = <E extends Entry>(
+  entries: ReadonlyArray<E>,
   limits: Limits,
   now: number
-): { readonly pruned: ReadonlyArray<Pruned>; readonly kept: ReadonlyArray<Entry> } => {
+): { readonly pruned: ReadonlyArray<E & Pruned>; readonly kept: ReadonlyArray<E> } => {
   // Oldest first; the path breaks ties, so that the choice does not depend on the listing's order.
   const sorted = [...entries].sort((a, b) => a.mtimeMs - b.mtimeMs || (a.path < b.path ? -1 : 1))
-  const pruned: Array<Pruned> = []
+  const pruned: Array<E & Pruned> = []
   let kept = sorted
   if (limits.maxAgeMs !== undefined) {
     const cutoff = now - limits.maxAgeMs

@@ -1,8 +1,9 @@
 /**
  * `effect-bcd upload <dir>`: uploads every snapshot left in a folder (each
  * removed only once the server accepted it), after pruning the old ones when
- * asked. The upload is the library's own (Backtrace's `put`, with its retries
- * of transient failures).
+ * asked. The upload is the library's own, with its retries of transient
+ * failures: Backtrace's `put` for `*.btt`, and the gdb and eu-stack `put`
+ * (a Backtrace JSON report with the text attached) for their text snapshots.
  *
  * @internal
  */
@@ -19,7 +20,8 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TracerConfig from "../../TracerConfig.js"
 import { checkPut } from "../backtrace/options.js"
-import { findSnapshots, makeUploader } from "../backtrace/uploader.js"
+import { makeUploader } from "../backtrace/uploader.js"
+import { makePut } from "../snapshot/put.js"
 import { platform } from "../upload/platform.js"
 import { makeSend } from "../upload/sender.js"
 import * as Connection from "./connection.js"
@@ -27,10 +29,11 @@ import { failed, usage, validated } from "./exit.js"
 import * as Log from "./log.js"
 import * as Progress from "./progress.js"
 import * as Prune from "./prune.js"
+import * as Snapshots from "./snapshots.js"
 import { formatBytes, parseAge, parseSize } from "./units.js"
 
 const dir = Args.directory({ name: "dir", exists: "yes" }).pipe(
-  Args.withDescription("The folder of snapshots (*.btt, searched recursively)")
+  Args.withDescription("The folder of snapshots (Backtrace *.btt, gdb and eu-stack *.txt; searched recursively)")
 )
 
 const pruneOlderThan = Options.text("prune-older-than").pipe(
@@ -68,10 +71,10 @@ export interface Summary {
   readonly durationMs: number
 }
 
-const stat = (file: string) =>
+const stat = (file: Snapshots.Found) =>
   Effect.promise(() =>
-    fs.promises.stat(file).then(
-      (s): Option.Option<Prune.Entry> => Option.some({ path: file, size: s.size, mtimeMs: s.mtimeMs }),
+    fs.promises.stat(file.path).then(
+      (s): Option.Option<Prune.Entry & Snapshots.Found> => Option.some({ ...file, size: s.size, mtimeMs: s.mtimeMs }),
       () => Option.none() // gone since the listing (another uploader): nothing to do
     )
   )
@@ -117,8 +120,8 @@ export const command = Command.make(
         concurrency: options.concurrency
       }).pipe(Effect.mapError((e) => usage(e.reason)))
       const root = path.resolve(options.dir)
-      const listing = yield* findSnapshots(root).pipe(Effect.mapError((e) => failed(e.message)))
-      const listed = Arr.getSomes(yield* Effect.forEach(listing.files, stat, { concurrency: 16 }))
+      const listing = yield* Snapshots.find(root).pipe(Effect.mapError((e) => failed(e.message)))
+      const listed = Arr.getSomes(yield* Effect.forEach(listing.found, stat, { concurrency: 16 }))
       const now = Date.now()
       const [entries, fresh] = Arr.partition(listed, (e) => now - e.mtimeMs < options.settle)
       const { kept, pruned } = Prune.choose(entries, {
@@ -148,11 +151,18 @@ export const command = Command.make(
       ]
       for (const { path, reason } of skipped) progress.line(`skipped ${path}: ${reason}`)
       const uploader = makeUploader(Option.some({ settings, send: yield* makeSend }))
+      const text = yield* makePut({
+        endpoint: options.endpoint,
+        ...Option.match(options.token, { onNone: () => ({}), onSome: (token) => ({ token }) }),
+        format: "backtrace-json",
+        unlink: true
+      }, "effect-bcd").pipe(Effect.mapError((e) => usage(e.reason)))
       const outcomes = yield* Effect.forEach(kept, (entry) =>
-        uploader.put(entry.path).pipe(
+        (entry.kind === "btt" ? uploader.put(entry.path) : text.uploadLeftBehind(entry.path)).pipe(
           Effect.either,
           Effect.tap(Either.match({
-            onLeft: (e) => Effect.sync(() => progress.failed(entry.path, e.reason)),
+            onLeft: (e) =>
+              Effect.sync(() => progress.failed(entry.path, e.reason)),
             onRight: () => Effect.sync(() => progress.uploaded(entry.path, entry.size))
           })),
           Effect.map((outcome) => ({ entry, outcome }))
@@ -170,7 +180,9 @@ export const command = Command.make(
           ...outcomes.flatMap(({ entry, outcome }) =>
             Either.isLeft(outcome) ? [{ path: entry.path, reason: outcome.left.reason }] : []
           ),
-          ...removals.flatMap((r) => Either.isLeft(r) ? [r.left] : [])
+          ...removals.flatMap((r) =>
+            Either.isLeft(r) ? [r.left] : []
+          )
         ],
         pruned: removals.flatMap((r) =>
           Either.isRight(r) ? [{ path: r.right.path, size: r.right.size, reason: r.right.reason }] : []

@@ -4,13 +4,11 @@
  *
  * @internal
  */
-import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as readline from "node:readline"
-import type { TraceRequest } from "../../TracerBackend.js"
-import { classify } from "../core/errorValue.js"
+import type { TraceFacts } from "../snapshot/put.js"
 import { build, type Report } from "./build.js"
 import { moduleLookup } from "./modules.js"
 import { makeParser } from "./parse.js"
@@ -31,8 +29,8 @@ const modulesOf = (pid: number) => {
   }
 }
 
-/** Reads `snapshot` and builds its report; `request` gives the error's class. */
-export const readReport = async (snapshot: string, request: TraceRequest, app: Application): Promise<Report> => {
+/** Reads `snapshot` and builds its report. */
+export const readReport = async (snapshot: string, facts: TraceFacts, app: Application): Promise<Report> => {
   const parser = makeParser()
   const lines = readline.createInterface({
     input: fs.createReadStream(snapshot, { encoding: "utf8" }),
@@ -48,7 +46,7 @@ export const readReport = async (snapshot: string, request: TraceRequest, app: A
     release: os.release(),
     application: app.application,
     version: app.version,
-    errorClass: Option.getOrUndefined(Option.map(request.cause, classify)),
-    moduleOf: modulesOf(request.pid)
+    errorClass: facts.errorClass,
+    moduleOf: facts.pid === undefined ? undefined : modulesOf(facts.pid)
   })
 }

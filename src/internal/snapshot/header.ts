@@ -61,6 +61,9 @@ export const errorDetails = (cause: Option.Option<unknown>): ReadonlyArray<strin
   return block("cause", prettyCause(Cause.die(value)) ?? UNPRINTABLE)
 }
 
+/** How every text snapshot starts: its first line is `effect-bcd snapshot (<tracer>)`. */
+export const TITLE = "effect-bcd snapshot ("
+
 /** The title of the block holding Node's view of the process (`report.ts`). */
 export const REPORT_TITLE = "node process state (handles, heap, resource usage; without the environment and secrets)"
 
@@ -70,7 +73,7 @@ const field = (name: string, value: string) => `${`${name}:`.padEnd(13)}${clean(
 export const render = (request: TraceRequest, info: HeaderInfo): string => {
   const tid = Option.match(request.tid, { onNone: () => "unknown", onSome: String })
   const lines = [
-    `effect-bcd snapshot (${info.tracer})`,
+    `${TITLE}${info.tracer})`,
     field("time", info.time.toISOString()),
     field("program", info.program),
     field("pid", String(request.pid)),

@@ -22,6 +22,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
 import type { TraceRequest } from "../../TracerBackend.js"
+import { classify } from "../core/errorValue.js"
 import { log } from "../core/log.js"
 import type { Attachment } from "../jsonReport/body.js"
 import { resolveTarget } from "../jsonReport/url.js"
@@ -87,6 +88,23 @@ export interface PutOptions extends SnapshotPutOptions {
   readonly core?: boolean
 }
 
+/**
+ * What a report takes from the trace when it is known: the error's `_tag` or
+ * class (put first among the classifiers) and the traced pid (whose modules
+ * name native frames, when it is this process). A snapshot left behind by an
+ * earlier process has neither; its header still has its classifiers.
+ */
+export interface TraceFacts {
+  readonly errorClass?: string | undefined
+  readonly pid?: number | undefined
+}
+
+/** The facts of a trace that ran in this process. */
+export const factsOf = (request: TraceRequest): TraceFacts => ({
+  errorClass: Option.getOrUndefined(Option.map(request.cause, classify)),
+  pid: request.pid
+})
+
 /** One trace's files. */
 export interface Files {
   readonly snapshot: string
@@ -95,6 +113,9 @@ export interface Files {
 
 /** Uploads one finished trace's files; `request` is what the trace was for. */
 export type Upload = (files: Files, request: TraceRequest) => Effect.Effect<void, SnapshotUploadError>
+
+/** Uploads a snapshot file left behind by an earlier process (no request, no core). */
+export type UploadLeftBehind = (snapshot: string) => Effect.Effect<void, SnapshotUploadError>
 
 const nonEmpty = (file: string) => (fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0) > 0
 
@@ -106,7 +127,11 @@ export const makePut = (
   options: PutOptions,
   name: string
 ): Effect.Effect<
-  { readonly upload: Upload; readonly secrets: ReadonlyArray<Redacted.Redacted<string>> },
+  {
+    readonly upload: Upload
+    readonly uploadLeftBehind: UploadLeftBehind
+    readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  },
   TracerConfigError,
   Services
 > =>
@@ -130,14 +155,14 @@ export const makePut = (
     const withCore = options.core ?? true
     const coreOf = (files: Files) => Option.filter(files.core, (file) => withCore && nonEmpty(file))
 
-    const raw: Upload = (files) =>
+    const raw = (files: Files) =>
       Effect.gen(function*() {
         yield* send(files.snapshot, { ...base, contentType: "text/plain; charset=utf-8" })
         const core = coreOf(files)
         if (Option.isSome(core)) yield* send(core.value, { ...base, contentType: "application/octet-stream" })
       })
 
-    const json: Upload = (files, request) =>
+    const json = (files: Files, facts: TraceFacts) =>
       Effect.gen(function*() {
         const [{ readReport }, { submissionBody }] = yield* Effect.promise(() =>
           Promise.all([import("../jsonReport/read.js"), import("../jsonReport/body.js")])
@@ -153,7 +178,7 @@ export const makePut = (
         ]
         const { body, report } = yield* Effect.tryPromise({
           try: async () => {
-            const report = await readReport(files.snapshot, request, options)
+            const report = await readReport(files.snapshot, facts, options)
             return { report, body: submissionBody(new TextEncoder().encode(JSON.stringify(report)), attachments) }
           },
           catch: (cause) =>
@@ -179,5 +204,10 @@ export const makePut = (
         }
       })
 
-    return { upload: format === "raw" ? raw : json, secrets: secretsOf(url).map(Redacted.make) }
+    const upload = (files: Files, facts: TraceFacts) => format === "raw" ? raw(files) : json(files, facts)
+    return {
+      upload: (files, request) => upload(files, factsOf(request)),
+      uploadLeftBehind: (snapshot) => upload({ snapshot, core: Option.none() }, {}),
+      secrets: secretsOf(url).map(Redacted.make)
+    }
   })
