@@ -11,6 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, beforeAll, describe, expect, it } from "vitest"
 import * as Coronerd from "../examples/coronerd.js"
+import { markSent } from "../src/internal/backtrace/sent.js"
 import { sha256 } from "./support/backtrace.js"
 import { BIN, buildCli, onPath, runCli, runProgram, shellQuote } from "./support/cli.js"
 import { testTempDir } from "./support/temp.js"
@@ -133,6 +134,20 @@ describe("effect-bcd upload", () => {
     }
     expect(coronerd.received.filter((r) => r.sha256 === bttHash)).toHaveLength(1)
     expect(fs.readdirSync(dir)).toEqual(["cut.txt.partial"])
+  })
+
+  it("does not send again a snapshot a server already accepted (its .sent marker matches): removes it, lists it", async () => {
+    const coronerd = await server()
+    const dir = testTempDir()
+    const [sent, fresh] = snapshots(dir, { "sent.btt": 1000, "fresh.btt": 1000 })
+    markSent(sent!) // what putDir without unlink leaves after a 200
+    const run = await runCli(["upload", "--endpoint", coronerd.endpoint, "--json", dir], { env: { BCD_TOKEN: TOKEN } })
+    expect(run.code).toBe(0)
+    const summary = JSON.parse(run.stdout)
+    expect(summary.uploaded).toEqual([{ path: fresh, size: 1000 }])
+    expect(summary.skipped).toEqual([{ path: sent, reason: expect.stringContaining("already accepted") }])
+    expect(coronerd.received).toHaveLength(1)
+    expect(fs.readdirSync(dir)).toEqual([])
   })
 
   it("retries a transient failure (503) and exits 0 when all were uploaded", async () => {

@@ -3,12 +3,14 @@
  * (`*.btt`, sent as they are), and gdb or eu-stack text snapshots (`*.txt`
  * that start like one, sent as Backtrace JSON reports with the text
  * attached). A `.partial` snapshot (cut short) and any other `.txt` are
- * passed over and listed.
+ * passed over and listed; one that a server already accepted (its `.sent`
+ * marker matches, left by `putDir` without `unlink`) is listed apart.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import { wasSent } from "../backtrace/sent.js"
 import { findSnapshots } from "../backtrace/uploader.js"
 import { TITLE } from "../snapshot/header.js"
 
@@ -35,17 +37,19 @@ const isTextSnapshot = (file: string): Promise<boolean> =>
     () => false
   )
 
-/** The snapshots below `dir`, sorted, and what was passed over (with why). */
+/** The snapshots below `dir`, sorted, those a server already accepted, and what was passed over (with why). */
 export const find = (dir: string) =>
   Effect.gen(function*() {
     const listing = yield* findSnapshots(dir, [".btt", ".txt", ".partial"])
     const found: Array<Found> = []
+    const accepted: Array<string> = []
     const skipped = [...listing.skipped]
     for (const file of listing.files) {
-      if (file.endsWith(".btt")) found.push({ path: file, kind: "btt" })
+      if (wasSent(file)) accepted.push(file)
+      else if (file.endsWith(".btt")) found.push({ path: file, kind: "btt" })
       else if (file.endsWith(".partial")) {
         skipped.push({ path: file, reason: "cut short when it was written (.partial); not uploaded" })
       } else if (yield* Effect.promise(() => isTextSnapshot(file))) found.push({ path: file, kind: "text" })
     }
-    return { found, skipped }
+    return { found, accepted, skipped }
   })

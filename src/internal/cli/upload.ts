@@ -20,6 +20,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TracerConfig from "../../TracerConfig.js"
 import { checkPut } from "../backtrace/options.js"
+import { removeSent } from "../backtrace/sent.js"
 import { makeUploader } from "../backtrace/uploader.js"
 import { makePut } from "../snapshot/put.js"
 import { platform } from "../upload/platform.js"
@@ -122,6 +123,15 @@ export const command = Command.make(
       const root = path.resolve(options.dir)
       const listing = yield* Snapshots.find(root).pipe(Effect.mapError((e) => failed(e.message)))
       const listed = Arr.getSomes(yield* Effect.forEach(listing.found, stat, { concurrency: 16 }))
+      // Accepted by a server before (`putDir` without `unlink` marked them): removed now, as an upload would.
+      const accepted = yield* Effect.forEach(listing.accepted, (file) =>
+        Effect.try(() => removeSent(file)).pipe(
+          Effect.as({ path: file, reason: "already accepted by the server (its .sent marker matches); removed" }),
+          Effect.orElseSucceed(() => ({
+            path: file,
+            reason: "already accepted by the server (its .sent marker matches); could not be removed"
+          }))
+        ))
       const now = Date.now()
       const [entries, fresh] = Arr.partition(listed, (e) => now - e.mtimeMs < options.settle)
       const { kept, pruned } = Prune.choose(entries, {
@@ -144,6 +154,7 @@ export const command = Command.make(
       }
       const skipped = [
         ...listing.skipped,
+        ...accepted,
         ...fresh.map((e) => ({
           path: e.path,
           reason: `modified ${((now - e.mtimeMs) / 1000).toFixed(1)} s ago, within --settle: it may still be written`
