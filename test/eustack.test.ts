@@ -13,13 +13,13 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Coronerd from "../examples/coronerd.js"
 import { EuStack, Tracer } from "../src/index.js"
 import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
+import { asNobody } from "./support/backends.js"
 import { runFixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { tempDir, withTempDir } from "./support/temp.js"
@@ -137,14 +137,7 @@ describe("EuStack backend (real eu-stack attached to this test process)", () => 
     "a refused attach is a TracerRunError with eu-stack's message and a hint; the header stays",
     () =>
       withTempDir((dir) => {
-        const wrapper = path.join(dir, "eu-stack-as-nobody")
-        fs.writeFileSync(
-          wrapper,
-          `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${
-            execFileSync("sh", ["-c", "command -v eu-stack"], { encoding: "utf8" }).trim()
-          } "$@"\n`,
-          { mode: 0o755 }
-        )
+        const wrapper = asNobody(dir, "eu-stack")
         const out = path.join(dir, "out")
         return Effect.gen(function*() {
           const error = yield* Effect.flip(Tracer.trace(new Error("refused"), { callerOnly: true }))

@@ -27,6 +27,7 @@ import { DEFAULT_MAX_CORE_SIZE, fromSettings } from "../src/internal/gdb/backend
 import { END_MARKER } from "../src/internal/gdb/command.js"
 import { probeGdb } from "../src/internal/gdb/probe.js"
 import { defaultTraceOptions } from "../src/internal/snapshot/file.js"
+import { asNobody } from "./support/backends.js"
 import { runFixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { smallCores } from "./support/cores.js"
@@ -275,14 +276,7 @@ describe("Gdb backend (real gdb attached to this test process)", () => {
     "a refused attach is a TracerRunError with gdb's message and a hint",
     () =>
       withTempDir((dir) => {
-        const wrapper = path.join(dir, "gdb-as-nobody")
-        fs.writeFileSync(
-          wrapper,
-          `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${
-            execFileSync("sh", ["-c", "command -v gdb"], { encoding: "utf8" }).trim()
-          } "$@"\n`,
-          { mode: 0o755 }
-        )
+        const wrapper = asNobody(dir, "gdb")
         const out = path.join(dir, "out")
         return Effect.gen(function*() {
           const error = yield* Effect.flip(Tracer.trace(new Error("refused"), { callerOnly: true }))

@@ -4,7 +4,9 @@
  */
 import * as Command from "@effect/platform/Command"
 import * as Option from "effect/Option"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import * as TraceOptions from "../../src/TraceOptions.js"
 import type { TracerBackend, TraceRequest } from "../../src/TracerBackend.js"
 
@@ -78,4 +80,20 @@ export const gone = async (pid: number, ms = 1000) => {
   const until = Date.now() + ms
   while (alive(pid) && Date.now() < until) await new Promise((r) => setTimeout(r, 20))
   return !alive(pid)
+}
+
+/**
+ * Writes `<dir>/<program>-as-nobody`: a script that runs `program` (found on
+ * `PATH`) as user nobody through setpriv, so that the kernel really refuses
+ * its ptrace of this root process. Returns the script's path.
+ */
+export const asNobody = (dir: string, program: string): string => {
+  const wrapper = path.join(dir, `${program}-as-nobody`)
+  const found = execFileSync("sh", ["-c", "command -v \"$1\"", "sh", program], { encoding: "utf8" }).trim()
+  fs.writeFileSync(
+    wrapper,
+    `#!/bin/sh\nexec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups ${found} "$@"\n`,
+    { mode: 0o755 }
+  )
+  return wrapper
 }
