@@ -20,7 +20,7 @@ import * as Coronerd from "../examples/coronerd.js"
 import { EuStack, Tracer } from "../src/index.js"
 import { END_LINE, FOLLOWS } from "../src/internal/eustack/finalize.js"
 import { asNobody } from "./support/backends.js"
-import { runFixture } from "./support/child.js"
+import { perfBasicProf, runFixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { tempDir, withTempDir } from "./support/temp.js"
 
@@ -199,16 +199,7 @@ describe("EuStack in child programs", () => {
   it.live("names JIT frames from the perf map of a child started with --perf-basic-prof", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const snapshot = (yield* runFixture(
-        [
-          "--perf-basic-prof",
-          // --perf-basic-prof also logs code events: keep that log out of the working directory.
-          `--logfile=${path.join(dir, "v8.log")}`,
-          "--no-logfile-per-isolate"
-        ],
-        "eustack-jit.ts",
-        dir
-      )) as string
+      const snapshot = (yield* runFixture(perfBasicProf(dir), "eustack-jit.ts", dir)) as string
       const main = threads(fs.readFileSync(snapshot, "utf8")).find((t) => t.labels.includes("main thread"))!
       // The busy function, named from the perf map, on the main thread's stack; no module claimed for it.
       expect(main.frames).toMatch(

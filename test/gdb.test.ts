@@ -28,7 +28,7 @@ import { END_MARKER } from "../src/internal/gdb/command.js"
 import { probeGdb } from "../src/internal/gdb/probe.js"
 import { defaultTraceOptions } from "../src/internal/snapshot/file.js"
 import { asNobody } from "./support/backends.js"
-import { runFixture } from "./support/child.js"
+import { perfBasicProf, runFixture } from "./support/child.js"
 import { noCooldown } from "./support/config.js"
 import { smallCores } from "./support/cores.js"
 import { tempDir, withTempDir } from "./support/temp.js"
@@ -563,16 +563,7 @@ describe("Gdb in child programs", () => {
   it.live("names JIT frames from the perf map of a child started with --perf-basic-prof", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const snapshot = (yield* runFixture(
-        [
-          "--perf-basic-prof",
-          // --perf-basic-prof also logs code events: keep that log out of the working directory.
-          `--logfile=${path.join(dir, "v8.log")}`,
-          "--no-logfile-per-isolate"
-        ],
-        "gdb-jit.ts",
-        dir
-      )) as string
+      const snapshot = (yield* runFixture(perfBasicProf(dir), "gdb-jit.ts", dir)) as string
       const text = fs.readFileSync(snapshot, "utf8")
       const main = threads(text).find((t) => t.labels.includes("main thread"))!
       // The busy function, named from the perf map, on the main thread's stack.

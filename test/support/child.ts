@@ -152,3 +152,14 @@ export const runFixture = (nodeArgs: ReadonlyArray<string>, fixture: string, ...
     if (code !== 0) return yield* Effect.die(new Error(`fixture ${fixture} exited ${code}: ${stderr}`))
     return JSON.parse(stdout.trim().split("\n").pop()!) as unknown
   })
+
+/**
+ * Node flags that write the perf map JIT frames are named from, with V8's
+ * code-event log (which `--perf-basic-prof` also writes) kept in `dir`,
+ * out of the working directory.
+ */
+export const perfBasicProf = (dir: string): ReadonlyArray<string> => [
+  "--perf-basic-prof",
+  `--logfile=${path.join(dir, "v8.log")}`,
+  "--no-logfile-per-isolate"
+]

@@ -40,17 +40,13 @@ const isAlive = (pid: number): boolean => {
 
 /**
  * Removes the run folders in `dir` left by dead processes of this pid
- * namespace and this user. Returns the folders removed.
+ * namespace and this user. Resolves with the folders removed.
  */
-export const sweepRunDirs = (dir: string = os.tmpdir()): ReadonlyArray<string> => {
+export const sweepRunDirs = async (dir: string = os.tmpdir()): Promise<ReadonlyArray<string>> => {
   const namespace = pidNamespace()
   const removed: Array<string> = []
-  let names: ReadonlyArray<string>
-  try {
-    names = fs.readdirSync(dir)
-  } catch {
-    return removed
-  }
+  // The shared temporary folder may be large: listed off the event loop; only our own folders are looked into.
+  const names = await fs.promises.readdir(dir).catch((): ReadonlyArray<string> => [])
   for (const name of names) {
     const match = NAME.exec(name)
     if (match === null || match[1] !== namespace) continue

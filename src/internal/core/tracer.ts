@@ -284,7 +284,7 @@ export const make = (
     yield* Runner.warmUp(inline ? { ...(yield* TracerConfig), runner: "inline" } : yield* TracerConfig)
     // Run folders of hosts killed mid-trace, removed in the background.
     yield* Effect.forkDaemon(
-      Effect.flatMap(Effect.sync(() => sweepRunDirs()), (removed) =>
+      Effect.flatMap(Effect.promise(() => sweepRunDirs()), (removed) =>
         removed.length === 0
           ? Effect.void
           : log(LogLevel.Debug, backend.name, `Removed run folders of dead processes: ${removed.join(", ")}`))

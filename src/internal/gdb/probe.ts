@@ -6,57 +6,28 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import { execFile } from "node:child_process"
 import * as path from "node:path"
 import { TracerConfigError } from "../../TraceError.js"
-import { findExecutable } from "../core/executable.js"
 import { ensureOutputDir } from "../core/outputDir.js"
+import { probeTracer } from "../core/probe.js"
 import { type Capabilities, parseProbe, probeArgs } from "./command.js"
-
-const PROBE_TIMEOUT_MS = 15_000
 
 /** Finds gdb and asks it its version and whether it has Python. */
 export const probeGdb = (gdbPath: string): Effect.Effect<
   { readonly path: string; readonly capabilities: Capabilities },
   TracerConfigError
 > =>
-  Effect.suspend(() => {
-    const found = findExecutable(gdbPath, process.env.PATH)
-    if (found === undefined) {
-      return Effect.fail(
-        new TracerConfigError({
-          field: "gdbPath",
-          reason: `${JSON.stringify(gdbPath)} was not found or is not executable` +
-            (gdbPath.includes("/") ? "" : ` in PATH`) + " (on Debian: apt-get install gdb)"
-        })
-      )
-    }
-    // The probe's output is a few lines and no ptrace is involved: a pipe is safe here.
-    return Effect.async<{ readonly path: string; readonly capabilities: Capabilities }, TracerConfigError>((resume) => {
-      const child = execFile(
-        found,
-        probeArgs,
-        { timeout: PROBE_TIMEOUT_MS, killSignal: "SIGKILL", env: process.env, maxBuffer: 1024 * 1024 },
-        (error, stdout, stderr) => {
-          const capabilities = parseProbe(String(stdout))
-          if (capabilities !== undefined) return resume(Effect.succeed({ path: found, capabilities }))
-          const why = error?.killed
-            ? `did not answer within ${PROBE_TIMEOUT_MS / 1000} s`
-            : String(stderr).trim().split("\n").slice(-2).join(" | ")
-          resume(Effect.fail(
-            new TracerConfigError({
-              field: "gdbPath",
-              reason: `${found} does not answer like gdb${why === "" ? "" : `: ${why}`}`
-            })
-          ))
-        }
-      )
-      child.stdin?.end()
-      return Effect.sync(() => {
-        child.kill("SIGKILL")
-      })
-    })
-  })
+  Effect.map(
+    probeTracer(gdbPath, {
+      field: "gdbPath",
+      name: "gdb",
+      args: probeArgs,
+      parse: parseProbe,
+      missing: "(on Debian: apt-get install gdb)",
+      maxBuffer: 1024 * 1024
+    }),
+    ({ answer, path }) => ({ path, capabilities: answer })
+  )
 
 /** Characters gdb's command parser could misread in a file name. */
 const UNSAFE_PATH = /[\u0000-\u001f\u007f"'\\]/
