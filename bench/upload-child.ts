@@ -56,12 +56,12 @@ export const measure = async (mode: "file" | "dir", target: string, origin: URL,
       return yield* Effect.promise(() =>
         measured(async () => {
           const summary = await Effect.runPromise(uploader.putDir(target))
-          if (summary.failed.length > 0 || summary.uploaded.length === 0) throw new Error("putDir did not upload all")
+          if (summary.failed.length > 0 || summary.uploaded.length === 0) throw new Error(`putDir did not upload all: ${summary.uploaded.length} uploaded, ${summary.failed.length} failed (${summary.failed[0]?.reason})`)
         })
       )
     }).pipe(Effect.provide(layer))
   )
   // The next round sends them again.
-  for (const f of fs.readdirSync(target)) if (f.endsWith(".sent")) fs.rmSync(path.join(target, f))
+  fs.rmSync(path.join(target, ".effect-bcd-sent"), { force: true })
   return result
 }

@@ -10,12 +10,14 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Coronerd from "../examples/coronerd.js"
-import { Backtrace, BacktraceLive } from "../src/index.js"
+import { Backtrace, BacktraceLive, TracerConfig } from "../src/index.js"
 import { FAKE_PTRACE, fastRetry, live, sha256, TOKEN } from "./support/backtrace.js"
 import { afterBody, selfSigned, serve } from "./support/http.js"
 import { tempDir } from "./support/temp.js"
@@ -122,6 +124,98 @@ describe("Backtrace.layer", () => {
       expect(summary.uploaded).toHaveLength(20)
       expect(server.requests).toHaveLength(20)
       expect(new Set(server.requests.map((r) => r.socket)).size).toBeLessThanOrEqual(2)
+    }).pipe(Effect.scoped))
+
+  it.live("reused read buffers never mix snapshots: 40 of sizes around 1 MiB arrive byte for byte, once each", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const dir = yield* tempDir
+      const MiB = 1024 * 1024
+      const sizes = [1, 4096, 100 * 1024, MiB - 1, MiB, MiB + 1, 2 * MiB + 3, 300 * 1024]
+      const files = Array.from({ length: 40 }, (_, i) => {
+        const file = path.join(dir, `s${String(i).padStart(2, "0")}.btt`)
+        fs.writeFileSync(file, Buffer.alloc(sizes[i % sizes.length]!, i + 1))
+        return file
+      })
+      const summary = yield* Backtrace.putDir(dir).pipe(Effect.provide(live({
+        tracerPath: FAKE_PTRACE,
+        outputDir: dir,
+        put: { endpoint: server.endpoint, token: TOKEN, concurrency: 8 }
+      })))
+      expect(summary.uploaded).toEqual(files)
+      expect(server.received.map((r) => r.sha256).sort()).toEqual(files.map(sha256).sort())
+    }).pipe(Effect.scoped))
+
+  it.live("accepted snapshots are one line each in the folder's 0600 journal; nothing else is written beside them", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const dir = yield* tempDir
+      fs.mkdirSync(path.join(dir, "sub"))
+      const files = ["a.btt", "b.btt", "sub/c.btt"].map((f) => path.join(dir, f))
+      files.forEach((f, i) => fs.writeFileSync(f, `snapshot ${i}`))
+      const layer = live({ tracerPath: FAKE_PTRACE, outputDir: dir, put: { endpoint: server.endpoint, token: TOKEN } })
+      const first = yield* Backtrace.putDir(dir).pipe(Effect.provide(layer))
+      expect(first.uploaded).toEqual(files)
+      expect(fs.readdirSync(dir).sort()).toEqual([".effect-bcd-sent", "a.btt", "b.btt", "sub"])
+      expect(fs.readdirSync(path.join(dir, "sub")).sort()).toEqual([".effect-bcd-sent", "c.btt"])
+      const journal = path.join(dir, ".effect-bcd-sent")
+      expect(fs.statSync(journal).mode & 0o777).toBe(0o600)
+      expect(fs.readFileSync(journal, "utf8").trim().split("\n").map((line) => JSON.parse(line)[0])).toEqual([
+        "a.btt",
+        "b.btt"
+      ])
+      // A journal cut short by a crash (half a line) loses nothing but that line.
+      fs.appendFileSync(journal, "[\"b.b")
+      expect((yield* Backtrace.putDir(dir).pipe(Effect.provide(layer))).uploaded).toEqual([])
+      expect(server.received).toHaveLength(3)
+    }).pipe(Effect.scoped))
+
+  it.live("a symbolic link planted as the journal is never followed: the upload succeeds, a warning says why", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const dir = yield* tempDir
+      const elsewhere = path.join(yield* tempDir, "victim")
+      fs.writeFileSync(elsewhere, "untouched")
+      fs.symlinkSync(elsewhere, path.join(dir, ".effect-bcd-sent"))
+      const file = path.join(dir, "a.btt")
+      fs.writeFileSync(file, "snapshot")
+      const lines: Array<string> = []
+      const layer = live({ tracerPath: FAKE_PTRACE, outputDir: dir, put: { endpoint: server.endpoint, token: TOKEN } })
+      const summary = yield* Backtrace.putDir(dir).pipe(
+        Effect.provide(layer),
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.make(({ message }) => lines.push(String(message))))),
+        Effect.provide(TracerConfig.layer({ logLevel: LogLevel.Warning }))
+      )
+      expect(summary.uploaded).toEqual([file])
+      expect(fs.readFileSync(elsewhere, "utf8")).toBe("untouched")
+      expect(lines).toEqual([
+        expect.stringMatching(/^Uploaded .*a\.btt, but could not record it in \.effect-bcd-sent \(ELOOP\)/)
+      ])
+    }).pipe(Effect.scoped))
+
+  it.live("a journal mostly about snapshots that are gone is rewritten; with unlink, an emptied folder keeps no journal", () =>
+    Effect.gen(function*() {
+      const server = yield* Coronerd.make({ token: TOKEN })
+      const dir = yield* tempDir
+      const journal = path.join(dir, ".effect-bcd-sent")
+      const file = path.join(dir, "kept.btt")
+      fs.writeFileSync(file, "snapshot")
+      const stale = Array.from({ length: 100 }, (_, i) => JSON.stringify([`gone${i}.btt`, `1:2:${i}`]) + "\n").join("")
+      fs.writeFileSync(journal, stale, { mode: 0o600 })
+      const options = { tracerPath: FAKE_PTRACE, outputDir: dir, put: { endpoint: server.endpoint, token: TOKEN } }
+      expect((yield* Backtrace.putDir(dir).pipe(Effect.provide(live(options)))).uploaded).toEqual([file])
+      // Compacted when read (the 100 stale lines go), then the upload's line appended.
+      expect(fs.readFileSync(journal, "utf8").trim().split("\n").map((line) => JSON.parse(line)[0])).toEqual([
+        "kept.btt"
+      ])
+      expect(fs.statSync(journal).mode & 0o777).toBe(0o600)
+      // With unlink, an accepted snapshot is removed unsent, and the journal, now about nothing, goes too.
+      const unlinked = yield* Backtrace.putDir(dir).pipe(
+        Effect.provide(live({ ...options, put: { ...options.put, unlink: true } }))
+      )
+      expect(unlinked.uploaded).toEqual([])
+      expect(fs.readdirSync(dir)).toEqual([])
+      expect(server.received).toHaveLength(1)
     }).pipe(Effect.scoped))
 
   it.live("without put options, put and putDir fail with TracerConfigError", () =>

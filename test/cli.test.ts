@@ -136,11 +136,11 @@ describe("effect-bcd upload", () => {
     expect(fs.readdirSync(dir)).toEqual(["cut.txt.partial"])
   })
 
-  it("does not send again a snapshot a server already accepted (its .sent marker matches): removes it, lists it", async () => {
+  it("does not send again a snapshot a server already accepted (its folder's journal names it): removes it, lists it", async () => {
     const coronerd = await server()
     const dir = testTempDir()
     const [sent, fresh] = snapshots(dir, { "sent.btt": 1000, "fresh.btt": 1000 })
-    markSent(sent!) // what putDir without unlink leaves after a 200
+    markSent(sent!) // what putDir without unlink records after a 200
     const run = await runCli(["upload", "--endpoint", coronerd.endpoint, "--json", dir], { env: { BCD_TOKEN: TOKEN } })
     expect(run.code).toBe(0)
     const summary = JSON.parse(run.stdout)

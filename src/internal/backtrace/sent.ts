@@ -1,65 +1,181 @@
 /**
  * The record of what a server accepted, so that `putDir` sends a snapshot
- * once: after a 200, `<snapshot>.sent` (0600) holds the snapshot's inode,
- * size and modification time. A sidecar rather than a rename, so that the
- * path a trace returned stays valid; `putDir` lists only `*.btt`, so the
- * markers are never uploaded. A snapshot rewritten since (another inode,
- * size or time) no longer matches its marker and is sent again.
+ * once: after a 200, one line is appended to the journal of the snapshot's
+ * folder, `.effect-bcd-sent` (0600), naming the snapshot with its inode,
+ * size and modification time. A snapshot rewritten since (another inode,
+ * size or time) no longer matches its line and is sent again; the last line
+ * for a name wins.
+ *
+ * One append-only file per folder rather than a sidecar per snapshot:
+ * creating a file costs 0.1–0.3 ms of the event loop on ext4 (measured),
+ * more than the rest of a small upload; appending a line costs a few µs. The
+ * path a trace returned stays valid (nothing is renamed), and the journal
+ * ends with none of the extensions `putDir` lists, so it is never uploaded.
+ *
+ * Every call is synchronous: a few system calls on metadata and a small
+ * file cost less than trips through libuv's thread pool, each of which costs
+ * the event loop ~40 µs on 2 busy cores (measured). The journal is opened
+ * with `O_NOFOLLOW | O_NONBLOCK`: a symbolic link or a FIFO planted at its
+ * path is refused, never followed or waited on.
  *
  * @internal
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
 
-const SUFFIX = ".sent"
+/** The journal's name, in each folder that holds accepted snapshots. */
+export const JOURNAL = ".effect-bcd-sent"
 
-const stampOf = (info: fs.Stats) => `${info.ino}:${info.size}:${info.mtimeMs}\n`
+/** A journal read: each snapshot's name in its folder, with its stamp when it was accepted. */
+export type Journal = ReadonlyMap<string, string>
+
+/** Above this many lines, a journal mostly about snapshots that are gone is rewritten. */
+const COMPACT_ABOVE = 64
+
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants
+
+const stampOf = (info: fs.Stats) => `${info.ino}:${info.size}:${info.mtimeMs}`
+
+const lineOf = (name: string, stamp: string) => `${JSON.stringify([name, stamp])}\n`
+
+/** The lines of `text` as a journal; a line that is not one (cut short by a crash) is passed over. */
+const parse = (text: string): Map<string, string> => {
+  const journal = new Map<string, string>()
+  for (const line of text.split("\n")) {
+    if (line === "") continue
+    try {
+      const entry: unknown = JSON.parse(line)
+      if (Array.isArray(entry) && typeof entry[0] === "string" && typeof entry[1] === "string") {
+        journal.set(entry[0], entry[1])
+      }
+    } catch {
+      // Not a line this module wrote whole.
+    }
+  }
+  return journal
+}
+
+/** The journal of folder `dir`: empty when there is none, or it is not a regular file. */
+export const read = (dir: string): Journal => {
+  let fd: number
+  try {
+    fd = fs.openSync(path.join(dir, JOURNAL), O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+  } catch {
+    return new Map()
+  }
+  try {
+    return fs.fstatSync(fd).isFile() ? parse(fs.readFileSync(fd, "utf8")) : new Map()
+  } catch {
+    return new Map()
+  } finally {
+    fs.closeSync(fd)
+  }
+}
 
 /**
- * Whether `file`, as it is now, was accepted by a server. Any doubt (no
- * marker, unreadable) means no. Synchronous: one `lstat` when there is no
- * marker, which `putDir` asks for every snapshot it lists, costs less than
- * a trip through libuv's thread pool.
+ * Whether `file`, as it is now, was accepted by a server, by its folder's
+ * `journal` (read once for many files). Any doubt means no.
  */
-export const wasSent = (file: string): boolean => {
-  if (fs.lstatSync(file + SUFFIX, { throwIfNoEntry: false })?.isFile() !== true) return false
+export const wasSent = (file: string, journal: Journal = read(path.dirname(file))): boolean => {
+  const stamp = journal.get(path.basename(file))
+  if (stamp === undefined) return false
   try {
-    const info = fs.statSync(file)
-    const fd = fs.openSync(file + SUFFIX, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW)
-    try {
-      return fs.readFileSync(fd, "utf8") === stampOf(info)
-    } finally {
-      fs.closeSync(fd)
-    }
+    return stampOf(fs.statSync(file)) === stamp
   } catch {
     return false
   }
 }
 
 /**
- * Records that `file`, as it is now, was accepted. Never follows a symbolic
- * link planted at the marker's path. Synchronous: four system calls on
- * metadata cost less than four trips through libuv's thread pool, which on a
- * busy machine each wait for a thread to be scheduled.
+ * Which of `files` a server accepted, as they are now: each folder's journal
+ * read once (and compacted when mostly stale), a file looked at only when
+ * its folder's journal names it.
  */
-export const markSent = (file: string): void => {
-  const info = fs.statSync(file)
+export const accepted = (files: ReadonlyArray<string>): ReadonlySet<string> => {
+  const names = new Map<string, Set<string>>()
+  for (const file of files) {
+    const folder = path.dirname(file)
+    names.set(folder, (names.get(folder) ?? new Set()).add(path.basename(file)))
+  }
+  const sent = new Set<string>()
+  for (const [folder, listed] of names) {
+    const journal = read(folder)
+    if (journal.size === 0) continue
+    compact(folder, journal, listed)
+    for (const name of listed) {
+      const file = path.join(folder, name)
+      if (wasSent(file, journal)) sent.add(file)
+    }
+  }
+  return sent
+}
+
+/**
+ * Records that `file` was accepted, as it was `sent` (its `stat` from before
+ * the upload: a file rewritten while it was sent no longer matches, and is
+ * sent again). Throws when it cannot (the caller warns).
+ */
+export const markSent = (file: string, sent: fs.Stats = fs.statSync(file)): void => {
+  const line = lineOf(path.basename(file), stampOf(sent))
   const fd = fs.openSync(
-    file + SUFFIX,
-    fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW,
+    path.join(path.dirname(file), JOURNAL),
+    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK,
     0o600
   )
   try {
-    fs.writeSync(fd, stampOf(info))
+    if (!fs.fstatSync(fd).isFile()) {
+      throw Object.assign(new Error(`${JOURNAL} is not a regular file`), { code: "EINVAL" })
+    }
+    fs.writeSync(fd, line)
   } finally {
     fs.closeSync(fd)
   }
 }
 
-/** Removes `file` and its marker: the snapshot was accepted, and `unlink` asks for it to go. */
-export const removeSent = (file: string): void => {
-  fs.rmSync(file, { force: true })
-  fs.rmSync(file + SUFFIX, { force: true })
+/** Removes `file`, which was accepted, as `unlink` asks. Its line goes with {@link tidy}, or a compaction. */
+export const removeSent = (file: string): void => fs.rmSync(file, { force: true })
+
+/**
+ * After accepted snapshots were removed from `folders`: a journal none of
+ * whose snapshots is left is removed, so an emptied folder holds nothing of
+ * ours. Best effort. A line another process appends meanwhile is lost: that
+ * snapshot is sent once more, never lost.
+ */
+export const tidy = (folders: Iterable<string>): void => {
+  for (const folder of new Set(folders)) {
+    const journal = read(folder)
+    if (journal.size === 0 || [...journal.keys()].some((name) => fs.existsSync(path.join(folder, name)))) continue
+    fs.rmSync(path.join(folder, JOURNAL), { force: true })
+  }
 }
 
-/** Removes the marker of a snapshot that `unlink` removed after its upload. */
-export const forget = (file: string): void => fs.rmSync(file + SUFFIX, { force: true })
+/**
+ * Rewrites the journal of `dir` with only the lines of snapshots still in the
+ * folder (`listed` names, or names that exist), when it holds more than 64
+ * lines and most are about snapshots that are gone. Written to a new 0600 file that replaces
+ * the journal, so a reader never sees half of it. A line another process
+ * appends meanwhile is lost: that snapshot is sent once more, never lost.
+ * Best effort: a failure leaves the journal as it was.
+ */
+export const compact = (dir: string, journal: Journal, listed: ReadonlySet<string>): void => {
+  if (journal.size <= COMPACT_ABOVE) return
+  const kept = [...journal].filter(([name]) => listed.has(name) || fs.existsSync(path.join(dir, name)))
+  if (kept.length * 2 > journal.size) return
+  const temporary = path.join(dir, `${JOURNAL}.${process.pid}.tmp`)
+  let fd: number
+  try {
+    fd = fs.openSync(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+  } catch {
+    return
+  }
+  try {
+    try {
+      fs.writeSync(fd, kept.map(([name, stamp]) => lineOf(name, stamp)).join(""))
+    } finally {
+      fs.closeSync(fd)
+    }
+    fs.renameSync(temporary, path.join(dir, JOURNAL))
+  } catch {
+    fs.rmSync(temporary, { force: true })
+  }
+}

@@ -6,7 +6,6 @@
  */
 import type * as PlatformError from "@effect/platform/Error"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
@@ -76,46 +75,74 @@ const notConfigured = () =>
 export const uploadWith =
   (send: Send, settings: PutSettings) => (file: string): Effect.Effect<void, SnapshotUploadError> => {
     const absolute = path.resolve(file)
-    return send(absolute, {
+    const upload = send(absolute, {
       url: settings.url,
       timeout: settings.timeout,
       retry: settings.retry,
       unlink: settings.unlink,
       name: "backtrace",
       ...(settings.ca === undefined ? {} : { ca: settings.ca })
-    }).pipe(
-      Effect.zipRight(record(absolute, settings.unlink))
-    )
+    })
+    // With `unlink` the snapshot is gone after its 200: there is nothing to record.
+    return settings.unlink ? Effect.asVoid(upload) : Effect.flatMap(upload, (sent) => record(absolute, sent))
   }
 
-/** After a 200: the marker written, or with `unlink` (the file gone) a stale one removed. Never fails the upload. */
-const record = (file: string, unlink: boolean) =>
-  Effect.suspend(() => {
-    try {
-      if (unlink) Sent.forget(file)
-      else Sent.markSent(file)
-      return Effect.void
-    } catch (error) {
-      const why = (error as NodeJS.ErrnoException).code ?? String(error)
-      return log(
-        LogLevel.Warning,
-        "backtrace",
-        `Uploaded ${file}, but could not record it (${why}); putDir may send it again`
-      )
-    }
-  })
+/** After a 200: the journal's line appended for `file` as it was `sent`. Never fails the upload. */
+const record = (file: string, sent: fs.Stats): Effect.Effect<void> => {
+  try {
+    Sent.markSent(file, sent)
+    return Effect.void
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code ?? String(error)
+    return log(
+      LogLevel.Warning,
+      "backtrace",
+      `Uploaded ${file}, but could not record it in ${Sent.JOURNAL} (${why}); putDir may send it again`
+    )
+  }
+}
 
-/** A snapshot that was accepted before: passed over, and removed with `unlink`. */
-const alreadySent = (file: string, unlink: boolean) =>
-  Effect.sync(() => {
-    let sent = false
-    try {
-      sent = Sent.wasSent(file)
-      if (sent && unlink) Sent.removeSent(file)
-    } catch {
-      // An lstat that failed (not known to be sent: it is sent), or a removal that failed (left on disk).
+/** `files` less those a server accepted before (see `Sent.accepted`); with `unlink`, those are removed. */
+const notSentYet = (files: ReadonlyArray<string>, unlink: boolean): Array<string> => {
+  const accepted = Sent.accepted(files)
+  if (unlink && accepted.size > 0) {
+    for (const file of accepted) {
+      try {
+        Sent.removeSent(file)
+      } catch {
+        // Left on disk; passed over all the same.
+      }
     }
-    return sent
+    Sent.tidy([...accepted].map((file) => path.dirname(file)))
+  }
+  return files.filter((file) => !accepted.has(file))
+}
+
+/**
+ * Uploads `files`, at most `concurrency` at a time, and gives each one's
+ * error (`undefined`: uploaded). As many fibers as `concurrency`, each taking
+ * the next file when it is done with one, rather than a fiber per file
+ * (`Effect.forEach`): forking a fiber costs more than a small upload's
+ * request on loopback before the JIT has warmed up (measured).
+ */
+const uploadAll = (
+  files: ReadonlyArray<string>,
+  upload: (file: string) => Effect.Effect<void, SnapshotUploadError>,
+  concurrency: number
+): Effect.Effect<Array<SnapshotUploadError | undefined>> =>
+  Effect.suspend(() => {
+    const errors = new Array<SnapshotUploadError | undefined>(files.length).fill(undefined)
+    let next = 0
+    const worker: Effect.Effect<void> = Effect.suspend(() => {
+      if (next >= files.length) return Effect.void
+      const i = next++
+      return upload(files[i]!).pipe(
+        Effect.catchAll((error) => Effect.sync(() => void (errors[i] = error))),
+        Effect.zipRight(worker)
+      )
+    })
+    const workers = Math.min(concurrency, files.length)
+    return Effect.as(Effect.all(Array.from({ length: workers }, () => worker), { concurrency: "unbounded" }), errors)
   })
 
 /** The uploader service over validated put settings (absent: every call fails, naming the missing option). */
@@ -136,18 +163,13 @@ export const makeUploader = (put: Option.Option<{ readonly settings: PutSettings
             const listed = yield* Lock.withPermit(findSnapshots(path.resolve(dir)))
             const { skipped } = listed
             // What an earlier run (or this one) had accepted is not sent again.
-            const files = yield* Effect.filter(
-              listed.files,
-              (file) => Effect.negate(alreadySent(file, settings.unlink))
-            )
-            const outcomes = yield* Effect.forEach(files, (file) => Effect.either(upload(file)), {
-              concurrency: settings.concurrency
-            })
+            const files = notSentYet(listed.files, settings.unlink)
+            const outcomes = yield* uploadAll(files, upload, settings.concurrency)
             const uploaded: Array<string> = []
             const failed: Array<PutDirSummary["failed"][number]> = []
-            outcomes.forEach((outcome, i) => {
-              if (Either.isRight(outcome)) uploaded.push(files[i]!)
-              else failed.push({ path: files[i]!, reason: outcome.left.reason, error: outcome.left })
+            outcomes.forEach((error, i) => {
+              if (error === undefined) uploaded.push(files[i]!)
+              else failed.push({ path: files[i]!, reason: error.reason, error })
             })
             return { uploaded, failed, skipped }
           })

@@ -3,14 +3,15 @@
  * (`*.btt`, sent as they are), and gdb or eu-stack text snapshots (`*.txt`
  * that start like one, sent as Backtrace JSON reports with the text
  * attached). A `.partial` snapshot (cut short) and any other `.txt` are
- * passed over and listed; one that a server already accepted (its `.sent`
- * marker matches, left by `putDir` without `unlink`) is listed apart.
+ * passed over and listed; one that a server already accepted (its folder's
+ * `.effect-bcd-sent` journal names it, as `putDir` without `unlink` leaves
+ * it) is listed apart.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { wasSent } from "../backtrace/sent.js"
+import * as Sent from "../backtrace/sent.js"
 import { findSnapshots } from "../backtrace/uploader.js"
 import { TITLE } from "../snapshot/header.js"
 
@@ -44,8 +45,9 @@ export const find = (dir: string) =>
     const found: Array<Found> = []
     const accepted: Array<string> = []
     const skipped = [...listing.skipped]
+    const sent = Sent.accepted(listing.files)
     for (const file of listing.files) {
-      if (wasSent(file)) accepted.push(file)
+      if (sent.has(file)) accepted.push(file)
       else if (file.endsWith(".btt")) found.push({ path: file, kind: "btt" })
       else if (file.endsWith(".partial")) {
         skipped.push({ path: file, reason: "cut short when it was written (.partial); not uploaded" })

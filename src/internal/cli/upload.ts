@@ -20,7 +20,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TracerConfig from "../../TracerConfig.js"
 import { checkPut } from "../backtrace/options.js"
-import { removeSent } from "../backtrace/sent.js"
+import * as Sent from "../backtrace/sent.js"
 import { makeUploader } from "../backtrace/uploader.js"
 import { makePut } from "../snapshot/put.js"
 import { platform } from "../upload/platform.js"
@@ -123,15 +123,20 @@ export const command = Command.make(
       const root = path.resolve(options.dir)
       const listing = yield* Snapshots.find(root).pipe(Effect.mapError((e) => failed(e.message)))
       const listed = Arr.getSomes(yield* Effect.forEach(listing.found, stat, { concurrency: 16 }))
-      // Accepted by a server before (`putDir` without `unlink` marked them): removed now, as an upload would.
+      // Accepted by a server before (`putDir` without `unlink` recorded them): removed now, as an upload would.
       const accepted = yield* Effect.forEach(listing.accepted, (file) =>
-        Effect.try(() => removeSent(file)).pipe(
-          Effect.as({ path: file, reason: "already accepted by the server (its .sent marker matches); removed" }),
+        Effect.try(() => Sent.removeSent(file)).pipe(
+          Effect.as({
+            path: file,
+            reason: "already accepted by the server (its folder's .effect-bcd-sent journal names it); removed"
+          }),
           Effect.orElseSucceed(() => ({
             path: file,
-            reason: "already accepted by the server (its .sent marker matches); could not be removed"
+            reason:
+              "already accepted by the server (its folder's .effect-bcd-sent journal names it); could not be removed"
           }))
         ))
+      yield* Effect.sync(() => Sent.tidy(listing.accepted.map((file) => path.dirname(file))))
       const now = Date.now()
       const [entries, fresh] = Arr.partition(listed, (e) => now - e.mtimeMs < options.settle)
       const { kept, pruned } = Prune.choose(entries, {

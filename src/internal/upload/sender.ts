@@ -5,16 +5,18 @@
  *
  * @internal
  */
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Effect from "effect/Effect"
+import type * as fs from "node:fs"
 import type { SnapshotUploadError } from "../../TraceError.js"
 import type { Services, UploadOptions } from "./file.js"
 
-/** Uploads one file; see `uploadFile`. */
-export type Send = (path: string, options: UploadOptions) => Effect.Effect<void, SnapshotUploadError>
+/** Uploads one file; succeeds with its `stat` from before it was sent. See `uploadFile`. */
+export type Send = (path: string, options: UploadOptions) => Effect.Effect<fs.Stats, SnapshotUploadError>
 
 /** A {@link Send} bound to the services in context now. */
 export const makeSend: Effect.Effect<Send, never, Services> = Effect.gen(function*() {
-  const context = yield* Effect.context<Services>()
-  const { uploadFile } = yield* Effect.promise(() => import("./file.js"))
-  return (path, options) => Effect.provide(uploadFile(path, options), context)
+  const fileSystem = yield* FileSystem.FileSystem
+  const { uploadFileWith } = yield* Effect.promise(() => import("./file.js"))
+  return uploadFileWith(fileSystem)
 })
