@@ -56,7 +56,13 @@ export const measure = async (mode: "file" | "dir", target: string, origin: URL,
       return yield* Effect.promise(() =>
         measured(async () => {
           const summary = await Effect.runPromise(uploader.putDir(target))
-          if (summary.failed.length > 0 || summary.uploaded.length === 0) throw new Error(`putDir did not upload all: ${summary.uploaded.length} uploaded, ${summary.failed.length} failed (${summary.failed[0]?.reason})`)
+          if (summary.failed.length > 0 || summary.uploaded.length === 0) {
+            throw new Error(
+              `putDir did not upload all: ${summary.uploaded.length} uploaded, ${summary.failed.length} failed (${
+                summary.failed[0]?.reason
+              })`
+            )
+          }
         })
       )
     }).pipe(Effect.provide(layer))
