@@ -4,10 +4,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Backtrace } from "../src/index.js"
+import { Backtrace, TracerConfig } from "../src/index.js"
 import { uploadFile } from "../src/internal/upload/file.js"
 
 const FAKE_PTRACE = fileURLToPath(new URL("../test/fixtures/fake-ptrace.mjs", import.meta.url))
@@ -24,9 +25,55 @@ const measured = async (f: () => Promise<unknown>) => {
   return { ms, growthMiB: (peakRss() - before) / 2 ** 20 }
 }
 
-export const measure = async (mode: "file" | "dir", target: string, origin: URL, concurrency = 4) => {
+/** The `*.btt` files of `dir`, sorted. */
+const snapshotsIn = (dir: string) =>
+  fs.readdirSync(dir).filter((f) => f.endsWith(".btt")).sort().map((f) => path.join(dir, f))
+
+/**
+ * The baseline in this runtime: Node's own HTTP client over a keep-alive agent, each file read whole
+ * (`fs.promises.readFile`) and sent from memory, `concurrency` at a time; warmed on 20 files as putDir is.
+ */
+const byHand = async (dir: string, warmDir: string, origin: URL, concurrency: number) => {
+  const agent = new http.Agent({ keepAlive: true })
+  const url = new URL(`${origin.origin}/post?token=bench-token`)
+  const post = (body: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.request(url, {
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/octet-stream", "content-length": body.length }
+      })
+      req.on("response", (res) => {
+        if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`))
+        res.resume().on("end", resolve)
+      })
+      req.on("error", reject)
+      req.end(body)
+    })
+  const all = async (files: ReadonlyArray<string>) => {
+    let next = 0
+    const worker = async () => {
+      while (next < files.length) await post(await fs.promises.readFile(files[next++]!))
+    }
+    await Promise.all(Array.from({ length: concurrency }, worker))
+  }
+  await all(snapshotsIn(warmDir))
+  const result = await measured(() => all(snapshotsIn(dir)))
+  agent.destroy()
+  return result
+}
+
+export const measure = async (mode: "file" | "dir" | "node", target: string, origin: URL, concurrency = 8) => {
   const warm = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bcd-bench-warm-")), "warm.btt")
   fs.writeFileSync(warm, Buffer.alloc(1024 * 1024), { mode: 0o600 })
+  const warmDir = path.dirname(warm)
+  if (mode !== "file") {
+    // Warm: the same code path once, on 20 files of the same size elsewhere.
+    const size = fs.statSync(snapshotsIn(target)[0]!).size
+    fs.rmSync(warm)
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(warmDir, `w${i}.btt`), Buffer.alloc(size), { mode: 0o600 })
+  }
+  if (mode === "node") return byHand(target, warmDir, origin, concurrency)
   if (mode === "file") {
     const url = new URL(`${origin.origin}/post?token=bench-token`)
     const upload = (file: string) =>
@@ -46,12 +93,6 @@ export const measure = async (mode: "file" | "dir", target: string, origin: URL,
   const result = await Effect.runPromise(
     Effect.gen(function*() {
       const uploader = yield* Backtrace.Uploader
-      // Warm: the same code path once, on 20 files of the same size elsewhere.
-      const warmDir = path.dirname(warm)
-      const size = fs.statSync(path.join(target, fs.readdirSync(target).find((f) => f.endsWith(".btt"))!)).size
-      for (let i = 0; i < 20; i++) {
-        fs.writeFileSync(path.join(warmDir, `w${i}.btt`), Buffer.alloc(size), { mode: 0o600 })
-      }
       yield* uploader.putDir(warmDir)
       return yield* Effect.promise(() =>
         measured(async () => {
@@ -65,7 +106,11 @@ export const measure = async (mode: "file" | "dir", target: string, origin: URL,
           }
         })
       )
-    }).pipe(Effect.provide(layer))
+    }).pipe(
+      Effect.provide(layer),
+      // No trace runs here: the tracer's supervisor process is not started, so its start does not share the CPU.
+      Effect.provide(TracerConfig.layer({ runner: "inline" }))
+    )
   )
   // The next round sends them again.
   fs.rmSync(path.join(target, ".effect-bcd-sent"), { force: true })

@@ -5,13 +5,13 @@
  *
  * - one large file: `uploadFile` (in a fresh child process, peak RSS growth
  *   read from `VmHWM` after resetting it) against `curl -T` (POST);
- * - `putDir` of many small files (default concurrency 4) against one `curl -Z`
+ * - `putDir` of many small files (default concurrency 8, then 4) against one `curl -Z`
  *   run that sends the same files; the receiver counts the connections each used.
  *
  * Rounds interleave the two; medians with [min–max]. Writes its section of
  * bench/RESULTS.md.
  *
- *     npx tsx bench/upload.ts [MiB=1024] [rounds=3] [files=200] [KiB=100]
+ *     npx tsx bench/upload.ts [MiB=1024] [rounds=5] [files=200] [KiB=100]
  */
 import { execFile, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -51,12 +51,14 @@ if (process.argv[2] === "--receiver") {
 if (process.argv[2] === "--child") {
   const [, , , mode, target, origin, concurrency] = process.argv as Array<string>
   const { measure } = await import("./upload-child.js")
-  console.log(JSON.stringify(await measure(mode as "file" | "dir", target!, new URL(origin!), Number(concurrency))))
+  console.log(
+    JSON.stringify(await measure(mode as "file" | "dir" | "node", target!, new URL(origin!), Number(concurrency)))
+  )
   process.exit(0)
 }
 
 const mib = Number(process.argv[2] ?? 1024)
-const rounds = Number(process.argv[3] ?? 3)
+const rounds = Number(process.argv[3] ?? 5)
 const count = Number(process.argv[4] ?? 200)
 const kib = Number(process.argv[5] ?? 100)
 
@@ -124,7 +126,7 @@ const curlDir = () => {
   return timed(() => run("curl", ["-sS", "--fail", "-Z", "-K", config]))
 }
 
-const library = async (mode: "file" | "dir", concurrency = 4) => {
+const library = async (mode: "file" | "dir" | "node", concurrency = 8) => {
   const { stdout } = await run(process.execPath, [
     ...process.execArgv,
     import.meta.filename,
@@ -143,7 +145,8 @@ const figures = {
   libGrowth: [] as Array<number>,
   curlDir: [] as Array<number>,
   libDir: [] as Array<number>,
-  libDir16: [] as Array<number>,
+  libDir4: [] as Array<number>,
+  nodeDir: [] as Array<number>,
   curlConnections: [] as Array<number>,
   libConnections: [] as Array<number>
 }
@@ -159,11 +162,13 @@ for (let round = 0; round < rounds; round++) {
   figures.curlConnections.push(await connectionsSince())
   figures.libDir.push((await library("dir")).ms)
   figures.libConnections.push(await connectionsSince())
-  figures.libDir16.push((await library("dir", 16)).ms)
+  figures.libDir4.push((await library("dir", 4)).ms)
+  await connectionsSince()
+  figures.nodeDir.push((await library("node")).ms)
   await connectionsSince()
   console.log(`round ${round + 1}/${rounds} done`)
 }
-receiver.kill()
+receiver.kill("SIGKILL") // tsx, which runs it, passes SIGTERM on instead of dying of it
 fs.rmSync(work, { recursive: true, force: true })
 
 const spread = (xs: ReadonlyArray<number>, digits = 0) =>
@@ -171,13 +176,17 @@ const spread = (xs: ReadonlyArray<number>, digits = 0) =>
 const rate = (ms: ReadonlyArray<number>) => ms.map((m) => mib / (m / 1000))
 const fileRatios = figures.curlFile.map((c, i) => c / figures.libFile[i]!)
 const dirRatios = figures.libDir.map((l, i) => l / figures.curlDir[i]!)
-const dir16Ratios = figures.libDir16.map((l, i) => l / figures.curlDir[i]!)
+const dir4Ratios = figures.libDir4.map((l, i) => l / figures.curlDir[i]!)
+const nodeRatios = figures.nodeDir.map((n, i) => n / figures.curlDir[i]!)
+const libOverNode = figures.libDir.map((l, i) => l / figures.nodeDir[i]!)
 const body = `${machine()}. ${rounds} rounds, each: \`curl -T\` then \`uploadFile\` of one ${mib} MiB file, then one
-\`curl -Z\` (up to 50 transfers at once) then \`Backtrace.putDir\` (concurrency 4, its default, then 16) of ${count} × ${kib} KiB files, all POSTed to one loopback
+\`curl -Z\` (up to 50 transfers at once) then \`Backtrace.putDir\` (concurrency 8, its default, then 4) of ${count} × ${kib} KiB files, all POSTed to one loopback
 receiver in its own process that reads each body and answers 200. The library runs in a fresh process per
-measurement, after a warm-up (one 1 MiB upload; for putDir, a putDir of 20 files of the same size); its peak RSS growth is \`VmHWM\` (reset first) less RSS before the upload.
+measurement (\`runner: "inline"\`: no trace runs, so no supervisor process starts beside it), after a warm-up (one 1 MiB upload; for putDir, a putDir of 20 files of the same size); its peak RSS growth is \`VmHWM\` (reset first) less RSS before the upload.
 curl's times include its process start. Medians [min–max]; each ratio is taken within a round (curl and the
-library back to back), then the median of the rounds' ratios is given.
+library back to back), then the median of the rounds' ratios is given. The last row is a baseline in the
+library's runtime: Node's own HTTP client over a keep-alive agent, each file read whole and sent from memory,
+in a fresh process warmed the same way.
 
 | measure | curl | effect-bcd | ratio |
 |---|---|---|---|
@@ -188,12 +197,15 @@ library back to back), then the median of the rounds' ratios is given.
 | putDir of ${count} × ${kib} KiB, ms | ${spread(figures.curlDir)} | ${spread(figures.libDir)} | ${
   spread(dirRatios, 2)
 }× curl's time |
-| the same, \`concurrency: 16\`, ms | ${spread(figures.curlDir)} | ${spread(figures.libDir16)} | ${
-  spread(dir16Ratios, 2)
+| the same, \`concurrency: 4\`, ms | ${spread(figures.curlDir)} | ${spread(figures.libDir4)} | ${
+  spread(dir4Ratios, 2)
 }× curl's time |
-| connections opened for the ${count} files (concurrency 4) | ${spread(figures.curlConnections)} | ${
+| connections opened for the ${count} files (concurrency 8) | ${spread(figures.curlConnections)} | ${
   spread(figures.libConnections)
-} | |`
+} | |
+| the same files by hand with \`node:http\` (concurrency 8), ms | ${spread(figures.curlDir)} | ${
+  spread(figures.nodeDir)
+} | ${spread(nodeRatios, 2)}× curl's time; putDir took ${spread(libOverNode, 2)}× this |`
 console.log(body)
 writeSection("Uploads against curl (bench/upload.ts)", body)
 process.exit(0)

@@ -97,7 +97,7 @@ export interface PutOptions {
    * jittered, at most 4 retries within 30 s. Give a bounded schedule.
    */
   readonly retry?: Schedule.Schedule<unknown, unknown>
-  /** How many files {@link putDir} uploads at once. Default 4. */
+  /** How many files {@link putDir} uploads at once. Default 8. */
   readonly concurrency?: number
   /**
    * A private CA to trust for an `https:` server, besides Node's own roots
@@ -265,8 +265,10 @@ export const put = (path: string): Effect.Effect<void, SnapshotUploadError | Tra
  * concurrency. It carries on past failures and returns what was uploaded,
  * what failed (and why) and what was skipped. The directory is listed while
  * no tracer of this process runs, so no half-written snapshot is sent. A
- * directory that cannot be listed fails with `@effect/platform`'s
- * `SystemError`.
+ * snapshot a server accepted before (a line in its folder's
+ * `.effect-bcd-sent` journal matches it) is not sent again, and with
+ * `unlink` it is removed. A directory that cannot be listed fails with
+ * `@effect/platform`'s `SystemError`.
  *
  * @example
  * ```ts

@@ -110,25 +110,64 @@ export const accepted = (files: ReadonlyArray<string>): ReadonlySet<string> => {
   return sent
 }
 
-/**
- * Records that `file` was accepted, as it was `sent` (its `stat` from before
- * the upload: a file rewritten while it was sent no longer matches, and is
- * sent again). Throws when it cannot (the caller warns).
- */
-export const markSent = (file: string, sent: fs.Stats = fs.statSync(file)): void => {
-  const line = lineOf(path.basename(file), stampOf(sent))
-  const fd = fs.openSync(
-    path.join(path.dirname(file), JOURNAL),
-    O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK,
-    0o600
-  )
+/** Opens the journal of `folder` for appending (created 0600); throws when it is not a regular file. */
+const openForAppend = (folder: string): number => {
+  const fd = fs.openSync(path.join(folder, JOURNAL), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0o600)
   try {
-    if (!fs.fstatSync(fd).isFile()) {
-      throw Object.assign(new Error(`${JOURNAL} is not a regular file`), { code: "EINVAL" })
+    if (fs.fstatSync(fd).isFile()) return fd
+  } catch {
+    // Refused below.
+  }
+  fs.closeSync(fd)
+  throw Object.assign(new Error(`${JOURNAL} is not a regular file`), { code: "EINVAL" })
+}
+
+/** Where accepted snapshots are recorded: one journal per folder. */
+export interface Journals {
+  /**
+   * Records that `file` was accepted, as it was `sent` (its `stat` from
+   * before the upload: a file rewritten while it was sent no longer
+   * matches, and is sent again). Throws when it cannot (the caller warns).
+   */
+  readonly markSent: (file: string, sent: fs.Stats) => void
+  /** Closes the journals kept open. */
+  readonly close: () => void
+}
+
+/**
+ * Journals kept open while many snapshots are recorded (`putDir`): one
+ * `open` per folder rather than one per snapshot. Each line is one `write`
+ * in append mode, so lines from several processes never interleave.
+ */
+export const keepOpen = (): Journals => {
+  const open = new Map<string, number>()
+  return {
+    markSent: (file, sent) => {
+      const folder = path.dirname(file)
+      let fd = open.get(folder)
+      if (fd === undefined) open.set(folder, fd = openForAppend(folder))
+      fs.writeSync(fd, lineOf(path.basename(file), stampOf(sent)))
+    },
+    close: () => {
+      for (const fd of open.values()) {
+        try {
+          fs.closeSync(fd)
+        } catch {
+          // Closed all the same.
+        }
+      }
+      open.clear()
     }
-    fs.writeSync(fd, line)
+  }
+}
+
+/** Records one accepted snapshot (see {@link Journals}), its journal opened and closed again. */
+export const markSent = (file: string, sent: fs.Stats = fs.statSync(file)): void => {
+  const journals = keepOpen()
+  try {
+    journals.markSent(file, sent)
   } finally {
-    fs.closeSync(fd)
+    journals.close()
   }
 }
 

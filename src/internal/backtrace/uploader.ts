@@ -72,25 +72,33 @@ const notConfigured = () =>
  * Uploads one snapshot with validated put settings, and records that the
  * server accepted it (see `sent.ts`), so that `putDir` does not send it again.
  */
-export const uploadWith =
-  (send: Send, settings: PutSettings) => (file: string): Effect.Effect<void, SnapshotUploadError> => {
-    const absolute = path.resolve(file)
-    const upload = send(absolute, {
-      url: settings.url,
-      timeout: settings.timeout,
-      retry: settings.retry,
-      unlink: settings.unlink,
-      name: "backtrace",
-      ...(settings.ca === undefined ? {} : { ca: settings.ca })
-    })
-    // With `unlink` the snapshot is gone after its 200: there is nothing to record.
-    return settings.unlink ? Effect.asVoid(upload) : Effect.flatMap(upload, (sent) => record(absolute, sent))
-  }
+export const uploadWith = (
+  send: Send,
+  settings: PutSettings,
+  markSent: (file: string, sent: fs.Stats) => void = Sent.markSent
+) =>
+(file: string): Effect.Effect<void, SnapshotUploadError> => {
+  const absolute = path.resolve(file)
+  const upload = send(absolute, {
+    url: settings.url,
+    timeout: settings.timeout,
+    retry: settings.retry,
+    unlink: settings.unlink,
+    name: "backtrace",
+    ...(settings.ca === undefined ? {} : { ca: settings.ca })
+  })
+  // With `unlink` the snapshot is gone after its 200: there is nothing to record.
+  return settings.unlink ? Effect.asVoid(upload) : Effect.flatMap(upload, (sent) => record(markSent, absolute, sent))
+}
 
 /** After a 200: the journal's line appended for `file` as it was `sent`. Never fails the upload. */
-const record = (file: string, sent: fs.Stats): Effect.Effect<void> => {
+const record = (
+  markSent: (file: string, sent: fs.Stats) => void,
+  file: string,
+  sent: fs.Stats
+): Effect.Effect<void> => {
   try {
-    Sent.markSent(file, sent)
+    markSent(file, sent)
     return Effect.void
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code ?? String(error)
@@ -164,7 +172,12 @@ export const makeUploader = (put: Option.Option<{ readonly settings: PutSettings
             const { skipped } = listed
             // What an earlier run (or this one) had accepted is not sent again.
             const files = notSentYet(listed.files, settings.unlink)
-            const outcomes = yield* uploadAll(files, upload, settings.concurrency)
+            // The journals stay open for the whole run: one `open` per folder, not per snapshot.
+            const outcomes = yield* Effect.acquireUseRelease(
+              Effect.sync(Sent.keepOpen),
+              (journals) => uploadAll(files, uploadWith(send, settings, journals.markSent), settings.concurrency),
+              (journals) => Effect.sync(() => journals.close())
+            )
             const uploaded: Array<string> = []
             const failed: Array<PutDirSummary["failed"][number]> = []
             outcomes.forEach((error, i) => {

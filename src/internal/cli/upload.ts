@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TracerConfig from "../../TracerConfig.js"
-import { checkPut } from "../backtrace/options.js"
+import { checkPut, DEFAULT_CONCURRENCY } from "../backtrace/options.js"
 import * as Sent from "../backtrace/sent.js"
 import { makeUploader } from "../backtrace/uploader.js"
 import { makePut } from "../snapshot/put.js"
@@ -58,7 +58,7 @@ const settle = Options.text("settle").pipe(
 )
 
 const concurrency = Options.integer("concurrency").pipe(
-  Options.withDefault(4),
+  Options.withDefault(DEFAULT_CONCURRENCY),
   Options.withDescription("How many files are uploaded at once")
 )
 

@@ -169,7 +169,11 @@ const retrySchedule = (retry: Schedule.Schedule<unknown, unknown>) =>
  * (as `Effect.retry` would have been). Most uploads succeed at once, and a
  * schedule's driver costs more than a small upload's request on loopback.
  */
-const retryAfter = <A>(first: Attempt, once: Effect.Effect<A, Attempt>, retry: Schedule.Schedule<unknown, unknown>) => {
+const retriesAfter = <A>(
+  first: Attempt,
+  once: Effect.Effect<A, Attempt>,
+  retry: Schedule.Schedule<unknown, unknown>
+) => {
   let replayed = false
   const again = Effect.suspend(() => {
     if (replayed) return once
@@ -226,7 +230,7 @@ export const uploadFileWith = (fileSystem: FileSystem.FileSystem) =>
     const upload = Effect.catchAll(once, (first) =>
       report(first).pipe(
         Effect.zipRight(
-          first.transient ? retryAfter(first, Effect.tapError(once, report), options.retry) : Effect.fail(first)
+          first.transient ? retriesAfter(first, Effect.tapError(once, report), options.retry) : Effect.fail(first)
         ),
         Effect.mapError((a) =>
           new SnapshotUploadError({

@@ -15,6 +15,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
 import * as tls from "node:tls"
+import { urlToHttpOptions } from "node:url"
 import * as Spare from "./spare.js"
 
 /** A status line, and, for an error status, the start of its body. */
@@ -77,9 +78,24 @@ const agents = {
   https: new https.Agent({ keepAlive: true, timeout: 30_000 })
 }
 
-/** `ca` added to Node's own root certificates (the `ca` option alone would replace them). */
-const trust = (ca: ReadonlyArray<string> | undefined) =>
-  ca === undefined || ca.length === 0 ? {} : { ca: [...tls.rootCertificates, ...ca] }
+const trusted = new WeakMap<ReadonlyArray<string>, { readonly ca: Array<string> }>()
+
+/** `ca` added to Node's own root certificates (the `ca` option alone would replace them); built once per list. */
+const trust = (ca: ReadonlyArray<string> | undefined) => {
+  if (ca === undefined || ca.length === 0) return {}
+  let options = trusted.get(ca)
+  if (options === undefined) trusted.set(ca, options = { ca: [...tls.rootCertificates, ...ca] })
+  return options
+}
+
+const targets = new WeakMap<URL, ReturnType<typeof urlToHttpOptions>>()
+
+/** `url` as request options, worked out once per URL (a `putDir` sends every file to one). */
+const target = (url: URL) => {
+  let options = targets.get(url)
+  if (options === undefined) targets.set(url, options = urlToHttpOptions(url))
+  return options
+}
 
 /** Reads at most {@link SNIPPET_BYTES} of `res` for at most {@link SNIPPET_MILLIS}, then drops the rest. */
 const readSnippet = (res: http.IncomingMessage, done: (text: string) => void) => {
@@ -279,8 +295,8 @@ export const post = (
   }, Math.min(timeoutMillis, MAX_TIMER))
   const headers = { "content-type": contentType, "content-length": String(partsSize(parts)) }
   const req = url.protocol === "https:"
-    ? https.request(url, { method: "POST", headers, agent: agents.https, ...trust(ca) })
-    : http.request(url, { method: "POST", headers, agent: agents.http })
+    ? https.request({ ...target(url), method: "POST", headers, agent: agents.https, ...trust(ca) })
+    : http.request({ ...target(url), method: "POST", headers, agent: agents.http })
   let sent = false
   let close = () => {}
   req.once("finish", () => {
