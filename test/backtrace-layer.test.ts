@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Coronerd from "../examples/coronerd.js"
 import { Backtrace, BacktraceLive, TracerConfig } from "../src/index.js"
+import * as Spare from "../src/internal/upload/spare.js"
 import { FAKE_PTRACE, fastRetry, live, sha256, TOKEN } from "./support/backtrace.js"
 import { afterBody, selfSigned, serve } from "./support/http.js"
 import { tempDir } from "./support/temp.js"
@@ -131,7 +132,7 @@ describe("Backtrace.layer", () => {
       const server = yield* Coronerd.make({ token: TOKEN })
       const dir = yield* tempDir
       const MiB = 1024 * 1024
-      const sizes = [1, 4096, 100 * 1024, MiB - 1, MiB, MiB + 1, 2 * MiB + 3, 300 * 1024]
+      const sizes = [0, 1, 4096, 100 * 1024, MiB - 1, MiB, MiB + 1, 2 * MiB + 3, 300 * 1024]
       const files = Array.from({ length: 40 }, (_, i) => {
         const file = path.join(dir, `s${String(i).padStart(2, "0")}.btt`)
         fs.writeFileSync(file, Buffer.alloc(sizes[i % sizes.length]!, i + 1))
@@ -144,6 +145,8 @@ describe("Backtrace.layer", () => {
       })))
       expect(summary.uploaded).toEqual(files)
       expect(server.received.map((r) => r.sha256).sort()).toEqual(files.map(sha256).sort())
+      // Every upload gave its buffer back (an empty file's too), so the spares go when idle.
+      expect(Spare.inUse()).toBe(0)
     }).pipe(Effect.scoped))
 
   it.live("accepted snapshots are one line each in the folder's 0600 journal; nothing else is written beside them", () =>

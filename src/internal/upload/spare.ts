@@ -36,3 +36,6 @@ export const release = (buffer: Buffer, reusable: boolean): void => {
   }, LINGER_MILLIS)
   sweep.unref()
 }
+
+/** How many uploads hold a buffer now (0 once every upload has ended). */
+export const inUse = (): number => running

@@ -176,6 +176,8 @@ const pump = (
     if (stopped || reading) return
     if (position >= size) {
       stopped = true
+      // Nothing left in flight (an empty file): the buffer goes back now.
+      if (free[0]) release(true)
       closeFd()
       done()
       return
@@ -208,8 +210,8 @@ const pump = (
   next()
   return () => {
     stopped = true
-    // Bytes may still wait in the socket: the buffer is not reused.
-    if (position < size || !free[0]) release(false)
+    // Reused only when the socket has taken every byte; else bytes may still wait in it.
+    release(position >= size && free[0]!)
     closeFd()
   }
 }
