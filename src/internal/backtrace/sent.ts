@@ -76,7 +76,7 @@ export const read = (dir: string): Journal => {
  * Whether `file`, as it is now, was accepted by a server, by its folder's
  * `journal` (read once for many files). Any doubt means no.
  */
-export const wasSent = (file: string, journal: Journal = read(path.dirname(file))): boolean => {
+export const wasSent = (file: string, journal: Journal): boolean => {
   const stamp = journal.get(path.basename(file))
   if (stamp === undefined) return false
   try {
@@ -189,12 +189,12 @@ export const tidy = (folders: Iterable<string>): void => {
 }
 
 /**
- * Rewrites the journal of `dir` with only the lines of snapshots still in the
- * folder (`listed` names, or names that exist), when it holds more than 64
- * lines and most are about snapshots that are gone. Written to a new 0600 file that replaces
- * the journal, so a reader never sees half of it. A line another process
- * appends meanwhile is lost: that snapshot is sent once more, never lost.
- * Best effort: a failure leaves the journal as it was.
+ * Rewrites the journal of `dir` with only the lines of snapshots still in
+ * the folder (`listed` names, or names that exist), when it holds more than
+ * 64 lines and most are about snapshots that are gone. Written to a new 0600
+ * file that replaces the journal, so a reader never sees half of it. A line
+ * another process appends meanwhile is lost: that snapshot is sent once
+ * more, never lost. Best effort: a failure leaves the journal as it was.
  */
 export const compact = (dir: string, journal: Journal, listed: ReadonlySet<string>): void => {
   if (journal.size <= COMPACT_ABOVE) return

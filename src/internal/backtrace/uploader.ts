@@ -130,8 +130,8 @@ const notSentYet = (files: ReadonlyArray<string>, unlink: boolean): Array<string
  * Uploads `files`, at most `concurrency` at a time, and gives each one's
  * error (`undefined`: uploaded). As many fibers as `concurrency`, each taking
  * the next file when it is done with one, rather than a fiber per file
- * (`Effect.forEach`): forking a fiber costs more than a small upload's
- * request on loopback before the JIT has warmed up (measured).
+ * (`Effect.forEach`), whose forks took 5% of a `putDir` of 200 small files
+ * (measured, before the JIT has warmed up).
  */
 const uploadAll = (
   files: ReadonlyArray<string>,
