@@ -197,13 +197,15 @@ describe("Tracer.watchEventLoop and a supervisor that died", () => {
     })))
 })
 
+/** A tracer that only prints: for what is decided before any tracer runs. */
+const echo = Tracer.layer({
+  name: "echo",
+  program: "echo",
+  defaultTraceOptions: TraceOptions.defaults,
+  command: () => Command.make("echo", "traced")
+})
+
 describe("Tracer.watchEventLoop refuses what it cannot serve", () => {
-  const echo = Tracer.layer({
-    name: "echo",
-    program: "echo",
-    defaultTraceOptions: TraceOptions.defaults,
-    command: () => Command.make("echo", "traced")
-  })
   const refusal = (config: Layer.Layer<never>, options: Tracer.WatchEventLoopOptions) =>
     Tracer.watchEventLoop(options).pipe(Effect.scoped, Effect.flip, Effect.provide(Layer.merge(echo, config)))
 
@@ -226,13 +228,6 @@ describe("Tracer.watchEventLoop refuses what it cannot serve", () => {
 })
 
 describe("the shared lock word", () => {
-  const echo = Tracer.layer({
-    name: "echo",
-    program: "echo",
-    defaultTraceOptions: TraceOptions.defaults,
-    command: () => Command.make("echo", "traced")
-  })
-
   it.live("a trace of this thread waits while the watcher holds the word, and runs once it is released", () =>
     Effect.gen(function*() {
       const { owner } = Lock.shared()

@@ -34,7 +34,7 @@ import { moduleLookup } from "../src/internal/jsonReport/modules.js"
 import { euStackFrame, gdbFrame, parse } from "../src/internal/jsonReport/parse.js"
 import { resolveTarget } from "../src/internal/jsonReport/url.js"
 import { secretsOf } from "../src/internal/upload/policy.js"
-import { type Part, partsSize, postParts } from "../src/internal/upload/transport.js"
+import { type Answer, type Part, partsSize, post } from "../src/internal/upload/transport.js"
 import { withTempDir } from "./support/temp.js"
 
 const fixture = (name: string) =>
@@ -434,7 +434,14 @@ describe("the submission body", () => {
           () => Effect.sync(() => server.close())
         )
         const url = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/post?format=json&token=t`)
-        const answer = yield* postParts(url, body.parts, body.contentType, 30_000)
+        const answer = yield* Effect.async<Answer, Error>((resume) =>
+          void post(url, body.parts, body.contentType, 30_000, undefined, (outcome) =>
+            resume(
+              outcome._tag === "Answer"
+                ? Effect.succeed(outcome.answer)
+                : Effect.fail(new Error(outcome.failure.message))
+            ))
+        )
         expect(answer.status).toBe(200)
         expect(received[0]!.headers["content-type"]).toBe(body.contentType)
         expect(received[0]!.headers["content-length"]).toBe(String(data.length))

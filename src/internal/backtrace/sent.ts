@@ -171,21 +171,30 @@ export const markSent = (file: string, sent: fs.Stats = fs.statSync(file)): void
   }
 }
 
-/** Removes `file`, which was accepted, as `unlink` asks. Its line goes with {@link tidy}, or a compaction. */
-export const removeSent = (file: string): void => fs.rmSync(file, { force: true })
-
 /**
- * After accepted snapshots were removed from `folders`: a journal none of
- * whose snapshots is left is removed, so an emptied folder holds nothing of
- * ours. Best effort. A line another process appends meanwhile is lost: that
- * snapshot is sent once more, never lost.
+ * Removes `files`, which a server accepted, as `unlink` asks; then each of
+ * their folders' journals none of whose snapshots is left, so an emptied
+ * folder holds nothing of ours (best effort: a line another process appends
+ * meanwhile is lost, and that snapshot is sent once more, never lost).
+ * Returns the files that could not be removed.
  */
-export const tidy = (folders: Iterable<string>): void => {
-  for (const folder of new Set(folders)) {
+export const removeAccepted = (files: Iterable<string>): ReadonlySet<string> => {
+  const stuck = new Set<string>()
+  const folders = new Set<string>()
+  for (const file of files) {
+    folders.add(path.dirname(file))
+    try {
+      fs.rmSync(file, { force: true })
+    } catch {
+      stuck.add(file)
+    }
+  }
+  for (const folder of folders) {
     const journal = read(folder)
     if (journal.size === 0 || [...journal.keys()].some((name) => fs.existsSync(path.join(folder, name)))) continue
     fs.rmSync(path.join(folder, JOURNAL), { force: true })
   }
+  return stuck
 }
 
 /**

@@ -113,16 +113,8 @@ const record = (
 /** `files` less those a server accepted before (see `Sent.accepted`); with `unlink`, those are removed. */
 const notSentYet = (files: ReadonlyArray<string>, unlink: boolean): Array<string> => {
   const accepted = Sent.accepted(files)
-  if (unlink && accepted.size > 0) {
-    for (const file of accepted) {
-      try {
-        Sent.removeSent(file)
-      } catch {
-        // Left on disk; passed over all the same.
-      }
-    }
-    Sent.tidy([...accepted].map((file) => path.dirname(file)))
-  }
+  // One that cannot be removed is left on disk, and passed over all the same.
+  if (unlink && accepted.size > 0) Sent.removeAccepted(accepted)
   return files.filter((file) => !accepted.has(file))
 }
 

@@ -48,21 +48,13 @@ export interface Setup {
 export const layer = (name: Name, setup: Setup): Layer.Layer<Tracer.Tracer, TracerConfigError> => {
   const outputDir = setup.outputDir === undefined ? {} : { outputDir: setup.outputDir }
   const url = setup.put === undefined ? undefined : Redacted.make(setup.put.href)
+  // What the gdb and eu-stack layers share: the folder, the program, and the upload URL.
+  const text = { ...outputDir, program: setup.program, ...(url === undefined ? {} : { put: { url } }) }
   switch (name) {
     case "eu-stack":
-      return EuStack.live({
-        ...(setup.tracer === undefined ? {} : { euStackPath: setup.tracer }),
-        ...outputDir,
-        program: setup.program,
-        ...(url === undefined ? {} : { put: { url } })
-      })
+      return EuStack.live({ ...(setup.tracer === undefined ? {} : { euStackPath: setup.tracer }), ...text })
     case "gdb":
-      return Gdb.live({
-        ...(setup.tracer === undefined ? {} : { gdbPath: setup.tracer }),
-        ...outputDir,
-        program: setup.program,
-        ...(url === undefined ? {} : { put: { url } })
-      })
+      return Gdb.live({ ...(setup.tracer === undefined ? {} : { gdbPath: setup.tracer }), ...text })
     case "backtrace":
       return Backtrace.live({
         ...(setup.tracer === undefined ? {} : { tracerPath: setup.tracer }),

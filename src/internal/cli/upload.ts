@@ -124,19 +124,13 @@ export const command = Command.make(
       const listing = yield* Snapshots.find(root).pipe(Effect.mapError((e) => failed(e.message)))
       const listed = Arr.getSomes(yield* Effect.forEach(listing.found, stat, { concurrency: 16 }))
       // Accepted by a server before (`putDir` without `unlink` recorded them): removed now, as an upload would.
-      const accepted = yield* Effect.forEach(listing.accepted, (file) =>
-        Effect.try(() => Sent.removeSent(file)).pipe(
-          Effect.as({
-            path: file,
-            reason: "already accepted by the server (its folder's .effect-bcd-sent journal names it); removed"
-          }),
-          Effect.orElseSucceed(() => ({
-            path: file,
-            reason:
-              "already accepted by the server (its folder's .effect-bcd-sent journal names it); could not be removed"
-          }))
-        ))
-      yield* Effect.sync(() => Sent.tidy(listing.accepted.map((file) => path.dirname(file))))
+      const stuck = yield* Effect.sync(() => Sent.removeAccepted(listing.accepted))
+      const accepted = listing.accepted.map((file) => ({
+        path: file,
+        reason: `already accepted by the server (its folder's .effect-bcd-sent journal names it); ${
+          stuck.has(file) ? "could not be removed" : "removed"
+        }`
+      }))
       const now = Date.now()
       const [entries, fresh] = Arr.partition(listed, (e) => now - e.mtimeMs < options.settle)
       const { kept, pruned } = Prune.choose(entries, {

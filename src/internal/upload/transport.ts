@@ -10,7 +10,6 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
@@ -339,23 +338,3 @@ export const post = (
     req.destroy()
   }
 }
-
-/** {@link post} as an Effect: succeeds with the status line, fails with why none came. */
-export const postParts = (
-  url: URL,
-  parts: ReadonlyArray<Part>,
-  contentType: string,
-  timeoutMillis: number,
-  ca?: ReadonlyArray<string>
-): Effect.Effect<Answer, Failure> =>
-  Effect.async<Answer, Failure>((resume) => {
-    const cancel = post(
-      url,
-      parts,
-      contentType,
-      timeoutMillis,
-      ca,
-      (outcome) => resume(outcome._tag === "Answer" ? Effect.succeed(outcome.answer) : Effect.fail(outcome.failure))
-    )
-    return Effect.sync(cancel)
-  })
