@@ -16,7 +16,7 @@ import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import { duration, list, loadConfig, somes } from "./internal/core/config.js"
+import { duration, isNegative, list, loadConfig, somes } from "./internal/core/config.js"
 import { DEFAULT_SPAN_ATTRIBUTES } from "./internal/core/span.js"
 import type { TracerConfigError } from "./TraceError.js"
 import type { TraceRequest } from "./TracerBackend.js"
@@ -152,10 +152,7 @@ const oneOf = <A extends string>(name: string, value: A, allowed: ReadonlyArray<
 
 /** A duration that is not negative: `Duration` would silently make `-1` or `"-1 seconds"` 0. */
 const span = (name: string, value: Duration.DurationInput): Duration.Duration => {
-  if (
-    (typeof value === "number" && value < 0) || (typeof value === "bigint" && value < 0n) ||
-    (typeof value === "string" && value.trim().startsWith("-"))
-  ) throw new RangeError(`${name} must not be negative`)
+  if (isNegative(value)) throw new RangeError(`${name} must not be negative`)
   return Duration.decode(value)
 }
 

@@ -48,19 +48,16 @@ export const make = (
   totals: { readonly files: number; readonly bytes: number },
   now: () => number = Date.now
 ): Progress => {
-  const started = now()
-  const state = { files: 0, bytes: 0, failed: 0 }
   if (out.isTTY !== true) {
     return {
-      uploaded: (file, bytes) => {
-        state.files++
-        out.write(`uploaded ${file} (${formatBytes(bytes)})\n`)
-      },
+      uploaded: (file, bytes) => out.write(`uploaded ${file} (${formatBytes(bytes)})\n`),
       failed: (file, reason) => out.write(`failed ${file}: ${reason}\n`),
       line: (text) => out.write(`${text}\n`),
       finish: () => undefined
     }
   }
+  const started = now()
+  const state = { files: 0, bytes: 0, failed: 0 }
   let drawnAt = 0
   const draw = (force: boolean) => {
     const at = now()

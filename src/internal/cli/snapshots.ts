@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as Sent from "../backtrace/sent.js"
 import { findSnapshots } from "../backtrace/uploader.js"
+import { PARTIAL_SUFFIX } from "../snapshot/file.js"
 import { TITLE } from "../snapshot/header.js"
 
 /** How a snapshot is sent. */
@@ -41,7 +42,7 @@ const isTextSnapshot = (file: string): Promise<boolean> =>
 /** The snapshots below `dir`, sorted, those a server already accepted, and what was passed over (with why). */
 export const find = (dir: string) =>
   Effect.gen(function*() {
-    const listing = yield* findSnapshots(dir, [".btt", ".txt", ".partial"])
+    const listing = yield* findSnapshots(dir, [".btt", ".txt", PARTIAL_SUFFIX])
     const found: Array<Found> = []
     const accepted: Array<string> = []
     const skipped = [...listing.skipped]
@@ -49,7 +50,7 @@ export const find = (dir: string) =>
     for (const file of listing.files) {
       if (sent.has(file)) accepted.push(file)
       else if (file.endsWith(".btt")) found.push({ path: file, kind: "btt" })
-      else if (file.endsWith(".partial")) {
+      else if (file.endsWith(PARTIAL_SUFFIX)) {
         skipped.push({ path: file, reason: "cut short when it was written (.partial); not uploaded" })
       } else if (yield* Effect.promise(() => isTextSnapshot(file))) found.push({ path: file, kind: "text" })
     }

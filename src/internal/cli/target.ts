@@ -9,7 +9,7 @@
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as fs from "node:fs"
-import { ptraceFacts } from "../os/permissions.js"
+import { parseStatus, ptraceFacts } from "../os/permissions.js"
 import { type CliError, failed, usage } from "./exit.js"
 
 /** A process we may try to trace. */
@@ -21,20 +21,12 @@ export interface Target {
   readonly warnings: ReadonlyArray<string>
 }
 
-const fields = (text: string): Map<string, string> =>
-  new Map(
-    text.split("\n").map((line) => {
-      const colon = line.indexOf(":")
-      return [line.slice(0, colon), line.slice(colon + 1).trim()] as const
-    })
-  )
-
 /** Checks `pid` as a target, reading `/proc`. */
 export const inspect = (pid: number): Either.Either<Target, CliError> => {
   if (!Number.isSafeInteger(pid) || pid <= 0) return Either.left(usage(`${pid} is not a process id`))
   let status: Map<string, string>
   try {
-    status = fields(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
+    status = parseStatus(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
   } catch {
     return Either.left(usage(`no process ${pid}`))
   }

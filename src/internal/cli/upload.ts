@@ -21,7 +21,7 @@ import * as path from "node:path"
 import * as TracerConfig from "../../TracerConfig.js"
 import { checkPut, DEFAULT_CONCURRENCY } from "../backtrace/options.js"
 import * as Sent from "../backtrace/sent.js"
-import { makeUploader } from "../backtrace/uploader.js"
+import { uploadWith } from "../backtrace/uploader.js"
 import { makePut } from "../snapshot/put.js"
 import { platform } from "../upload/platform.js"
 import { makeSend } from "../upload/sender.js"
@@ -114,12 +114,14 @@ export const command = Command.make(
     Effect.gen(function*() {
       const started = Date.now()
       if (options.concurrency < 1) return yield* usage("--concurrency must be at least 1")
-      const settings = yield* checkPut({
+      const put = {
         endpoint: options.endpoint,
         ...Option.match(options.token, { onNone: () => ({}), onSome: (token) => ({ token }) }),
-        unlink: true,
-        concurrency: options.concurrency
-      }).pipe(Effect.mapError((e) => usage(e.reason)))
+        unlink: true
+      }
+      const settings = yield* checkPut({ ...put, concurrency: options.concurrency }).pipe(
+        Effect.mapError((e) => usage(e.reason))
+      )
       const root = path.resolve(options.dir)
       const listing = yield* Snapshots.find(root).pipe(Effect.mapError((e) => failed(e.message)))
       const listed = Arr.getSomes(yield* Effect.forEach(listing.found, stat, { concurrency: 16 }))
@@ -160,15 +162,12 @@ export const command = Command.make(
         }))
       ]
       for (const { path, reason } of skipped) progress.line(`skipped ${path}: ${reason}`)
-      const uploader = makeUploader(Option.some({ settings, send: yield* makeSend }))
-      const text = yield* makePut({
-        endpoint: options.endpoint,
-        ...Option.match(options.token, { onNone: () => ({}), onSome: (token) => ({ token }) }),
-        format: "backtrace-json",
-        unlink: true
-      }, "effect-bcd").pipe(Effect.mapError((e) => usage(e.reason)))
+      const putBtt = uploadWith(yield* makeSend, settings)
+      const text = yield* makePut({ ...put, format: "backtrace-json" }, "effect-bcd").pipe(
+        Effect.mapError((e) => usage(e.reason))
+      )
       const outcomes = yield* Effect.forEach(kept, (entry) =>
-        (entry.kind === "btt" ? uploader.put(entry.path) : text.uploadLeftBehind(entry.path)).pipe(
+        (entry.kind === "btt" ? putBtt(entry.path) : text.uploadLeftBehind(entry.path)).pipe(
           Effect.either,
           Effect.tap(Either.match({
             onLeft: (e) =>

@@ -109,6 +109,14 @@ export const attributes: Config.Config<Record<string, string>> = Config.mapOrFai
   }
 )
 
+/**
+ * Whether `input` is a negative duration, which `Duration.decode` would
+ * silently make 0: a negative number or bigint, or text starting with `-`.
+ */
+export const isNegative = (input: Duration.DurationInput | string): boolean =>
+  (typeof input === "number" && input < 0) || (typeof input === "bigint" && input < 0n) ||
+  (typeof input === "string" && input.trim().startsWith("-"))
+
 /** Reads `text` as a duration that is not negative (`Duration` would make a negative one 0), and not 0 if `positive`. */
 const durationText = (
   name: string,
@@ -117,7 +125,7 @@ const durationText = (
 ): Either.Either<Duration.Duration, ConfigError.ConfigError> => {
   const invalid = (why: string) => Either.left(ConfigError.InvalidData([name], `${why}, got "${text}"`))
   const trimmed = text.trim()
-  if (trimmed.startsWith("-")) return invalid("Expected a duration that is not negative")
+  if (isNegative(trimmed)) return invalid("Expected a duration that is not negative")
   return Option.match(Duration.decodeUnknown(trimmed), {
     onNone: () => invalid(`Expected a duration such as "5 seconds"`),
     onSome: (d) => positive && Duration.isZero(d) ? invalid("Expected a duration longer than 0") : Either.right(d)

@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 export const UNPRINTABLE = "[unprintable value]"
 
 /** The classifier of a `Cause` made only of interruptions. */
-export const INTERRUPT = "Interrupt"
+const INTERRUPT = "Interrupt"
 
 const isObject = (u: unknown): u is Record<PropertyKey, unknown> => typeof u === "object" && u !== null
 

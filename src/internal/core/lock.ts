@@ -55,7 +55,7 @@ export interface Shared {
 export const OWNER = { free: 0, thread: 1, watcher: 2 } as const
 
 /** Views of a lock buffer (16 bytes: the Int32 owner word, then the Float64 stamp at byte 8). */
-export const sharedViews = (buffer: SharedArrayBuffer): Shared => ({
+const sharedViews = (buffer: SharedArrayBuffer): Shared => ({
   buffer,
   owner: new Int32Array(buffer, 0, 1),
   readyAt: new Float64Array(buffer, 8, 1)

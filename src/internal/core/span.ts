@@ -16,13 +16,13 @@ import { clampUtf8 } from "./text.js"
 export const DEFAULT_SPAN_ATTRIBUTES: ReadonlyArray<string> = ["http.route", "http.request.method", "url.path"]
 
 /** The most bytes of UTF-8 one copied span attribute value keeps. */
-export const MAX_VALUE_BYTES = 1024
+const MAX_VALUE_BYTES = 1024
 
 /** The most bytes of UTF-8 (keys and values) all copied span attributes take together; the rest are left out. */
-export const MAX_TOTAL_BYTES = 8 * 1024
+const MAX_TOTAL_BYTES = 8 * 1024
 
 /** The name of the event added to the span when a trace wrote a snapshot. */
-export const SNAPSHOT_EVENT = "bcd.snapshot"
+const SNAPSHOT_EVENT = "bcd.snapshot"
 
 /** The current span, if the fiber has one of Effect's own (an external parent has no attributes or events). */
 export const currentSpan: Effect.Effect<Option.Option<EffectTracer.Span>> = Effect.option(Effect.currentSpan)

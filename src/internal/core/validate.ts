@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { TracerConfigError } from "../../TraceError.js"
 import type * as TraceOptions from "../../TraceOptions.js"
-import { badAttributeKey } from "./config.js"
+import { badAttributeKey, isNegative } from "./config.js"
 
 /** Fails with `reason` on `field` unless `ok`. */
 export const check = (ok: boolean, field: string, reason: string): Effect.Effect<void, TracerConfigError> =>
@@ -27,8 +27,7 @@ export const checkTimeout = (
   timeout: TraceOptions.Timeout | undefined
 ): Effect.Effect<void, TracerConfigError> => {
   if (timeout === undefined || timeout === "none") return Effect.void
-  const negative = (typeof timeout === "number" && timeout < 0) || (typeof timeout === "bigint" && timeout < 0n) ||
-    (typeof timeout === "string" && timeout.trim().startsWith("-"))
+  const negative = isNegative(timeout)
   const decoded = Option.liftThrowable(Duration.decode)(timeout)
   return Effect.zipRight(
     check(Option.isSome(decoded), field, `not a duration or "none"`),

@@ -44,20 +44,20 @@ const active: { watching: boolean } = globalValue(Symbol.for("effect-bcd/interna
 }))
 
 /** The classifier of every hang snapshot. */
-export const CLASSIFIER = "EventLoopBlocked"
+const CLASSIFIER = "EventLoopBlocked"
 
 /**
  * What only the watcher knows, written over these marks in the tracer's
  * argv and in its stdout file (the header) when it runs. Each mark is as
  * wide as the widest value it stands for, so the file is patched in place.
  */
-export const PLACEHOLDERS = {
+const PLACEHOLDERS = {
   blockedMs: "<blocked-ms>", // 12 digits: 31 years
   blockedAt: "<blocked-since-iso-time>" // 24 characters: an ISO time
 } as const
 
 /** The attributes of a hang snapshot. */
-export const ATTRIBUTES = {
+const ATTRIBUTES = {
   blockedMs: "event_loop.blocked_ms",
   blockedAt: "event_loop.blocked_since",
   thresholdMs: "event_loop.threshold_ms"

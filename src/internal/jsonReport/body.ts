@@ -28,7 +28,7 @@ export interface Body {
 }
 
 /** The part name of the report in a multipart submission. */
-export const UPLOAD_FILE = "upload_file"
+const UPLOAD_FILE = "upload_file"
 
 const CRLF = "\r\n"
 

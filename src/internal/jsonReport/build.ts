@@ -58,7 +58,7 @@ export interface Report {
 }
 
 /** The agent's name in reports. */
-export const AGENT = "effect-bcd"
+const AGENT = "effect-bcd"
 
 /** effect-bcd's version (package.json's; a test keeps them equal). */
 export const AGENT_VERSION = "0.1.0"

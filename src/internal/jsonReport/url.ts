@@ -29,7 +29,7 @@ export interface Target {
 const segments = (url: URL) => url.pathname.split("/").filter((s) => s !== "")
 
 /** Whether `url` is a Backtrace submission URL: `/post` with a token, or `/<universe>/<token>/<format>`. */
-export const isBacktraceUrl = (url: URL): boolean =>
+const isBacktraceUrl = (url: URL): boolean =>
   (url.pathname === "/post" && url.searchParams.has("token")) ||
   (segments(url).length === 3 && !url.searchParams.has("token") && url.hostname.startsWith("submit."))
 
@@ -37,7 +37,7 @@ export const isBacktraceUrl = (url: URL): boolean =>
  * The JSON submission URL of a Backtrace URL, as `@backtrace/sdk-core` 0.8
  * builds it: `/post?format=json&token=…`, or `/<universe>/<token>/json`.
  */
-export const jsonUrl = (url: URL): URL => {
+const jsonUrl = (url: URL): URL => {
   const out = new URL(url.href)
   const parts = segments(out)
   if (out.pathname !== "/post" && parts.length === 3) {

@@ -39,15 +39,19 @@ export const yamaScope = (): Option.Option<number> => {
   }
 }
 
+/** The fields of a `/proc/<pid>/status` text, by name. */
+export const parseStatus = (text: string): Map<string, string> =>
+  new Map(
+    text.split("\n").map((line) => {
+      const colon = line.indexOf(":")
+      return [line.slice(0, colon), line.slice(colon + 1).trim()] as const
+    })
+  )
+
 /** The fields of `/proc/self/status`. */
 const status = (): Map<string, string> => {
   try {
-    return new Map(
-      fs.readFileSync("/proc/self/status", "utf8").split("\n").map((line) => {
-        const colon = line.indexOf(":")
-        return [line.slice(0, colon), line.slice(colon + 1).trim()] as const
-      })
-    )
+    return parseStatus(fs.readFileSync("/proc/self/status", "utf8"))
   } catch {
     return new Map()
   }

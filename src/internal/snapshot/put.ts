@@ -20,6 +20,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import type { PutOptions } from "../../Gdb.js"
 import { SnapshotUploadError, TracerConfigError } from "../../TraceError.js"
 import type { TraceRequest } from "../../TracerBackend.js"
 import { classify } from "../core/errorValue.js"
@@ -82,12 +83,6 @@ export interface SnapshotPutOptions {
   readonly ca?: string
 }
 
-/** A backend's `put` options, as the upload reads them. */
-export interface PutOptions extends SnapshotPutOptions {
-  /** Also upload the core file, when there is one. Default true. */
-  readonly core?: boolean
-}
-
 /**
  * What a report takes from the trace when it is known: the error's `_tag` or
  * class (put first among the classifiers) and the traced pid (whose modules
@@ -100,7 +95,7 @@ export interface TraceFacts {
 }
 
 /** The facts of a trace that ran in this process. */
-export const factsOf = (request: TraceRequest): TraceFacts => ({
+const factsOf = (request: TraceRequest): TraceFacts => ({
   errorClass: Option.getOrUndefined(Option.map(request.cause, classify)),
   pid: request.pid
 })

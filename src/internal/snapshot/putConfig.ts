@@ -8,10 +8,9 @@
  */
 import * as Config from "effect/Config"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import type { PutOptions } from "../../Gdb.js"
 import { commonPut, somes } from "../core/config.js"
 import { FORMATS } from "../jsonReport/url.js"
-import type { PutOptions } from "./put.js"
 
 const fields = Config.all({
   endpoint: Config.option(Config.redacted("BCD_ENDPOINT")),
@@ -32,14 +31,8 @@ export const putConfig = (
 ): Config.Config<Option.Option<PutOptions>> =>
   Config.map(
     Config.all({ fields, core }),
-    ({ core, fields: { endpoint, shared, url, ...rest } }) =>
-      Option.isNone(endpoint) && Option.isNone(url) ? Option.none() : Option.some({
-        ...Option.match(endpoint, {
-          onNone: () => ({}),
-          onSome: (e): { endpoint: Redacted.Redacted<string> } => ({ endpoint: e })
-        }),
-        ...Option.match(url, { onNone: () => ({}), onSome: (u): { url: Redacted.Redacted<string> } => ({ url: u }) }),
-        ...somes({ ...rest, core }),
-        ...somes(shared)
-      })
+    ({ core, fields: { shared, ...rest } }) =>
+      Option.isNone(rest.endpoint) && Option.isNone(rest.url)
+        ? Option.none()
+        : Option.some({ ...somes({ ...rest, core }), ...somes(shared) })
   )

@@ -49,27 +49,34 @@ const spellings = (secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
     )
   ].filter((s) => s !== "").sort((a, b) => b.length - a.length)
 
-/** `text` without `secrets` (in any spelling), secret-named values or URL passwords. */
-export const scrubText = (text: string, secrets: ReadonlyArray<string>): string =>
-  spellings(secrets)
+/** `text` without the `spelled` secrets (see {@link spellings}), secret-named values or URL passwords. */
+const scrub = (text: string, spelled: ReadonlyArray<string>): string =>
+  spelled
     .reduce((acc, secret) => acc.split(secret).join(REDACTED), text)
     .replace(SECRET_PAIR, `$1$2${REDACTED}`)
     .replace(URL_PASSWORD, `$1${REDACTED}@`)
 
+/** `text` without `secrets` (in any spelling), secret-named values or URL passwords. */
+export const scrubText = (text: string, secrets: ReadonlyArray<string>): string => scrub(text, spellings(secrets))
+
+const redactSpelled = (args: ReadonlyArray<string>, spelled: ReadonlyArray<string>): ReadonlyArray<string> =>
+  args.map((arg, i) => i > 0 && SECRET_FLAG.test(args[i - 1]!) ? REDACTED : scrub(arg, spelled))
+
 /** A command line with each secret-looking argument redacted, including the value after `--token`. */
 export const redactArgs = (args: ReadonlyArray<string>, secrets: ReadonlyArray<string>): ReadonlyArray<string> =>
-  args.map((arg, i) => i > 0 && SECRET_FLAG.test(args[i - 1]!) ? REDACTED : scrubText(arg, secrets))
+  redactSpelled(args, spellings(secrets))
 
-const sanitize = (value: unknown, secrets: ReadonlyArray<string>): unknown => {
-  if (typeof value === "string") return scrubText(value, secrets)
-  if (Array.isArray(value)) return value.map((item) => sanitize(item, secrets))
+/** `value` with every string scrubbed of the `spelled` secrets, and secret-named values redacted. */
+const sanitize = (value: unknown, spelled: ReadonlyArray<string>): unknown => {
+  if (typeof value === "string") return scrub(value, spelled)
+  if (Array.isArray(value)) return value.map((item) => sanitize(item, spelled))
   if (typeof value !== "object" || value === null) return value
   return Object.fromEntries(
     Object.entries(value).map(([key, item]) => [
       key,
       SECRET_NAME.test(key) && (typeof item === "string" || typeof item === "number")
         ? REDACTED
-        : sanitize(item, secrets)
+        : sanitize(item, spelled)
     ])
   )
 }
@@ -175,11 +182,13 @@ export const sanitizeState = (
   state: Record<string, unknown>,
   secrets: ReadonlyArray<string>
 ): Record<string, unknown> => {
+  // The spellings worked out once for the whole state, not once per string in it.
+  const spelled = spellings(secrets)
   const node = state.node as { commandLine?: unknown } | undefined
   const withArgs = node !== undefined && Array.isArray(node.commandLine)
-    ? { ...state, node: { ...node, commandLine: redactArgs(node.commandLine.map(String), secrets) } }
+    ? { ...state, node: { ...node, commandLine: redactSpelled(node.commandLine.map(String), spelled) } }
     : state
-  return sanitize(withArgs, secrets) as Record<string, unknown>
+  return sanitize(withArgs, spelled) as Record<string, unknown>
 }
 
 /** This process's state now, sanitised, as indented JSON; or why there is none. */
