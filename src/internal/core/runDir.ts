@@ -25,9 +25,11 @@ const pidNamespace = (): string => {
   }
 }
 
+/** The `mkdtemp` prefix of this process's run folders (the event-loop watcher's too, so that the sweep finds them). */
+export const runDirPrefix = (): string => path.join(os.tmpdir(), `${PREFIX}${pidNamespace()}-${process.pid}-`)
+
 /** Creates a run's private folder (0700). */
-export const makeRunDir = (): string =>
-  fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}${pidNamespace()}-${process.pid}-`))
+export const makeRunDir = (): string => fs.mkdtempSync(runDirPrefix())
 
 const isAlive = (pid: number): boolean => {
   try {

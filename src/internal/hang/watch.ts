@@ -32,6 +32,7 @@ import * as Lock from "../core/lock.js"
 import { log } from "../core/log.js"
 import type { Finished, Spec } from "../core/process.js"
 import { makeRequest, toEntries } from "../core/request.js"
+import { runDirPrefix } from "../core/runDir.js"
 import { count, countUpload, measuredAndFinalized, outcomeOf, resultOf, specOf } from "../core/tracer.js"
 import * as Client from "../runner/client.js"
 
@@ -204,7 +205,8 @@ export const watchEventLoop = (
             heartbeat: heartbeat.buffer,
             lock: Lock.shared().buffer,
             thresholdMs,
-            intervalMs
+            intervalMs,
+            runDirPrefix: runDirPrefix()
           }
         })
         // Watching must not keep a finished program alive.

@@ -27,11 +27,10 @@
  */
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 import { parentPort, workerData } from "node:worker_threads"
 
-const { address, heartbeat, lock, thresholdMs, intervalMs } = workerData
+const { address, heartbeat, lock, thresholdMs, intervalMs, runDirPrefix } = workerData
 const beat = new Float64Array(heartbeat)
 const owner = new Int32Array(lock, 0, 1)
 const readyAt = new Float64Array(lock, 8, 1)
@@ -177,7 +176,8 @@ const snapshot = async (armed, since) => {
   let endedAt
   const blockedMs = Date.now() - since
   const blockedAt = new Date(since).toISOString()
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-bcd-watch-"))
+  // A run folder as the main thread's runs make (core/runDir.ts): a host killed now leaves it to the next sweep.
+  const dir = fs.mkdtempSync(runDirPrefix)
   try {
     const argv = fillIn(armed, { blockedMs: String(blockedMs), blockedAt })
     const files = { stdout: armed.stdout ?? path.join(dir, "stdout"), stderr: path.join(dir, "stderr") }
