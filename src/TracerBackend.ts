@@ -185,7 +185,7 @@ export interface TracerBackend<P = void> {
   readonly prepare?: (request: TraceRequest, plan: P) => Effect.Effect<P, TracerRunError>
   /**
    * Runs when a trace fails after `prepare` succeeded: the tracer failed,
-   * passed its deadline or was interrupted. Keeps what is worth keeping,
+   * passed its deadline or was interrupted, or `finalize` failed. Keeps what is worth keeping,
    * marked partial (the built-in backends add a `.partial` suffix), and
    * removes the rest; returns the paths left behind, which the trace's error
    * names (`leftBehind`). Never fails.

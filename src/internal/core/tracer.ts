@@ -88,13 +88,13 @@ const checkBackend = (backend: Any): Effect.Effect<void, TracerConfigError> =>
   })
 
 /** `error`, naming the files its trace left behind. */
-const withLeftBehind = (
-  error: TraceTimeoutError | TracerRunError,
+const withLeftBehind = <E extends TraceTimeoutError | TracerRunError>(
+  error: E,
   leftBehind: ReadonlyArray<string>
-): TraceTimeoutError | TracerRunError => {
+): E => {
   if (leftBehind.length === 0) return error
-  if (error._tag === "TraceTimeoutError") return new TraceTimeoutError({ phase: error.phase, leftBehind })
-  const { cause, detail, exitCode, hint, path, reason, signal, stderr } = error
+  if (error._tag === "TraceTimeoutError") return new TraceTimeoutError({ phase: error.phase, leftBehind }) as E
+  const { cause, detail, exitCode, hint, path, reason, signal, stderr } = error as TracerRunError
   return new TracerRunError({
     path,
     reason,
@@ -105,7 +105,7 @@ const withLeftBehind = (
     ...(hint === undefined ? {} : { hint }),
     ...(cause === undefined ? {} : { cause }),
     leftBehind: [...(error.leftBehind ?? []), ...leftBehind]
-  })
+  }) as E
 }
 
 /** Runs the spec under the lock, the cooldown and one deadline over both; `prepare` runs with the lock held. */
@@ -250,7 +250,12 @@ export const count = (outcome: TraceMetrics.Outcome) => increments[outcome]
 const uploadOk = Metrics.incrementOutcome(Metrics.uploadsKey, "ok")
 const uploadFailed = Metrics.incrementOutcome(Metrics.uploadsKey, "failed")
 
-/** The run's metrics (its duration, how long the process was stopped), then the backend's `finalize`. */
+/**
+ * The run's metrics (its duration, how long the process was stopped), then
+ * the backend's `finalize`. A `finalize` that fails the trace (the snapshot
+ * is incomplete) gets the backend's `abandon`, as a failed run does, and the
+ * error names what is left behind.
+ */
 export const measuredAndFinalized = <P>(
   backend: Any,
   raw: TraceResult<P>
@@ -265,7 +270,11 @@ export const measuredAndFinalized = <P>(
     ),
     backend.finalize === undefined
       ? Effect.succeed(raw)
-      : backend.finalize(raw) as Effect.Effect<TraceResult<P>, TracerRunError>
+      : Effect.catchAll(backend.finalize(raw) as Effect.Effect<TraceResult<P>, TracerRunError>, (error) =>
+        Effect.flatMap(
+          backend.abandon === undefined ? Effect.succeed([]) : backend.abandon(raw.request, raw.plan),
+          (leftBehind) => Effect.fail(withLeftBehind(error, leftBehind))
+        ))
   )
 
 /** An upload, counted in `bcd.uploads` by outcome. */

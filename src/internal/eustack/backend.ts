@@ -97,15 +97,14 @@ const finalizeSnapshot = (settings: Settings, result: TraceResult<Plan>): Effect
     ),
     Effect.catchAll((error) =>
       isWriteFailure(error.error)
-        ? Effect.flatMap(abandonFiles(result.plan), (leftBehind) =>
-          Effect.fail(
-            new TracerRunError({
-              path: settings.euStackPath,
-              reason: "incomplete",
-              detail: `wrote an incomplete snapshot (no end line): writing it failed: ${errnoText(error.error)}`,
-              leftBehind
-            })
-          ))
+        // The Tracer then abandons its files (marked partial).
+        ? Effect.fail(
+          new TracerRunError({
+            path: settings.euStackPath,
+            reason: "incomplete",
+            detail: `wrote an incomplete snapshot (no end line): writing it failed: ${errnoText(error.error)}`
+          })
+        )
         : say(
           LogLevel.Warning,
           `Snapshot ${snapshot} kept as eu-stack wrote it; post-processing failed: ${String(error.error)}`

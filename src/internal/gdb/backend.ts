@@ -104,17 +104,15 @@ const abandonFiles = (settings: Settings, plan: Plan): Effect.Effect<ReadonlyArr
     return left
   }).pipe(Effect.catchAllDefect(() => Effect.succeed([plan.snapshot])))
 
-/** The trace's error for a snapshot without gdb's end marker; its files are marked partial first. */
-const incomplete = (settings: Settings, plan: Plan, why: string): Effect.Effect<never, TracerRunError> =>
-  Effect.flatMap(abandonFiles(settings, plan), (leftBehind) =>
-    Effect.fail(
-      new TracerRunError({
-        path: settings.gdbPath,
-        reason: "incomplete",
-        detail: `wrote an incomplete snapshot (no end marker): ${why}`,
-        leftBehind
-      })
-    ))
+/** The trace's error for a snapshot without gdb's end marker (the Tracer then abandons its files). */
+const incomplete = (settings: Settings, why: string): Effect.Effect<never, TracerRunError> =>
+  Effect.fail(
+    new TracerRunError({
+      path: settings.gdbPath,
+      reason: "incomplete",
+      detail: `wrote an incomplete snapshot (no end marker): ${why}`
+    })
+  )
 
 /**
  * Post-processes a finished snapshot: names JIT frames, labels threads,
@@ -153,7 +151,7 @@ const finalizeSnapshot = (
             LogLevel.Debug,
             `Snapshot ${plan.snapshot}: ${summary.threads} threads, ${summary.jitFrames} JIT frames named`
           )
-          : incomplete(settings, plan, "gdb stopped part way, or could not write it (a full disk?)"),
+          : incomplete(settings, "gdb stopped part way, or could not write it (a full disk?)"),
       // The rewrite failed (no room for its copy?): gdb's own output decides whether the snapshot is whole.
       onFailure: (error) =>
         Effect.flatMap(Effect.promise(() => hasLine(plan.snapshot, END_MARKER)), (complete) =>
@@ -164,7 +162,6 @@ const finalizeSnapshot = (
             )
             : incomplete(
               settings,
-              plan,
               isWriteFailure(error.error)
                 ? `writing it failed: ${errnoText(error.error)}`
                 : "gdb stopped part way, or could not write it (a full disk?)"
