@@ -93,7 +93,7 @@ type Report =
       readonly durationMs?: number
       readonly deadlinePassed?: boolean
       readonly stoppedMs?: number
-      readonly error?: { readonly code: string; readonly message: string }
+      readonly error?: Client.ReplyError
     }
   }
 
@@ -241,10 +241,7 @@ export const watchEventLoop = (
       const message = {
         op: "arm",
         id,
-        argv: [program, ...spec.args],
-        cwd: path.resolve(spec.cwd ?? "."),
-        env: spec.env,
-        stdin: spec.stdin === undefined ? null : path.resolve(spec.stdin),
+        ...Client.commandOf(spec, program),
         stdout: spec.stdout === undefined ? null : path.resolve(spec.stdout),
         deadlineMs,
         graceMs: Duration.toMillis(config.killGrace),
@@ -266,9 +263,7 @@ export const watchEventLoop = (
         yield* Lock.cooldownAfter(config.rateLimit, report.endedAt)
         const request = fillIn(kit.request, { blockedMs: String(report.blockedMs), blockedAt: report.blockedAt })
         const { reply } = report
-        if (reply.error !== undefined) {
-          return yield* new TracerRunError({ path: kit.program, reason: "spawn-failed", detail: reply.error.message })
-        }
+        if (reply.error !== undefined) return yield* Client.replyError(kit.program, reply.error)
         const finished: Finished = {
           path: kit.program,
           code: reply.code ?? null,

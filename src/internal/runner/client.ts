@@ -87,7 +87,7 @@ interface Reply {
   readonly rescued: boolean
   readonly killed: boolean
   readonly stragglers: number
-  readonly error?: { readonly code: string; readonly message: string; readonly phase?: "stdio" | "spawn" }
+  readonly error?: ReplyError
 }
 
 interface Pending {
@@ -117,6 +117,34 @@ const runError = (fields: {
   readonly detail?: string
   readonly cause?: unknown
 }): TracerRunError => new TracerRunError(fields)
+
+/** A failed run as the supervisor reports it. */
+export interface ReplyError {
+  readonly code: string
+  readonly message: string
+  readonly phase?: "stdio" | "spawn"
+}
+
+/** The trace's error for a run the supervisor could not start (its stdio files, or the spawn itself). */
+export const replyError = (program: string, error: ReplyError): TracerRunError =>
+  runError({
+    path: program,
+    reason: error.phase === "stdio" ? "io" : "spawn-failed",
+    detail: error.phase === "stdio" ? `could not open its stdio files: ${error.message}` : error.message,
+    cause: error
+  })
+
+/**
+ * What to run, as a run message says it: the program and its arguments, the
+ * working directory, the environment and stdin, paths made absolute (the
+ * supervisor's working directory is "/").
+ */
+export const commandOf = (spec: Spec, program: string) => ({
+  argv: [path.resolve(program), ...spec.args],
+  cwd: path.resolve(spec.cwd ?? "."),
+  env: spec.env,
+  stdin: spec.stdin === undefined ? null : path.resolve(spec.stdin)
+})
 
 // ---- peer credentials (koffi) -------------------------------------------------
 
@@ -488,11 +516,7 @@ export const run = (
       (files) =>
         Effect.gen(function*() {
           const message = {
-            // The supervisor's working directory is "/": paths are made absolute against ours.
-            argv: [path.resolve(program), ...spec.args],
-            cwd: path.resolve(spec.cwd ?? "."),
-            env: spec.env,
-            stdin: spec.stdin === undefined ? null : path.resolve(spec.stdin),
+            ...commandOf(spec, program),
             stdout: files.stdout,
             stderr: files.stderr,
             deadlineMs: Option.match(options.deadline, { onNone: () => null, onSome: Duration.toMillis }),
@@ -511,17 +535,7 @@ export const run = (
               () => Effect.fail(runError({ path: program, reason: "spawn-failed", detail: notStarted.message }))
             )
           )
-          if (reply.error !== undefined) {
-            const detail = reply.error.phase === "stdio"
-              ? `could not open its stdio files: ${reply.error.message}`
-              : reply.error.message
-            return yield* Effect.fail(runError({
-              path: program,
-              reason: reply.error.phase === "stdio" ? "io" : "spawn-failed",
-              detail,
-              cause: reply.error
-            }))
-          }
+          if (reply.error !== undefined) return yield* Effect.fail(replyError(program, reply.error))
           const output = yield* Effect.tryPromise({
             try: () => readOutputs(files),
             catch: (cause) =>
