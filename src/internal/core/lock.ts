@@ -168,6 +168,12 @@ const releaseShared = () => {
   Atomics.notify(owner, 0)
 }
 
+/** Frees the shared word if the watcher holds it (a watcher that was terminated while it held it). */
+export const freeIfWatcher = (): void => {
+  const { owner } = shared()
+  if (Atomics.compareExchange(owner, 0, OWNER.watcher, OWNER.free) === OWNER.watcher) Atomics.notify(owner, 0)
+}
+
 /** Runs `self` holding this isolate's permit, released however it ends. */
 const withHeldPermit = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.uninterruptibleMask((restore) =>
@@ -183,10 +189,13 @@ const withShared = <A, E, R>(
     Effect.zipRight(take(restore), Effect.ensuring(restore(self), Effect.sync(releaseShared)))
   )
 
+/** `schedule`'s step at `now` from its state (its initial state the first time). */
+const step = (schedule: Schedule.Schedule<unknown, unknown>, now: number) =>
+  schedule.step(now, undefined, state.schedules.has(schedule) ? state.schedules.get(schedule) : schedule.initial)
+
 /** When the cooldown that starts at `now` ends, stepping its `Schedule`. */
-export const cooldownEnd = (schedule: Schedule.Schedule<unknown, unknown>, now: number): Effect.Effect<number> => {
-  const previous = state.schedules.has(schedule) ? state.schedules.get(schedule) : schedule.initial
-  return Effect.map(schedule.step(now, undefined, previous), ([next, , decision]) => {
+export const cooldownEnd = (schedule: Schedule.Schedule<unknown, unknown>, now: number): Effect.Effect<number> =>
+  Effect.map(step(schedule, now), ([next, , decision]) => {
     if (ScheduleDecision.isDone(decision)) {
       // A finished schedule starts over: no cooldown this time.
       state.schedules.delete(schedule)
@@ -195,20 +204,17 @@ export const cooldownEnd = (schedule: Schedule.Schedule<unknown, unknown>, now: 
     state.schedules.set(schedule, next)
     return Math.max(now, Intervals.start(decision.intervals))
   })
-}
 
 /**
  * How long the cooldown that starts at `now` would last, without stepping
  * its `Schedule` (the watcher's own trace applies it; {@link cooldownAfter}
  * steps it once this thread runs again).
  */
-export const peekCooldown = (schedule: Schedule.Schedule<unknown, unknown>, now: number): Effect.Effect<number> => {
-  const previous = state.schedules.has(schedule) ? state.schedules.get(schedule) : schedule.initial
-  return Effect.map(
-    schedule.step(now, undefined, previous),
+export const peekCooldown = (schedule: Schedule.Schedule<unknown, unknown>, now: number): Effect.Effect<number> =>
+  Effect.map(
+    step(schedule, now),
     ([, , decision]) => ScheduleDecision.isDone(decision) ? 0 : Math.max(0, Intervals.start(decision.intervals) - now)
   )
-}
 
 /** Starts the cooldown of a trace that ended at `endedAt` (a watcher's), never shortening the current one. */
 export const cooldownAfter = (rateLimit: Schedule.Schedule<unknown, unknown>, endedAt: number): Effect.Effect<void> =>

@@ -343,10 +343,7 @@ const stop = (
     })
     yield* Effect.timeout(exited, Duration.millis((deadlineMs ?? 60_000) + graceMs + 1000)).pipe(Effect.ignore)
     yield* Effect.promise(() => worker.terminate())
-    const { owner } = Lock.shared()
-    if (Atomics.compareExchange(owner, 0, Lock.OWNER.watcher, Lock.OWNER.free) === Lock.OWNER.watcher) {
-      Atomics.notify(owner, 0)
-    }
+    Lock.freeIfWatcher()
     yield* Effect.ignore(Effect.timeout(Effect.interruptible(FiberSet.awaitEmpty(handlers)), config.drainTimeout))
     for (const kit of kits.values()) {
       // Only what was never written to: a file a tracer wrote into is a snapshot, and is kept.
