@@ -143,15 +143,11 @@ export const command = Command.make(
         files: kept.length,
         bytes: kept.reduce((sum, e) => sum + e.size, 0)
       })
-      const removals = yield* Effect.forEach(pruned, remove)
-      for (const r of removals) {
-        if (Either.isRight(r)) {
-          progress.line(
-            `pruned ${r.right.path} (${formatBytes(r.right.size)}, ${
-              r.right.reason === "age" ? "too old" : "over --max-size"
-            })`
-          )
-        }
+      const [notRemoved, removed] = Arr.separate(yield* Effect.forEach(pruned, remove))
+      for (const r of removed) {
+        progress.line(
+          `pruned ${r.path} (${formatBytes(r.size)}, ${r.reason === "age" ? "too old" : "over --max-size"})`
+        )
       }
       const skipped = [
         ...listing.skipped,
@@ -180,22 +176,17 @@ export const command = Command.make(
           Effect.provide(Log.toLines(progress.line))
         )
       progress.finish()
-      const uploaded = outcomes.flatMap(({ entry, outcome }) =>
-        Either.isRight(outcome) ? [{ path: entry.path, size: entry.size }] : []
-      )
+      const [notUploaded, uploaded] = Arr.partitionMap(outcomes, ({ entry, outcome }) =>
+        Either.match(outcome, {
+          onLeft: (e) =>
+            Either.left({ path: entry.path, reason: e.reason }),
+          onRight: () =>
+            Either.right({ path: entry.path, size: entry.size })
+        }))
       const summary: Summary = {
         uploaded,
-        failed: [
-          ...outcomes.flatMap(({ entry, outcome }) =>
-            Either.isLeft(outcome) ? [{ path: entry.path, reason: outcome.left.reason }] : []
-          ),
-          ...removals.flatMap((r) =>
-            Either.isLeft(r) ? [r.left] : []
-          )
-        ],
-        pruned: removals.flatMap((r) =>
-          Either.isRight(r) ? [{ path: r.right.path, size: r.right.size, reason: r.right.reason }] : []
-        ),
+        failed: [...notUploaded, ...notRemoved],
+        pruned: removed.map(({ path, reason, size }) => ({ path, size, reason })),
         skipped,
         bytes: uploaded.reduce((sum, e) => sum + e.size, 0),
         durationMs: Date.now() - started
