@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Data, Effect, Layer, Option } from "effect"
-import { clampUtf8 } from "../src/internal/core/request.js"
+import { clampUtf8 } from "../src/internal/core/text.js"
 import * as Tracer from "../src/Tracer.js"
 import { argvBackend } from "./support/backends.js"
 import { noCooldown } from "./support/config.js"

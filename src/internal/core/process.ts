@@ -18,7 +18,7 @@ import * as path from "node:path"
 import { TracerRunError } from "../../TraceError.js"
 import type { Stdio } from "../../TracerBackend.js"
 import { findExecutable } from "./executable.js"
-import { clampUtf8 } from "./request.js"
+import { clampUtf8 } from "./text.js"
 import { makeRunDir } from "./runDir.js"
 import type { Watchdog } from "./watchdog.js"
 

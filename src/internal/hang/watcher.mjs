@@ -89,11 +89,11 @@ const run = (message) =>
     socket.write(JSON.stringify({ ...message, op: "run", id }) + "\n")
   })
 
-/** The last `max` bytes of a file, or of its part from `start` on. */
-const tail = (file, max, start = 0) => {
+/** The last `max` bytes of a file. */
+const tail = (file, max) => {
   try {
     const size = fs.statSync(file).size
-    const from = Math.max(start, size - max)
+    const from = Math.max(0, size - max)
     const out = Buffer.alloc(size - from)
     const fd = fs.openSync(file, "r")
     try {
