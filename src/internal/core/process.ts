@@ -18,8 +18,8 @@ import * as path from "node:path"
 import { TracerRunError } from "../../TraceError.js"
 import type { Stdio } from "../../TracerBackend.js"
 import { findExecutable } from "./executable.js"
-import { clampUtf8 } from "./text.js"
 import { makeRunDir } from "./runDir.js"
+import { clampUtf8 } from "./text.js"
 import type { Watchdog } from "./watchdog.js"
 
 /** A command, read off a `Command`, ready to spawn. */

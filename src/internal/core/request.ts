@@ -15,7 +15,6 @@ import { classify, errorMessage } from "./errorValue.js"
 import { currentSpan, spanAttributes } from "./span.js"
 import { clampUtf8 } from "./text.js"
 
-
 /** No base options. */
 export const emptyBase: Options = { attributes: [], classifiers: [], args: [] }
 
